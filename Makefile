@@ -1,0 +1,82 @@
+# bitlib build.  Every src/**/*.c goes into libbitlib.a, except src/cli/ which
+# makes the one binary.  Adding a module needs no edit here.
+#
+#   make            build/bitlib            (-O2, warnings are errors)
+#   make asan       build/asan/bitlib       (ASan + UBSan, used by the tests)
+#   make check      unit tests then system tests, under the sanitizers
+#   make unit       cmocka unit tests only
+#   make fuzz       libFuzzer targets in build/fuzz/ (clang)
+#   make fuzz-smoke each fuzz target for FUZZ_SECONDS on its corpus
+
+.DEFAULT_GOAL := all
+CC      ?= cc
+PKGS    := libcrypto fuse3 libcurl libmicrohttpd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lisal -lpthread -lm
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wvla -Wformat=2 -Wpointer-arith -Wcast-qual -Wno-unused-parameter -Wno-format-truncation
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Isrc $(WARN) $(PKG_CFLAGS) -MMD -MP
+
+LIB_SRC := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+
+# $(1)=dir $(2)=extra cflags $(3)=extra ldflags
+define variant
+$(1)/obj/%.o: %.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(BASE_CFLAGS) $(2) -c $$< -o $$@
+$(1)/libbitlib.a: $$(patsubst %.c,$(1)/obj/%.o,$$(LIB_SRC))
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(1)/bitlib: $$(patsubst %.c,$(1)/obj/%.o,$$(CLI_SRC)) $(1)/libbitlib.a
+	$$(CC) $(2) $$^ -o $$@ $(3) $$(PKG_LIBS)
+-include $$(shell find $(1)/obj -name '*.d' 2>/dev/null)
+endef
+
+RELEASE_FLAGS := -O2 -g
+ASAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+$(eval $(call variant,build,$(RELEASE_FLAGS),))
+$(eval $(call variant,build/asan,$(ASAN_FLAGS),))
+
+.PHONY: all asan unit check system fuzz fuzz-smoke clean
+all: build/bitlib
+asan: build/asan/bitlib
+
+UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
+build/asan/tests/%: tests/unit/%.c build/asan/libbitlib.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) $< -o $@ build/asan/libbitlib.a -lcmocka $(PKG_LIBS)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+system: build/bitlib build/asan/bitlib
+	tests/system/run
+
+check: unit system
+
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS)
+FUZZ_LIB_SRC := $(LIB_SRC)
+FUZZ_BINS := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+build/fuzz/lib/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Isrc $(PKG_CFLAGS) -c $< -o $@
+build/fuzz/libbitlib.a: $(patsubst %.c,build/fuzz/lib/%.o,$(FUZZ_LIB_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+build/fuzz/%: fuzz/%.c build/fuzz/libbitlib.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< -o $@ build/fuzz/libbitlib.a $(PKG_LIBS)
+fuzz: $(FUZZ_BINS)
+FUZZ_SECONDS ?= 20
+fuzz-smoke: fuzz
+	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/work/$$n; \
+	  echo "== fuzz $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 build/fuzz/work/$$n fuzz/corpus/$$n 2>&1 | tail -2; done
+
+clean:
+	rm -rf build

@@ -1,0 +1,22 @@
+/* cli: the subcommand table and what every subcommand shares.
+ * Exit codes: 0 success, 1 failure of the operation, 2 bad usage. */
+#ifndef BL_CLI_CLI_H
+#define BL_CLI_CLI_H
+
+#include <stdbool.h>
+
+#define BL_VERSION "0.1.0"
+
+struct bl_cmd {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+};
+
+int cmd_create(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+
+/* True if argv has -h/--help before a "--". */
+bool cli_wants_help(int argc, char **argv);
+
+#endif

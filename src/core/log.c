@@ -1,0 +1,47 @@
+#include "core/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum bl_log_level threshold = BL_LOG_INFO;
+static const char *tag = "bitlib";
+
+void bl_log_set_level(enum bl_log_level level) { threshold = level; }
+void bl_log_set_tag(const char *t) { tag = t; }
+
+void bl_log(enum bl_log_level level, const char *fmt, ...)
+{
+    static const char *names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+    if (level < threshold)
+        return;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    char line[1024];
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s[%d] %s ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, (int)(tv.tv_usec / 1000), tag, (int)getpid(), names[level]);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof line)
+        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    va_end(ap);
+    /* One write per line so concurrent processes do not interleave. */
+    fprintf(stderr, "%s\n", line);
+}
+
+char *bl_log_safe(char *out, size_t outsz, const void *text, size_t n)
+{
+    const unsigned char *s = text;
+    size_t i;
+    if (outsz == 0)
+        return out;
+    for (i = 0; i < n && i + 1 < outsz; i++)
+        out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
+    out[i] = '\0';
+    return out;
+}
