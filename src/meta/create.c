@@ -124,7 +124,7 @@ static int walk_dir(walk *w, const char *disk, const char *set, int depth)
     if (!rc && errno)
         rc = bl_fail(w->err, "%s: reading directory: %s", disk, strerror(errno));
     closedir(d);
-    if (!rc)
+    if (!rc && n > 1)
         qsort(names, n, sizeof *names, cmp_name);
     for (size_t i = 0; i < n && !rc; i++) {
         char *dp = join(disk, names[i]);
@@ -626,7 +626,8 @@ int bl_create(const bl_create_opts *o, bl_buf *out, bl_create_stats *stats, bl_e
     }
     if (gather(o, &w) < 0)
         goto out;
-    qsort(w.nodes, w.n, sizeof *w.nodes, cmp_node);
+    if (w.n > 1)
+        qsort(w.nodes, w.n, sizeof *w.nodes, cmp_node);
     if (find_node(&w, ".pad")) {
         bl_fail(err, "the set has a top-level '.pad', the name BEP 47 reserves for padding files");
         goto out;

@@ -286,7 +286,8 @@ static int parse_bitlib_entries(bl_metainfo *mi, const bl_bdoc *d, const bl_bnod
 /* Join entries with the byte layout and check the tree is consistent. */
 static int link_entries(bl_metainfo *mi, bl_err *err)
 {
-    qsort(mi->entries, mi->num_entries, sizeof *mi->entries, cmp_entry);
+    if (mi->num_entries > 1)
+        qsort(mi->entries, mi->num_entries, sizeof *mi->entries, cmp_entry);
     if (mi->num_entries == 0 || mi->entries[0].path[0] != '\0' ||
         !S_ISDIR(mi->entries[0].mode))
         return bl_fail(err, "description has no root directory entry");
