@@ -63,7 +63,7 @@ int bl_net_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t 
         host[n] = '\0';
         port_str = colon + 1;
     }
-    uint16_t port;
+    uint16_t port = 0;
     if (parse_port(port_str, s, &port, err) < 0)
         return -1;
 
