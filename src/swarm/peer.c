@@ -1,0 +1,786 @@
+/* peer: one BitTorrent connection of a swarm.
+ *
+ * Bytes in are decoded by wire.c and acted on at once; bytes out collect in
+ * p->out and are flushed without blocking (the loop tells us when the socket
+ * is writable again).  A peer that breaks the protocol is closed with one
+ * log line naming it and the fault; nothing it does can disturb other
+ * connections.  Closed peers wait in the swarm's graveyard until the loop
+ * turns, so a handler never frees the object it is running on. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "swarm/swarm_int.h"
+
+static void on_io(bl_loop *loop, int fd, unsigned events, void *arg);
+
+static uint64_t now_ms(const peer *p) { return bl_loop_now_ms(p->sw->loop); }
+
+static bool peer_is_seeder(const peer *p)
+{
+    return p->has_all || bl_bitfield_all(&p->have);
+}
+
+peer *peer_new(bl_swarm *s, int fd, bool outgoing, const struct sockaddr *sa, socklen_t len,
+               bool connecting)
+{
+    peer *p = calloc(1, sizeof *p);
+    bl_err err;
+    if (!p)
+        return NULL;
+    if (bl_bitfield_init(&p->have, s->mi->num_pieces, &err) < 0) {
+        free(p);
+        return NULL;
+    }
+    p->sw = s;
+    p->fd = fd;
+    p->id = ++s->next_peer_id;
+    p->outgoing = outgoing;
+    memcpy(&p->addr, sa, len);
+    p->addr_len = len;
+    bl_net_format(sa, len, p->name, sizeof p->name);
+    p->state = connecting ? PEER_CONNECTING : PEER_HANDSHAKE;
+    p->am_choking = true;
+    p->peer_choking = true;
+    p->pipeline = PEER_PIPELINE_START;
+    bl_buf_init(&p->in);
+    bl_buf_init(&p->out);
+    uint64_t now = bl_loop_now_ms(s->loop);
+    p->connected_ms = p->last_recv_ms = p->last_send_ms = p->last_block_ms = now;
+    if (bl_loop_add(s->loop, fd, connecting ? BL_EV_WRITE : BL_EV_READ, on_io, p, &err) < 0) {
+        bl_warn("peer %s: cannot watch socket: %s", p->name, err.msg);
+        bl_bitfield_free(&p->have);
+        free(p);
+        return NULL;
+    }
+    p->next = s->peers;
+    if (s->peers)
+        s->peers->prev = p;
+    s->peers = p;
+    s->num_peers++;
+    if (!connecting) {
+        bl_wire_handshake_encode(&p->out, s->mi->info_hash, s->peer_id,
+                                 BL_WIRE_CAP_EXTENSION | BL_WIRE_CAP_FAST);
+        p->hs_sent = true;
+        peer_flush(p);
+    }
+    return p;
+}
+
+static void reap(bl_loop *loop, void *arg)
+{
+    bl_swarm *s = arg;
+    (void)loop;
+    s->reap_timer = 0;
+    while (s->graveyard) {
+        peer *p = s->graveyard;
+        s->graveyard = p->next;
+        peer_free(p);
+    }
+    /* blocks the dead held are requestable again */
+    for (peer *q = s->peers; q; q = q->next)
+        peer_fill_requests(q);
+}
+
+void peer_free(peer *p)
+{
+    bl_buf_free(&p->in);
+    bl_buf_free(&p->out);
+    bl_bitfield_free(&p->have);
+    free(p->serve_q);
+    free(p);
+}
+
+void peer_close(peer *p, const char *why)
+{
+    if (p->state == PEER_DEAD)
+        return;
+    bl_swarm *s = p->sw;
+    bl_info("peer %s: closed: %s", p->name, why);
+    bl_loop_del(s->loop, p->fd);
+    close(p->fd);
+    p->fd = -1;
+    bl_picker_peer_released(s->picker, p->id);
+    if (p->picker_registered)
+        bl_picker_peer_gone(s->picker, p->have.bits, p->has_all);
+    if (p->hs_received && p->listen_port) {
+        struct sockaddr_storage ss = p->addr;
+        bl_net_set_port((struct sockaddr *)&ss, p->listen_port);
+        candidate *c = swarm_candidate(s, (struct sockaddr *)&ss, p->addr_len, false);
+        if (c)
+            c->connected = false;
+    }
+    if (p->outgoing) {
+        candidate *c = swarm_candidate(s, (struct sockaddr *)&p->addr, p->addr_len, false);
+        if (c) {
+            c->connected = false;
+            if (!p->hs_received)
+                c->failures++;
+            /* back off: 1 s, 2 s, 4 s ... capped at 60 s */
+            uint32_t shift = c->failures < 6 ? c->failures : 6;
+            c->next_try_ms = now_ms(p) + (1000ull << shift);
+        }
+    }
+    /* unlink */
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        s->peers = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    s->num_peers--;
+    p->state = PEER_DEAD;
+    p->next = s->graveyard;
+    p->prev = NULL;
+    s->graveyard = p;
+    if (!s->reap_timer)
+        s->reap_timer = bl_loop_timer(s->loop, 0, reap, s);
+}
+
+void peer_flush(peer *p)
+{
+    if (p->state == PEER_DEAD || p->state == PEER_CONNECTING)
+        return;
+    while (p->out.len > 0) {
+        ssize_t n = send(p->fd, p->out.data, p->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            bl_buf_consume(&p->out, (size_t)n);
+            p->last_send_ms = now_ms(p);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        char why[128];
+        snprintf(why, sizeof why, "send: %s", n < 0 ? strerror(errno) : "connection closed");
+        peer_close(p, why);
+        return;
+    }
+    bl_loop_mod(p->sw->loop, p->fd, p->out.len ? BL_EV_READ | BL_EV_WRITE : BL_EV_READ);
+}
+
+/* Serve queued requests in arrival order while the socket keeps up. */
+static void serve(peer *p)
+{
+    bl_swarm *s = p->sw;
+    while (p->serve_len && p->out.len < PEER_OUT_HIGH && p->state == PEER_ACTIVE) {
+        bl_block b = p->serve_q[p->serve_head];
+        p->serve_head = (p->serve_head + 1) % p->serve_cap;
+        p->serve_len--;
+        if (!bl_buf_reserve(&p->out, 13 + (size_t)b.length)) {
+            peer_close(p, "out of memory");
+            return;
+        }
+        bl_wire_put_piece_header(&p->out, b.piece, b.offset, b.length);
+        bl_err err;
+        int rc = bl_store_read(s->store, b.piece, b.offset, b.length, p->out.data + p->out.len,
+                               &err);
+        if (rc != 0) {
+            bl_warn("peer %s: cannot serve piece %u: %s", p->name, b.piece,
+                    rc == BL_STORE_NOT_HAD ? "not had" : err.msg);
+            p->out.len -= 13;
+            continue;
+        }
+        p->out.len += b.length;
+        p->out.data[p->out.len] = 0;
+        p->uploaded += b.length;
+        p->win_up += b.length;
+        s->st.bytes_uploaded += b.length;
+    }
+    peer_flush(p);
+}
+
+static int serve_push(peer *p, const bl_block *b)
+{
+    if (p->serve_len == p->serve_cap) {
+        if (p->serve_cap >= PEER_SERVE_QUEUE_MAX)
+            return -1;
+        uint32_t cap = p->serve_cap ? p->serve_cap * 2 : 64;
+        bl_block *q = malloc(cap * sizeof *q);
+        if (!q)
+            return -1;
+        for (uint32_t i = 0; i < p->serve_len; i++)
+            q[i] = p->serve_q[(p->serve_head + i) % p->serve_cap];
+        free(p->serve_q);
+        p->serve_q = q;
+        p->serve_cap = cap;
+        p->serve_head = 0;
+    }
+    p->serve_q[(p->serve_head + p->serve_len) % p->serve_cap] = *b;
+    p->serve_len++;
+    return 0;
+}
+
+/* Remove a queued request; true if it was there. */
+static bool serve_remove(peer *p, const bl_block *b)
+{
+    for (uint32_t i = 0; i < p->serve_len; i++) {
+        bl_block *q = &p->serve_q[(p->serve_head + i) % p->serve_cap];
+        if (q->piece == b->piece && q->offset == b->offset && q->length == b->length) {
+            for (uint32_t k = i; k + 1 < p->serve_len; k++)
+                p->serve_q[(p->serve_head + k) % p->serve_cap] =
+                    p->serve_q[(p->serve_head + k + 1) % p->serve_cap];
+            p->serve_len--;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void set_interest(peer *p)
+{
+    bool want = p->wanted_count > 0;
+    if (want == p->am_interested || p->state != PEER_ACTIVE)
+        return;
+    p->am_interested = want;
+    bl_wire_put_simple(&p->out, want ? BL_MSG_INTERESTED : BL_MSG_NOT_INTERESTED);
+}
+
+void peer_recount_wanted(peer *p)
+{
+    uint32_t n = 0;
+    for (uint32_t i = bl_bitfield_next_set(&p->have, 0); i < p->have.npieces;
+         i = bl_bitfield_next_set(&p->have, i + 1))
+        if (swarm_wants_piece(p->sw, i))
+            n++;
+    p->wanted_count = n;
+    set_interest(p);
+}
+
+void peer_set_choke(peer *p, bool choke)
+{
+    if (p->state != PEER_ACTIVE || choke == p->am_choking)
+        return;
+    p->am_choking = choke;
+    bl_wire_put_simple(&p->out, choke ? BL_MSG_CHOKE : BL_MSG_UNCHOKE);
+    if (choke) {
+        /* choking discards the queue; with BEP 6 each request gets a reject */
+        while (p->serve_len) {
+            bl_block b = p->serve_q[p->serve_head];
+            p->serve_head = (p->serve_head + 1) % p->serve_cap;
+            p->serve_len--;
+            if (p->caps & BL_WIRE_CAP_FAST)
+                bl_wire_put_request(&p->out, BL_MSG_REJECT, b.piece, b.offset, b.length);
+        }
+    }
+    peer_flush(p);
+}
+
+void peer_send_have(peer *p, uint32_t piece)
+{
+    if (p->state != PEER_ACTIVE)
+        return;
+    /* a peer that has the piece gains nothing from hearing about it */
+    if (!bl_bitfield_test(&p->have, piece))
+        bl_wire_put_index(&p->out, BL_MSG_HAVE, piece);
+    if (bl_bitfield_test(&p->have, piece) && p->wanted_count > 0) {
+        p->wanted_count--;
+        set_interest(p);
+    }
+}
+
+void peer_fill_requests(peer *p)
+{
+    bl_swarm *s = p->sw;
+    if (p->state != PEER_ACTIVE || p->peer_choking || !p->am_interested)
+        return;
+    uint32_t limit = p->pipeline;
+    if (p->reqq && p->reqq < limit)
+        limit = p->reqq;
+    bl_block blocks[32];
+    while (p->outstanding < limit) {
+        int want = (int)(limit - p->outstanding);
+        if (want > 32)
+            want = 32;
+        int n = bl_picker_next(s->picker, p->id, p->have.bits, p->has_all, now_ms(p), blocks,
+                               want);
+        if (n <= 0)
+            break;
+        for (int i = 0; i < n; i++)
+            bl_wire_put_request(&p->out, BL_MSG_REQUEST, blocks[i].piece, blocks[i].offset,
+                                blocks[i].length);
+        if (p->outstanding == 0)
+            p->last_block_ms = now_ms(p); /* the request clock starts now */
+        p->outstanding += (uint32_t)n;
+    }
+    peer_flush(p);
+}
+
+static void send_bitfield(peer *p)
+{
+    bl_swarm *s = p->sw;
+    uint32_t had = bl_store_num_had(s->store);
+    if ((p->caps & BL_WIRE_CAP_FAST) && had == s->mi->num_pieces)
+        bl_wire_put_simple(&p->out, BL_MSG_HAVE_ALL);
+    else if ((p->caps & BL_WIRE_CAP_FAST) && had == 0)
+        bl_wire_put_simple(&p->out, BL_MSG_HAVE_NONE);
+    else if (had > 0)
+        bl_wire_put_bitfield(&p->out, bl_store_bitfield(s->store), bl_store_bitfield_len(s->store));
+}
+
+static void send_ext_handshake(peer *p)
+{
+    bl_swarm *s = p->sw;
+    bl_ext_handshake hs;
+    memset(&hs, 0, sizeof hs);
+    if (!s->mi->is_private)
+        bl_ext_handshake_set(&hs, "ut_pex", BL_EXT_LOCAL_UT_PEX);
+    if (s->listen_port) {
+        hs.has_port = true;
+        hs.port = s->listen_port;
+    }
+    snprintf(hs.client, sizeof hs.client, "bitlib %s", "0.1.0");
+    hs.reqq = PEER_REQQ_ADVERTISED;
+    hs.bitlib_coop = s->cfg.policy == BL_POLICY_COOPERATIVE;
+    hs.upload_only = s->cfg.seed;
+    bl_buf payload;
+    bl_buf_init(&payload);
+    bl_ext_handshake_encode(&payload, &hs);
+    bl_wire_put_extended(&p->out, BL_EXT_HANDSHAKE_ID, payload.data, payload.len);
+    bl_buf_free(&payload);
+}
+
+static void send_pex(peer *p)
+{
+    bl_swarm *s = p->sw;
+    bl_pex pex;
+    memset(&pex, 0, sizeof pex);
+    for (peer *q = s->peers; q && pex.n_added < BL_PEX_MAX_SEND; q = q->next) {
+        if (q == p || q->state != PEER_ACTIVE || !q->listen_port)
+            continue;
+        struct sockaddr_storage ss = q->addr;
+        bl_net_set_port((struct sockaddr *)&ss, q->listen_port);
+        uint8_t flags = BL_PEX_F_REACHABLE | (peer_is_seeder(q) ? BL_PEX_F_SEED : 0);
+        if (bl_pex_peer_from_sockaddr(&pex.added[pex.n_added], (struct sockaddr *)&ss, flags) == 0)
+            pex.n_added++;
+    }
+    p->last_pex_ms = now_ms(p);
+    if (pex.n_added == 0)
+        return;
+    bl_buf payload;
+    bl_buf_init(&payload);
+    bl_err err;
+    if (bl_pex_encode(&payload, &pex, &err) == 0)
+        bl_wire_put_extended(&p->out, p->ext_pex_id, payload.data, payload.len);
+    bl_buf_free(&payload);
+}
+
+static void got_extended(peer *p, const bl_msg *m)
+{
+    bl_swarm *s = p->sw;
+    bl_err err;
+    if (m->ext_id == BL_EXT_HANDSHAKE_ID) {
+        bl_ext_handshake hs;
+        if (bl_ext_handshake_decode(m->data, m->data_len, &hs, &err) < 0) {
+            peer_close(p, err.msg);
+            return;
+        }
+        bl_log_safe(p->client, sizeof p->client, hs.client, strlen(hs.client));
+        p->ext_pex_id = s->mi->is_private ? 0 : bl_ext_handshake_id(&hs, "ut_pex");
+        if (hs.reqq)
+            p->reqq = hs.reqq;
+        if (hs.has_port && hs.port) {
+            p->listen_port = hs.port;
+            struct sockaddr_storage ss = p->addr;
+            bl_net_set_port((struct sockaddr *)&ss, hs.port);
+            candidate *c = swarm_candidate(s, (struct sockaddr *)&ss, p->addr_len, true);
+            if (c)
+                c->connected = true;
+        }
+        bool coop = hs.bitlib_coop && s->cfg.policy == BL_POLICY_COOPERATIVE;
+        if (coop && !p->coop) {
+            p->coop = true;
+            bl_debug("peer %s: cooperative bitlib peer (%s)", p->name, p->client);
+            peer_set_choke(p, false);
+        }
+        if (p->ext_pex_id)
+            send_pex(p);
+        return;
+    }
+    if (m->ext_id == BL_EXT_LOCAL_UT_PEX && !s->mi->is_private) {
+        bl_pex pex;
+        if (bl_pex_decode(m->data, m->data_len, &pex, &err) < 0) {
+            peer_close(p, err.msg);
+            return;
+        }
+        for (size_t i = 0; i < pex.n_added; i++) {
+            struct sockaddr_storage ss;
+            socklen_t len = bl_pex_peer_sockaddr(&pex.added[i], &ss);
+            if (len && pex.added[i].port)
+                swarm_pex_learned(s, (struct sockaddr *)&ss, len);
+        }
+    }
+    /* other extensions: not spoken, ignored */
+}
+
+static void got_have(peer *p, uint32_t piece)
+{
+    bl_swarm *s = p->sw;
+    if (!bl_bitfield_set(&p->have, piece))
+        return;
+    p->picker_registered = true;
+    bl_picker_peer_have(s->picker, piece);
+    if (swarm_wants_piece(s, piece)) {
+        p->wanted_count++;
+        set_interest(p);
+    }
+}
+
+static void got_piece(peer *p, const bl_msg *m)
+{
+    bl_swarm *s = p->sw;
+    bl_block b = {.piece = m->index, .offset = m->begin, .length = (uint32_t)m->data_len};
+    uint32_t cancel[16];
+    bool complete = false;
+    p->last_block_ms = now_ms(p);
+    int nc = bl_picker_block_received(s->picker, p->id, &b, cancel, 16, &complete);
+    if (nc < 0) {
+        /* not requested, or already in: a late duplicate */
+        s->st.bytes_wasted += b.length;
+        if (p->outstanding)
+            p->outstanding--;
+        return;
+    }
+    if (p->outstanding)
+        p->outstanding--;
+    p->downloaded += b.length;
+    p->win_down += b.length;
+    s->st.bytes_downloaded += b.length;
+    if (peer_is_seeder(p))
+        s->st.bytes_from_seeders += b.length;
+    for (int i = 0; i < nc; i++)
+        for (peer *q = s->peers; q; q = q->next)
+            if (q->id == cancel[i] && q->state == PEER_ACTIVE) {
+                bl_wire_put_request(&q->out, BL_MSG_CANCEL, b.piece, b.offset, b.length);
+                if (q->outstanding)
+                    q->outstanding--;
+                peer_flush(q);
+            }
+    swarm_contrib_add(s, b.piece, p->id);
+    bl_err err;
+    int rc = bl_store_write_block(s->store, b.piece, b.offset, m->data, b.length, &err);
+    if (rc < 0) {
+        bl_warn("piece %u: cannot buffer block from %s: %s; fetching the piece again", b.piece,
+                p->name, err.msg);
+        bl_store_drop_pending(s->store, b.piece);
+        bl_picker_piece_failed(s->picker, b.piece);
+        return;
+    }
+    if (!complete)
+        return;
+    rc = bl_store_verify(s->store, b.piece, &err);
+    if (rc == 0)
+        swarm_piece_verified(s, b.piece);
+    else if (rc == BL_STORE_HASH_FAIL)
+        swarm_piece_failed(s, b.piece);
+    else {
+        bl_error("piece %u: %s", b.piece, err.msg);
+        bl_picker_piece_failed(s->picker, b.piece);
+    }
+}
+
+static void got_request(peer *p, const bl_msg *m)
+{
+    bl_swarm *s = p->sw;
+    bl_block b = {.piece = m->index, .offset = m->begin, .length = m->length};
+    if (!bl_store_have(s->store, b.piece)) {
+        char why[96];
+        snprintf(why, sizeof why, "requested piece %u, which we never announced", b.piece);
+        peer_close(p, why);
+        return;
+    }
+    if (p->am_choking) {
+        if (p->caps & BL_WIRE_CAP_FAST)
+            bl_wire_put_request(&p->out, BL_MSG_REJECT, b.piece, b.offset, b.length);
+        return;
+    }
+    if (serve_push(p, &b) < 0) {
+        peer_close(p, "more queued requests than we allow");
+        return;
+    }
+    serve(p);
+}
+
+static void handle(peer *p, const bl_msg *m)
+{
+    bl_swarm *s = p->sw;
+    bool fast = p->caps & BL_WIRE_CAP_FAST;
+    bool first = !p->got_first_msg;
+    if (m->type != BL_MSG_EXTENDED && m->type != BL_MSG_KEEPALIVE)
+        p->got_first_msg = true;
+    switch (m->type) {
+    case BL_MSG_KEEPALIVE:
+    case BL_MSG_PORT:
+    case BL_MSG_SUGGEST:
+    case BL_MSG_ALLOWED_FAST:
+    case BL_MSG_UNKNOWN:
+        break;
+    case BL_MSG_CHOKE:
+        p->peer_choking = true;
+        bl_picker_peer_released(s->picker, p->id);
+        p->outstanding = 0;
+        break;
+    case BL_MSG_UNCHOKE:
+        p->peer_choking = false;
+        peer_fill_requests(p);
+        break;
+    case BL_MSG_INTERESTED:
+    case BL_MSG_NOT_INTERESTED:
+        p->peer_interested = m->type == BL_MSG_INTERESTED;
+        if (!p->coop)
+            swarm_rechoke(s);
+        break;
+    case BL_MSG_HAVE:
+        got_have(p, m->index);
+        peer_fill_requests(p);
+        break;
+    case BL_MSG_BITFIELD:
+    case BL_MSG_HAVE_ALL:
+    case BL_MSG_HAVE_NONE: {
+        if (!first) {
+            peer_close(p, "bitfield after other messages");
+            return;
+        }
+        if (m->type != BL_MSG_BITFIELD && !fast) {
+            peer_close(p, "fast-extension message without the fast extension");
+            return;
+        }
+        bl_err err;
+        if (m->type == BL_MSG_BITFIELD) {
+            if (bl_bitfield_load(&p->have, m->data, m->data_len, &err) < 0) {
+                peer_close(p, err.msg);
+                return;
+            }
+            bl_picker_peer_bitfield(s->picker, p->have.bits, false);
+        } else if (m->type == BL_MSG_HAVE_ALL) {
+            bl_bitfield_set_all(&p->have);
+            p->has_all = true;
+            bl_picker_peer_bitfield(s->picker, NULL, true);
+        }
+        p->picker_registered = true;
+        peer_recount_wanted(p);
+        peer_fill_requests(p);
+        break;
+    }
+    case BL_MSG_REQUEST:
+        got_request(p, m);
+        break;
+    case BL_MSG_CANCEL: {
+        bl_block b = {.piece = m->index, .offset = m->begin, .length = m->length};
+        if (serve_remove(p, &b) && fast)
+            bl_wire_put_request(&p->out, BL_MSG_REJECT, b.piece, b.offset, b.length);
+        break;
+    }
+    case BL_MSG_PIECE:
+        got_piece(p, m);
+        if (p->state == PEER_ACTIVE)
+            peer_fill_requests(p);
+        break;
+    case BL_MSG_REJECT: {
+        if (!fast) {
+            peer_close(p, "reject without the fast extension");
+            return;
+        }
+        bl_block b = {.piece = m->index, .offset = m->begin, .length = m->length};
+        if (bl_picker_block_rejected(s->picker, p->id, &b) == 0 && p->outstanding)
+            p->outstanding--;
+        /* no refill here: a peer that rejects everything would loop us; the
+         * next tick asks again */
+        break;
+    }
+    case BL_MSG_EXTENDED:
+        if (!(p->caps & BL_WIRE_CAP_EXTENSION)) {
+            peer_close(p, "extension message without the extension protocol");
+            return;
+        }
+        got_extended(p, m);
+        break;
+    }
+}
+
+static void got_handshake(peer *p, const bl_handshake *hs)
+{
+    bl_swarm *s = p->sw;
+    if (memcmp(hs->info_hash, s->mi->info_hash, 20) != 0) {
+        peer_close(p, "handshake for another torrent");
+        return;
+    }
+    if (memcmp(hs->peer_id, s->peer_id, 20) == 0) {
+        if (p->outgoing) {
+            candidate *c = swarm_candidate(s, (struct sockaddr *)&p->addr, p->addr_len, false);
+            if (c)
+                c->banned = true;
+        }
+        peer_close(p, "connected to ourselves");
+        return;
+    }
+    memcpy(p->peer_id, hs->peer_id, 20);
+    p->hs_received = true;
+    peer *dup = swarm_find_peer_id(s, hs->peer_id, p);
+    if (dup) {
+        /* Both sides dialled each other: keep the connection opened by the
+         * side with the smaller peer id, so both close the same one. */
+        bool keep_mine = memcmp(s->peer_id, hs->peer_id, 20) < 0;
+        peer *loser = (p->outgoing == keep_mine) ? dup : p;
+        peer_close(loser, "duplicate connection");
+        if (loser == p)
+            return;
+    }
+    p->caps = hs->caps & (BL_WIRE_CAP_EXTENSION | BL_WIRE_CAP_FAST);
+    if (!p->hs_sent) {
+        bl_wire_handshake_encode(&p->out, s->mi->info_hash, s->peer_id,
+                                 BL_WIRE_CAP_EXTENSION | BL_WIRE_CAP_FAST);
+        p->hs_sent = true;
+    }
+    p->state = PEER_ACTIVE;
+    if (p->caps & BL_WIRE_CAP_EXTENSION)
+        send_ext_handshake(p);
+    send_bitfield(p);
+    peer_flush(p);
+    if (p->state == PEER_ACTIVE && s->cfg.policy == BL_POLICY_STOCK)
+        swarm_rechoke(s);
+    else if (p->state == PEER_ACTIVE && !(p->caps & BL_WIRE_CAP_EXTENSION))
+        swarm_rechoke(s); /* a stock peer: the choker decides */
+}
+
+static void process_input(peer *p)
+{
+    bl_swarm *s = p->sw;
+    size_t off = 0;
+    bl_err err;
+    if (!p->hs_received) {
+        bl_handshake hs;
+        int rc = bl_wire_handshake_decode(p->in.data, p->in.len, &hs, &err);
+        if (rc < 0) {
+            peer_close(p, err.msg);
+            return;
+        }
+        if (rc == 0)
+            return;
+        off = (size_t)rc;
+        got_handshake(p, &hs);
+        if (p->state != PEER_ACTIVE)
+            return;
+    }
+    while (p->state == PEER_ACTIVE && off < p->in.len) {
+        bl_msg m;
+        size_t used;
+        int rc = bl_wire_decode(p->in.data + off, p->in.len - off, &s->geo, NULL, &m, &used, &err);
+        if (rc == BL_WIRE_ERROR) {
+            peer_close(p, err.msg);
+            return;
+        }
+        if (rc == BL_WIRE_NEED_MORE)
+            break;
+        handle(p, &m);
+        off += used;
+    }
+    if (p->state != PEER_DEAD)
+        bl_buf_consume(&p->in, off);
+    peer_flush(p);
+}
+
+static void on_readable(peer *p)
+{
+    /* Read what is there, bounded per event so one fast peer cannot starve
+     * the others. */
+    for (int round = 0; round < 8 && p->state != PEER_DEAD; round++) {
+        if (!bl_buf_reserve(&p->in, PEER_READ_CHUNK)) {
+            peer_close(p, "out of memory");
+            return;
+        }
+        ssize_t n = recv(p->fd, p->in.data + p->in.len, PEER_READ_CHUNK, MSG_DONTWAIT);
+        if (n > 0) {
+            p->in.len += (size_t)n;
+            p->last_recv_ms = now_ms(p);
+            process_input(p);
+            if ((size_t)n < PEER_READ_CHUNK)
+                return;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        char why[128];
+        snprintf(why, sizeof why, "%s", n == 0 ? "peer closed the connection"
+                                               : strerror(errno));
+        peer_close(p, why);
+        return;
+    }
+}
+
+static void on_io(bl_loop *loop, int fd, unsigned events, void *arg)
+{
+    peer *p = arg;
+    (void)loop;
+    (void)fd;
+    if (p->state == PEER_CONNECTING) {
+        bl_err err;
+        if (bl_net_connect_result(p->fd, &err) < 0) {
+            peer_close(p, err.msg);
+            return;
+        }
+        p->state = PEER_HANDSHAKE;
+        bl_loop_mod(p->sw->loop, p->fd, BL_EV_READ);
+        bl_wire_handshake_encode(&p->out, p->sw->mi->info_hash, p->sw->peer_id,
+                                 BL_WIRE_CAP_EXTENSION | BL_WIRE_CAP_FAST);
+        p->hs_sent = true;
+        peer_flush(p);
+        return;
+    }
+    if (events & (BL_EV_READ | BL_EV_ERROR))
+        on_readable(p);
+    if (p->state != PEER_DEAD && (events & BL_EV_WRITE)) {
+        peer_flush(p);
+        if (p->state == PEER_ACTIVE)
+            serve(p);
+    }
+}
+
+void peer_tick(peer *p, uint64_t now)
+{
+    bl_swarm *s = p->sw;
+    if (p->state == PEER_CONNECTING) {
+        if (now - p->connected_ms > PEER_CONNECT_TIMEOUT_MS)
+            peer_close(p, "connect timed out");
+        return;
+    }
+    if (p->state == PEER_HANDSHAKE) {
+        if (now - p->connected_ms > PEER_HANDSHAKE_TIMEOUT_MS)
+            peer_close(p, "no handshake in time");
+        return;
+    }
+    if (p->state != PEER_ACTIVE)
+        return;
+    if (now - p->last_recv_ms > PEER_IDLE_TIMEOUT_MS) {
+        peer_close(p, "silent for too long");
+        return;
+    }
+    if (p->outstanding && !p->peer_choking && now - p->last_block_ms > PEER_REQUEST_TIMEOUT_MS) {
+        bl_info("peer %s: %u requests unanswered for %u s; asking others", p->name,
+                p->outstanding, PEER_REQUEST_TIMEOUT_MS / 1000);
+        bl_picker_peer_released(s->picker, p->id);
+        p->outstanding = 0;
+        p->last_block_ms = now;
+        p->pipeline = PEER_PIPELINE_MIN;
+    }
+    /* Pipeline: enough requests in flight to cover ~2 s at the measured
+     * rate, so a fast link never waits for our next request. */
+    uint64_t target = p->rate_down * 2 / BL_BLOCK_SIZE;
+    if (target < PEER_PIPELINE_START)
+        target = PEER_PIPELINE_START;
+    if (target > PEER_PIPELINE_MAX)
+        target = PEER_PIPELINE_MAX;
+    p->pipeline = (uint32_t)target;
+    if (now - p->last_send_ms >= PEER_KEEPALIVE_MS)
+        bl_wire_put_keepalive(&p->out);
+    if (p->ext_pex_id && now - p->last_pex_ms >= PEER_PEX_INTERVAL_MS)
+        send_pex(p);
+    peer_fill_requests(p);
+    if (p->state == PEER_ACTIVE)
+        serve(p);
+}

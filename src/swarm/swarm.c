@@ -1,0 +1,558 @@
+/* swarm: the session that ties store, picker, peers and trackers together
+ * (contract in swarm.h; one connection's protocol handling is in peer.c). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "swarm/swarm_int.h"
+#include "swarm/tracker_glue.h"
+
+#define TICK_MS 250
+#define DEFAULT_MAX_PEERS 80
+#define MAX_CANDIDATES 4096
+#define DIALS_PER_TICK 16
+
+static void tick(bl_loop *loop, void *arg);
+
+static uint32_t last_piece_len(const bl_metainfo *mi)
+{
+    return mi->num_pieces ? bl_metainfo_piece_size(mi, mi->num_pieces - 1) : 1;
+}
+
+bl_swarm *bl_swarm_new(bl_loop *loop, const bl_swarm_config *cfg, bl_err *err)
+{
+    const bl_metainfo *mi = cfg->mi;
+    if (mi->num_pieces == 0) {
+        bl_fail(err, "the description has no data to move");
+        return NULL;
+    }
+    if (mi->piece_length > UINT32_MAX) {
+        bl_fail(err, "piece length too large");
+        return NULL;
+    }
+    bl_swarm *s = calloc(1, sizeof *s);
+    if (!s) {
+        bl_fail(err, "out of memory");
+        return NULL;
+    }
+    s->loop = loop;
+    s->cfg = *cfg;
+    s->mi = mi;
+    s->listen_fd = -1;
+    if (!s->cfg.max_peers)
+        s->cfg.max_peers = DEFAULT_MAX_PEERS;
+    if (!s->cfg.upload_slots)
+        s->cfg.upload_slots = 4;
+    if (!s->cfg.first_announce_s)
+        s->cfg.first_announce_s = 5;
+    s->geo.num_pieces = mi->num_pieces;
+    s->geo.piece_length = (uint32_t)mi->piece_length;
+    s->geo.last_piece_length = last_piece_len(mi);
+    if (bl_wire_peer_id(s->peer_id, err) < 0)
+        goto fail;
+    s->store = bl_store_open(mi, cfg->dir, cfg->seed ? BL_STORE_READONLY : BL_STORE_CREATE, err);
+    if (!s->store)
+        goto fail;
+    /* pieces being assembled are buffered in memory: bound them by bytes */
+    unsigned pending = (unsigned)((64u << 20) / mi->piece_length);
+    bl_store_set_limits(s->store, pending < 8 ? 8 : pending, 0);
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+        seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
+    s->picker = bl_picker_new(mi->num_pieces, (uint32_t)mi->piece_length, s->geo.last_piece_length,
+                              BL_BLOCK_SIZE, seed);
+    if (!s->picker) {
+        bl_fail(err, "out of memory");
+        goto fail;
+    }
+    if (cfg->policy == BL_POLICY_STOCK)
+        bl_picker_set_endgame_extra(s->picker, BL_ENDGAME_STOCK);
+    bl_choker_init(&s->choker, s->cfg.upload_slots, seed ^ 0x5bd1e995u);
+
+    int64_t had = bl_store_check(s->store, cfg->hash_threads, NULL, NULL, err);
+    if (had < 0)
+        goto fail;
+    for (uint32_t i = 0; i < mi->num_pieces; i++)
+        if (bl_store_have(s->store, i))
+            bl_picker_piece_verified(s->picker, i);
+    if (cfg->seed && (uint64_t)had != mi->num_pieces) {
+        /* name the first file that does not match, so the user knows where to look */
+        const char *where = "?";
+        uint32_t bad = 0;
+        while (bad < mi->num_pieces && bl_store_have(s->store, bad))
+            bad++;
+        uint64_t off = (uint64_t)bad * mi->piece_length;
+        for (size_t f = 0; f < mi->num_files; f++) {
+            const bl_mfile *mf = &mi->files[f];
+            if ((mf->attr & BL_ATTR_PAD) || !mf->length)
+                continue;
+            if (mf->offset + mf->length > off) {
+                where = mf->path;
+                break;
+            }
+        }
+        bl_fail(err, "%s does not match the description: %u of %u pieces differ or are "
+                     "missing (first in '%s')", cfg->dir, mi->num_pieces - (uint32_t)had,
+                mi->num_pieces, where);
+        goto fail;
+    }
+    s->st.pieces_total = mi->num_pieces;
+    s->st.pieces_had = (uint32_t)had;
+    return s;
+fail:
+    bl_swarm_free(s);
+    return NULL;
+}
+
+/* ---- candidates: addresses we may dial ---------------------------------- */
+
+static bool same_addr(const struct sockaddr_storage *a, socklen_t alen, const struct sockaddr *b,
+                      socklen_t blen)
+{
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+candidate *swarm_candidate(bl_swarm *s, const struct sockaddr *sa, socklen_t len, bool create)
+{
+    for (size_t i = 0; i < s->num_cands; i++)
+        if (same_addr(&s->cands[i].addr, s->cands[i].len, sa, len))
+            return &s->cands[i];
+    if (!create || s->num_cands >= MAX_CANDIDATES || len > sizeof(struct sockaddr_storage))
+        return NULL;
+    if (s->num_cands == s->cap_cands) {
+        size_t cap = s->cap_cands ? s->cap_cands * 2 : 32;
+        candidate *nc = realloc(s->cands, cap * sizeof *nc);
+        if (!nc)
+            return NULL;
+        s->cands = nc;
+        s->cap_cands = cap;
+    }
+    candidate *c = &s->cands[s->num_cands++];
+    memset(c, 0, sizeof *c);
+    memcpy(&c->addr, sa, len);
+    c->len = len;
+    return c;
+}
+
+int bl_swarm_add_peer(bl_swarm *s, const struct sockaddr *sa, socklen_t len)
+{
+    if (s->listen_fd >= 0) {
+        struct sockaddr_storage me;
+        socklen_t mlen = sizeof me;
+        if (getsockname(s->listen_fd, (struct sockaddr *)&me, &mlen) == 0 &&
+            same_addr(&me, mlen, sa, len))
+            return 0; /* ourselves */
+    }
+    return swarm_candidate(s, sa, len, true) ? 0 : -1;
+}
+
+void swarm_pex_learned(bl_swarm *s, const struct sockaddr *sa, socklen_t len)
+{
+    bl_swarm_add_peer(s, sa, len);
+}
+
+static void dial(bl_swarm *s, candidate *c)
+{
+    bl_err err;
+    bool in_progress = false;
+    char name[BL_NET_ADDRSTRLEN];
+    int fd = bl_net_tcp_connect((struct sockaddr *)&c->addr, c->len, &in_progress, &err);
+    if (fd < 0) {
+        c->failures++;
+        c->next_try_ms = bl_loop_now_ms(s->loop) + (1000ull << (c->failures < 6 ? c->failures : 6));
+        bl_debug("dial %s: %s", bl_net_format((struct sockaddr *)&c->addr, c->len, name,
+                                              sizeof name), err.msg);
+        return;
+    }
+    bl_net_set_nodelay(fd, true, NULL);
+    peer *p = peer_new(s, fd, true, (struct sockaddr *)&c->addr, c->len, in_progress);
+    if (!p) {
+        close(fd);
+        return;
+    }
+    c->connected = true;
+}
+
+static void dial_some(bl_swarm *s, uint64_t now)
+{
+    int dialled = 0;
+    /* a seed does not dial: leechers come to it */
+    if (s->cfg.seed || s->stopping)
+        return;
+    for (size_t i = 0; i < s->num_cands && dialled < DIALS_PER_TICK; i++) {
+        candidate *c = &s->cands[i];
+        if (s->num_peers >= s->cfg.max_peers)
+            return;
+        if (c->connected || c->banned || c->next_try_ms > now)
+            continue;
+        dial(s, c);
+        dialled++;
+    }
+}
+
+/* ---- listening ------------------------------------------------------------ */
+
+static void on_accept(bl_loop *loop, int fd, unsigned events, void *arg)
+{
+    bl_swarm *s = arg;
+    (void)loop;
+    (void)events;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        bl_err err;
+        int cfd = bl_net_accept(fd, &ss, &len, &err);
+        if (cfd == BL_NET_AGAIN)
+            return;
+        if (cfd < 0) {
+            bl_warn("accept on %s: %s", s->listen_name, err.msg);
+            return;
+        }
+        if (s->num_peers >= s->cfg.max_peers || s->stopping) {
+            close(cfd);
+            continue;
+        }
+        bl_net_set_nodelay(cfd, true, NULL);
+        if (!peer_new(s, cfd, false, (struct sockaddr *)&ss, len, false))
+            close(cfd);
+    }
+}
+
+int bl_swarm_start(bl_swarm *s, bl_err *err)
+{
+    if (s->cfg.listen) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        if (bl_net_parse_hostport(s->cfg.listen, &ss, &len, err) < 0)
+            return bl_fail_ctx(err, "--listen %s", s->cfg.listen);
+        s->listen_fd = bl_net_tcp_listen((struct sockaddr *)&ss, len, 0, err);
+        if (s->listen_fd < 0)
+            return bl_fail_ctx(err, "listen on %s", s->cfg.listen);
+        if (bl_net_local_addr(s->listen_fd, &ss, &len, err) < 0)
+            return -1;
+        bl_net_format((struct sockaddr *)&ss, len, s->listen_name, sizeof s->listen_name);
+        s->listen_port = bl_net_port((struct sockaddr *)&ss);
+        if (bl_loop_add(s->loop, s->listen_fd, BL_EV_READ, on_accept, s, err) < 0)
+            return -1;
+        bl_info("listening for peers on %s", s->listen_name);
+    }
+    if (s->cfg.use_trackers && s->mi->num_tiers) {
+        if (swarm_tracker_start(s, err) < 0)
+            return -1;
+    }
+    s->last_rate_ms = s->last_rechoke_ms = bl_loop_now_ms(s->loop);
+    s->tick_timer = bl_loop_timer(s->loop, 0, tick, s);
+    if (bl_swarm_complete(s) && s->cfg.on_complete && !s->cfg.seed) {
+        s->completed_fired = true;
+        s->cfg.on_complete(s->cfg.arg);
+    }
+    return 0;
+}
+
+const char *bl_swarm_listen_addr(const bl_swarm *s) { return s->listen_name; }
+
+/* ---- what we want --------------------------------------------------------- */
+
+bool swarm_wants_piece(const bl_swarm *s, uint32_t piece)
+{
+    return !bl_store_have(s->store, piece) && bl_picker_priority(s->picker, piece) != BL_PRIO_NONE;
+}
+
+void bl_swarm_want(bl_swarm *s, uint32_t first, uint32_t last, enum bl_prio cls)
+{
+    if (s->cfg.seed || first >= s->mi->num_pieces)
+        return;
+    if (last >= s->mi->num_pieces)
+        last = s->mi->num_pieces - 1;
+    for (uint32_t i = first; i <= last; i++) {
+        bool was = swarm_wants_piece(s, i);
+        bl_picker_set_priority(s->picker, i, i, cls, false);
+        if (was || !swarm_wants_piece(s, i))
+            continue;
+        /* newly wanted: peers that have it become interesting */
+        for (peer *p = s->peers; p; p = p->next)
+            if (p->state == PEER_ACTIVE && bl_bitfield_test(&p->have, i))
+                p->wanted_count++;
+    }
+    s->completed_fired = s->completed_fired && bl_swarm_complete(s);
+    for (peer *p = s->peers; p; p = p->next) {
+        if (p->state != PEER_ACTIVE)
+            continue;
+        if (p->wanted_count && !p->am_interested) {
+            p->am_interested = true;
+            bl_wire_put_simple(&p->out, BL_MSG_INTERESTED);
+        }
+        peer_fill_requests(p);
+    }
+}
+
+void bl_swarm_want_all(bl_swarm *s, enum bl_prio cls)
+{
+    bl_swarm_want(s, 0, s->mi->num_pieces - 1, cls);
+}
+
+void bl_swarm_deadline(bl_swarm *s, uint32_t piece, uint64_t deadline_ms)
+{
+    if (piece >= s->mi->num_pieces || bl_store_have(s->store, piece))
+        return;
+    bl_swarm_want(s, piece, piece, BL_PRIO_DEADLINE);
+    bl_picker_set_deadline(s->picker, piece, deadline_ms);
+    for (peer *p = s->peers; p; p = p->next)
+        peer_fill_requests(p);
+}
+
+bool bl_swarm_complete(const bl_swarm *s)
+{
+    bl_picker_stats ps;
+    bl_picker_get_stats(s->picker, &ps);
+    return ps.wanted == 0;
+}
+
+bl_store *bl_swarm_store(bl_swarm *s) { return s->store; }
+
+/* ---- pieces --------------------------------------------------------------- */
+
+static struct contrib *contrib_find(bl_swarm *s, uint32_t piece)
+{
+    for (size_t i = 0; i < s->num_contrib; i++)
+        if (s->contrib[i].piece == piece)
+            return &s->contrib[i];
+    return NULL;
+}
+
+static void contrib_drop(bl_swarm *s, uint32_t piece)
+{
+    struct contrib *c = contrib_find(s, piece);
+    if (c)
+        *c = s->contrib[--s->num_contrib];
+}
+
+void swarm_contrib_add(bl_swarm *s, uint32_t piece, uint32_t peer_id)
+{
+    struct contrib *c = contrib_find(s, piece);
+    if (!c) {
+        if (s->num_contrib == s->cap_contrib) {
+            size_t cap = s->cap_contrib ? s->cap_contrib * 2 : 64;
+            struct contrib *nc = realloc(s->contrib, cap * sizeof *nc);
+            if (!nc)
+                return;
+            s->contrib = nc;
+            s->cap_contrib = cap;
+        }
+        c = &s->contrib[s->num_contrib++];
+        c->piece = piece;
+        c->n = 0;
+    }
+    for (uint8_t i = 0; i < c->n; i++)
+        if (c->ids[i] == peer_id)
+            return;
+    if (c->n < 4)
+        c->ids[c->n++] = peer_id;
+}
+
+void swarm_piece_verified(bl_swarm *s, uint32_t piece)
+{
+    contrib_drop(s, piece);
+    bl_picker_piece_verified(s->picker, piece);
+    s->st.pieces_had++;
+    for (peer *p = s->peers; p; p = p->next) {
+        peer_send_have(p, piece);
+        peer_flush(p);
+    }
+    if (s->cfg.on_piece)
+        s->cfg.on_piece(s->cfg.arg, piece);
+    if (!s->completed_fired && bl_swarm_complete(s)) {
+        s->completed_fired = true;
+        if (bl_store_complete(s->store))
+            swarm_tracker_completed(s);
+        if (s->cfg.on_complete)
+            s->cfg.on_complete(s->cfg.arg);
+    }
+}
+
+void swarm_piece_failed(bl_swarm *s, uint32_t piece)
+{
+    struct contrib *c = contrib_find(s, piece);
+    uint32_t ids[4];
+    uint8_t n = 0;
+    if (c) {
+        n = c->n;
+        memcpy(ids, c->ids, sizeof ids);
+        contrib_drop(s, piece);
+    }
+    s->st.hash_failures++;
+    s->st.bytes_wasted += bl_metainfo_piece_size(s->mi, piece);
+    bl_picker_piece_failed(s->picker, piece);
+    for (peer *p = s->peers; p;) {
+        peer *next = p->next;
+        for (uint8_t i = 0; i < n; i++) {
+            if (p->id != ids[i])
+                continue;
+            /* the sole source of a bad piece is certainly lying; a shared
+             * one gets a strike, and a second strike ends it */
+            p->strikes += n == 1 ? PEER_MAX_STRIKES : 1;
+            bl_warn("piece %u failed its hash check (data from %s%s)", piece, p->name,
+                    n > 1 ? " and others" : "");
+            if (p->strikes >= PEER_MAX_STRIKES) {
+                candidate *cd = swarm_candidate(s, (struct sockaddr *)&p->addr, p->addr_len,
+                                                false);
+                if (cd)
+                    cd->banned = true;
+                peer_close(p, "sent data that failed the hash check");
+            }
+        }
+        p = next;
+    }
+}
+
+peer *swarm_find_peer_id(bl_swarm *s, const uint8_t peer_id[20], const peer *except)
+{
+    for (peer *p = s->peers; p; p = p->next)
+        if (p != except && p->hs_received && memcmp(p->peer_id, peer_id, 20) == 0)
+            return p;
+    return NULL;
+}
+
+/* ---- choking --------------------------------------------------------------- */
+
+void swarm_rechoke(bl_swarm *s)
+{
+    bl_choke_peer cp[256];
+    size_t n = 0;
+    bool seeding = bl_store_complete(s->store);
+    for (peer *p = s->peers; p && n < 256; p = p->next) {
+        if (p->state != PEER_ACTIVE)
+            continue;
+        cp[n].id = p->id;
+        cp[n].interested = p->peer_interested;
+        cp[n].coop = p->coop;
+        cp[n].rate = seeding ? p->rate_up : p->rate_down;
+        n++;
+    }
+    bl_choker_run(&s->choker, cp, n, bl_loop_now_ms(s->loop));
+    for (size_t i = 0; i < n; i++)
+        for (peer *p = s->peers; p; p = p->next)
+            if (p->id == cp[i].id) {
+                peer_set_choke(p, !cp[i].unchoke);
+                break;
+            }
+}
+
+/* ---- the clock ------------------------------------------------------------- */
+
+static void tick(bl_loop *loop, void *arg)
+{
+    bl_swarm *s = arg;
+    uint64_t now = bl_loop_now_ms(loop);
+    s->tick_timer = bl_loop_timer(loop, TICK_MS, tick, s);
+    if (now - s->last_rate_ms >= 1000) {
+        uint64_t dt = now - s->last_rate_ms;
+        uint64_t down = 0, up = 0;
+        for (peer *p = s->peers; p; p = p->next) {
+            p->rate_down = p->win_down * 1000 / dt;
+            p->rate_up = p->win_up * 1000 / dt;
+            down += p->win_down;
+            up += p->win_up;
+            p->win_down = p->win_up = 0;
+        }
+        s->st.rate_down = down * 1000 / dt;
+        s->st.rate_up = up * 1000 / dt;
+        s->last_rate_ms = now;
+    }
+    if (now - s->last_rechoke_ms >= BL_CHOKE_RECHOKE_MS) {
+        s->last_rechoke_ms = now;
+        swarm_rechoke(s);
+    }
+    for (peer *p = s->peers; p;) {
+        peer *next = p->next;
+        peer_tick(p, now);
+        p = next;
+    }
+    dial_some(s, now);
+    if (s->tc)
+        swarm_tracker_stats(s);
+}
+
+/* ---- reports ---------------------------------------------------------------- */
+
+void bl_swarm_get_stats(const bl_swarm *s, bl_swarm_stats *st)
+{
+    *st = s->st;
+    bl_picker_stats ps;
+    bl_picker_get_stats(s->picker, &ps);
+    st->pieces_had = bl_store_num_had(s->store);
+    st->pieces_total = s->mi->num_pieces;
+    st->pieces_wanted = ps.wanted;
+    st->peers = 0;
+    st->peers_seeding = 0;
+    for (const peer *p = s->peers; p; p = p->next) {
+        if (p->state != PEER_ACTIVE)
+            continue;
+        st->peers++;
+        if (p->has_all || bl_bitfield_all(&p->have))
+            st->peers_seeding++;
+    }
+}
+
+size_t bl_swarm_peer_stats(const bl_swarm *s, bl_swarm_peer_stats *out, size_t max)
+{
+    size_t n = 0;
+    for (const peer *p = s->peers; p; p = p->next) {
+        if (p->state != PEER_ACTIVE)
+            continue;
+        if (n < max) {
+            bl_swarm_peer_stats *o = &out[n];
+            memset(o, 0, sizeof *o);
+            snprintf(o->addr, sizeof o->addr, "%s", p->name);
+            snprintf(o->client, sizeof o->client, "%s", p->client);
+            o->seeder = p->has_all || bl_bitfield_all(&p->have);
+            o->coop = p->coop;
+            o->outgoing = p->outgoing;
+            o->downloaded = p->downloaded;
+            o->uploaded = p->uploaded;
+        }
+        n++;
+    }
+    return n;
+}
+
+void bl_swarm_stop(bl_swarm *s)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    swarm_tracker_stopped(s);
+}
+
+void bl_swarm_free(bl_swarm *s)
+{
+    if (!s)
+        return;
+    if (s->tc)
+        swarm_tracker_free(s);
+    while (s->peers)
+        peer_close(s->peers, "shutting down");
+    while (s->graveyard) {
+        peer *p = s->graveyard;
+        s->graveyard = p->next;
+        peer_free(p);
+    }
+    if (s->reap_timer)
+        bl_loop_timer_cancel(s->loop, s->reap_timer);
+    if (s->tick_timer)
+        bl_loop_timer_cancel(s->loop, s->tick_timer);
+    if (s->listen_fd >= 0) {
+        bl_loop_del(s->loop, s->listen_fd);
+        close(s->listen_fd);
+    }
+    if (s->picker)
+        bl_picker_free(s->picker);
+    if (s->store)
+        bl_store_close(s->store);
+    free(s->cands);
+    free(s->contrib);
+    free(s);
+}

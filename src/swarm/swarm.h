@@ -1,0 +1,95 @@
+/* swarm: one description file's swarm on one node — the engine every front
+ * end drives (seed, fetch, mount).
+ *
+ * A swarm owns the node's piece store, the picker, the peer connections, the
+ * listening socket and the tracker client, all on the caller's event loop
+ * (one thread).  Front ends say what they want (piece ranges and a priority
+ * class, deadlines for blocked reads) and learn when pieces are verified;
+ * they never see a socket.  Only verified bytes are ever readable
+ * (bl_swarm_store + bl_store_read_file).
+ *
+ * Between bitlib peers the policy is cooperative (negotiated in the BEP 10
+ * handshake): nobody is choked, requests are served in arrival order,
+ * endgame asks at most one extra peer.  Stock clients get stock
+ * tit-for-tat choking (choker.h). */
+#ifndef BL_SWARM_SWARM_H
+#define BL_SWARM_SWARM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/err.h"
+#include "core/evloop.h"
+#include "meta/metainfo.h"
+#include "swarm/picker.h"
+#include "swarm/store.h"
+
+enum bl_policy {
+    BL_POLICY_COOPERATIVE = 0, /* default between bitlib peers */
+    BL_POLICY_STOCK,           /* behave like a stock client towards everyone */
+};
+
+typedef struct bl_swarm bl_swarm;
+
+typedef struct bl_swarm_config {
+    const bl_metainfo *mi;     /* must outlive the swarm */
+    const char *dir;           /* data directory (the set's root) */
+    bool seed;                 /* serve an existing copy read-only */
+    const char *listen;        /* "ADDR:PORT" to accept peers on, NULL: none */
+    bool use_trackers;         /* announce to the description's trackers */
+    enum bl_policy policy;
+    unsigned max_peers;        /* 0: 80 */
+    unsigned upload_slots;     /* stock choking slots, 0: 4 */
+    uint32_t first_announce_s; /* first re-announce after this, 0: 5 s */
+    int hash_threads;          /* startup check, 0: one per CPU */
+    /* Called on the loop thread. */
+    void (*on_piece)(void *arg, uint32_t piece);  /* a piece was verified */
+    void (*on_complete)(void *arg);              /* every wanted piece is had */
+    void *arg;
+} bl_swarm_config;
+
+/* Per-peer figures for reports. */
+typedef struct bl_swarm_peer_stats {
+    char addr[80];
+    char client[65];
+    bool seeder, coop, outgoing;
+    uint64_t downloaded, uploaded;
+} bl_swarm_peer_stats;
+
+typedef struct bl_swarm_stats {
+    uint32_t pieces_had, pieces_total, pieces_wanted;
+    uint64_t bytes_downloaded;      /* verified payload bytes received */
+    uint64_t bytes_from_seeders;    /* ... of which from peers that had everything */
+    uint64_t bytes_uploaded;
+    uint64_t bytes_wasted;          /* duplicates and hash failures */
+    uint32_t hash_failures;
+    unsigned peers, peers_seeding;
+    uint64_t rate_down, rate_up;    /* bytes/s over the last few seconds */
+} bl_swarm_stats;
+
+/* Open the store and check what is already on disk (hashing on all cores).
+ * A seed refuses data that does not match the description completely. */
+bl_swarm *bl_swarm_new(bl_loop *loop, const bl_swarm_config *cfg, bl_err *err);
+/* Listen, announce, start dialling.  0 or -1. */
+int bl_swarm_start(bl_swarm *s, bl_err *err);
+/* A peer to dial (static --peer, or discovered). */
+int bl_swarm_add_peer(bl_swarm *s, const struct sockaddr *sa, socklen_t len);
+/* Want pieces [first, last] in class cls (upgrades only). */
+void bl_swarm_want(bl_swarm *s, uint32_t first, uint32_t last, enum bl_prio cls);
+void bl_swarm_want_all(bl_swarm *s, enum bl_prio cls);
+/* A blocked read needs piece by deadline_ms (loop clock): first in line. */
+void bl_swarm_deadline(bl_swarm *s, uint32_t piece, uint64_t deadline_ms);
+bool bl_swarm_complete(const bl_swarm *s);   /* every wanted piece had */
+bl_store *bl_swarm_store(bl_swarm *s);
+void bl_swarm_get_stats(const bl_swarm *s, bl_swarm_stats *st);
+/* Fill up to max entries; returns the number of connected peers. */
+size_t bl_swarm_peer_stats(const bl_swarm *s, bl_swarm_peer_stats *out, size_t max);
+/* The address actually listened on (port chosen by the kernel for :0). */
+const char *bl_swarm_listen_addr(const bl_swarm *s);
+/* Announce completion or departure; leave connections to bl_swarm_free. */
+void bl_swarm_stop(bl_swarm *s);
+void bl_swarm_free(bl_swarm *s);
+
+#endif

@@ -1,0 +1,149 @@
+/* swarm_int: what swarm.c (the session) and peer.c (one connection) share.
+ * Not a public interface: front ends use swarm.h. */
+#ifndef BL_SWARM_SWARM_INT_H
+#define BL_SWARM_SWARM_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "core/evloop.h"
+#include "core/net.h"
+#include "swarm/bitfield.h"
+#include "swarm/choker.h"
+#include "swarm/picker.h"
+#include "swarm/store.h"
+#include "swarm/swarm.h"
+#include "swarm/wire.h"
+
+#define PEER_READ_CHUNK (64u * 1024)
+#define PEER_OUT_HIGH (512u * 1024)      /* stop serving requests above this */
+#define PEER_SERVE_QUEUE_MAX 2048        /* requests a peer may have queued at us */
+#define PEER_REQQ_ADVERTISED 1024        /* reqq we tell peers */
+#define PEER_PIPELINE_MIN 8
+#define PEER_PIPELINE_MAX 512
+#define PEER_PIPELINE_START 32
+#define PEER_HANDSHAKE_TIMEOUT_MS 20000
+#define PEER_CONNECT_TIMEOUT_MS 10000
+#define PEER_IDLE_TIMEOUT_MS 180000      /* nothing received at all */
+#define PEER_REQUEST_TIMEOUT_MS 20000    /* requests out, no block arrives */
+#define PEER_KEEPALIVE_MS 60000
+#define PEER_PEX_INTERVAL_MS 60000
+#define PEER_MAX_STRIKES 2               /* hash failures before a ban */
+
+enum peer_state { PEER_CONNECTING, PEER_HANDSHAKE, PEER_ACTIVE, PEER_DEAD };
+
+typedef struct peer peer;
+struct peer {
+    bl_swarm *sw;
+    peer *next, *prev;
+    uint32_t id;                  /* picker's name for this peer */
+    int fd;
+    enum peer_state state;
+    bool outgoing;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    char name[BL_NET_ADDRSTRLEN];
+    uint16_t listen_port;         /* from the extension handshake, 0 unknown */
+
+    bl_buf in, out;
+    bool hs_sent, hs_received;
+    uint8_t peer_id[20];
+    unsigned caps;                /* BL_WIRE_CAP_* both sides support */
+    bool coop;                    /* cooperative bitlib peer */
+    bool got_first_msg;           /* bitfield/have_all may come only first */
+    char client[BL_EXT_CLIENT_MAX + 1];
+    uint8_t ext_pex_id;           /* the id the peer wants for ut_pex, 0: none */
+
+    bool am_choking, am_interested, peer_choking, peer_interested;
+    bl_bitfield have;
+    bool has_all;                 /* BEP 6 HAVE ALL (have is kept full too) */
+    bool picker_registered;       /* availability counted in the picker */
+    uint32_t wanted_count;        /* pieces it has that we want and lack */
+    uint32_t strikes;
+
+    uint32_t outstanding;         /* our requests in flight at this peer */
+    uint32_t pipeline;            /* how many we allow in flight */
+    uint32_t reqq;                /* the peer's limit, 0 unsaid */
+
+    bl_block *serve_q;            /* its requests, served in arrival order */
+    uint32_t serve_head, serve_len, serve_cap;
+
+    uint64_t downloaded, uploaded;
+    uint64_t win_down, win_up;    /* bytes in the current rate window */
+    uint64_t rate_down, rate_up;  /* bytes/s, last window */
+    uint64_t last_recv_ms, last_send_ms, last_block_ms, connected_ms, last_pex_ms;
+    uint64_t timer;               /* connect/handshake timeout timer */
+};
+
+/* A known address we may dial. */
+typedef struct candidate {
+    struct sockaddr_storage addr;
+    socklen_t len;
+    uint64_t next_try_ms;
+    uint32_t failures;
+    bool connected;
+    bool banned;
+} candidate;
+
+struct bl_swarm {
+    bl_loop *loop;
+    bl_swarm_config cfg;
+    const bl_metainfo *mi;
+    bl_store *store;
+    bl_picker *picker;
+    bl_choker choker;
+    bl_wire_geometry geo;
+    uint8_t peer_id[20];
+
+    int listen_fd;
+    char listen_name[BL_NET_ADDRSTRLEN];
+    uint16_t listen_port;
+
+    peer *peers;                  /* doubly linked, active and connecting */
+    unsigned num_peers;
+    peer *graveyard;              /* closed, freed on the next loop turn */
+    uint64_t reap_timer;
+    uint32_t next_peer_id;
+
+    candidate *cands;
+    size_t num_cands, cap_cands;
+
+    /* contributors to pieces being assembled: piece -> up to 4 peer ids */
+    struct contrib { uint32_t piece; uint32_t ids[4]; uint8_t n; } *contrib;
+    size_t num_contrib, cap_contrib;
+
+    uint64_t tick_timer;
+    uint64_t last_rechoke_ms, last_rate_ms;
+    bool completed_fired;
+    bool stopping;
+
+    struct bl_tracker_client *tc; /* NULL without trackers */
+
+    bl_swarm_stats st;
+};
+
+/* peer.c */
+peer *peer_new(bl_swarm *s, int fd, bool outgoing, const struct sockaddr *sa, socklen_t len,
+               bool connecting);
+void peer_close(peer *p, const char *why);
+void peer_send_have(peer *p, uint32_t piece);
+void peer_set_choke(peer *p, bool choke);
+void peer_fill_requests(peer *p);
+void peer_recount_wanted(peer *p);
+void peer_tick(peer *p, uint64_t now);
+void peer_flush(peer *p);
+void peer_free(peer *p);
+
+/* swarm.c, for peer.c */
+void swarm_piece_verified(bl_swarm *s, uint32_t piece);
+void swarm_piece_failed(bl_swarm *s, uint32_t piece);
+void swarm_contrib_add(bl_swarm *s, uint32_t piece, uint32_t peer_id);
+void swarm_rechoke(bl_swarm *s);
+bool swarm_wants_piece(const bl_swarm *s, uint32_t piece);
+peer *swarm_find_peer_id(bl_swarm *s, const uint8_t peer_id[20], const peer *except);
+void swarm_pex_learned(bl_swarm *s, const struct sockaddr *sa, socklen_t len);
+candidate *swarm_candidate(bl_swarm *s, const struct sockaddr *sa, socklen_t len, bool create);
+
+#endif
