@@ -25,14 +25,20 @@ bl_loop *bl_loop_new(bl_err *err);
 void bl_loop_free(bl_loop *loop);
 
 /* Watch fd for events (BL_EV_READ|BL_EV_WRITE); BL_EV_ERROR is always
- * reported.  One registration per fd; bl_loop_mod changes the mask. */
+ * reported.  One registration per fd; bl_loop_mod changes the mask (0:
+ * only errors).  Call bl_loop_del before closing fd, or a later fd with the
+ * same number cannot be added.  Events read before a bl_loop_del are never
+ * delivered, even if the number is registered again in the same pass.
+ * A peer's half-close (EPOLLRDHUP) is reported as BL_EV_READ. */
 int bl_loop_add(bl_loop *loop, int fd, unsigned events, bl_io_fn fn, void *arg, bl_err *err);
 int bl_loop_mod(bl_loop *loop, int fd, unsigned events);
 void bl_loop_del(bl_loop *loop, int fd);
 
 /* One-shot timer after ms milliseconds; returns an id > 0 (0 on OOM). */
 uint64_t bl_loop_timer(bl_loop *loop, uint64_t ms, bl_timer_fn fn, void *arg);
-/* Cancelling an id that already fired or never existed is harmless. */
+/* Cancelling an id that already fired or never existed is harmless (ids
+ * are slot + generation, so a stale id never cancels a newer timer).
+ * Timers due at the same ms fire in the order they were added. */
 void bl_loop_timer_cancel(bl_loop *loop, uint64_t id);
 
 /* Deliver signo through the loop (blocks it for the process; it stays

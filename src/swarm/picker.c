@@ -267,25 +267,37 @@ uint32_t bl_picker_availability(const bl_picker *p, uint32_t piece)
 
 /* ---- candidate ordering ---- */
 
-static int cand_cmp(const struct cand *a, const struct cand *b)
+/* Order ignoring the random tie-breaker. */
+static int cand_cmp_key(const struct cand *a, const struct cand *b)
 {
     if (a->cls != b->cls) return a->cls < b->cls ? -1 : 1;
     if (a->cls == BL_PRIO_DEADLINE && a->deadline != b->deadline)
         return a->deadline < b->deadline ? -1 : 1;
     if (a->started != b->started) return a->started ? -1 : 1;
     if (a->avail != b->avail) return a->avail < b->avail ? -1 : 1;
+    return 0;
+}
+
+static int cand_cmp(const struct cand *a, const struct cand *b)
+{
+    int c = cand_cmp_key(a, b);
+    if (c) return c;
     if (a->rnd != b->rnd) return a->rnd < b->rnd ? -1 : 1;
     return a->piece < b->piece ? -1 : a->piece > b->piece;
 }
 
-/* Keep the best `cap` candidates, sorted best first. */
+/* Keep the best `cap` candidates, sorted best first.  The random value is
+ * drawn only for candidates that can still make the list, so a scan costs
+ * little, and ties stay uniformly random. */
 static void cand_insert(bl_picker *p, int *n, int cap, uint32_t i)
 {
     const struct piece *pc = &p->pc[i];
     struct cand c = {
         .deadline = pc->deadline, .piece = i, .avail = pc->avail,
-        .rnd = (uint32_t)(rng_next(p) >> 32), .cls = pc->cls, .started = started(pc),
+        .cls = pc->cls, .started = started(pc),
     };
+    if (*n == cap && cand_cmp_key(&c, &p->cands[cap - 1]) > 0) return;
+    c.rnd = (uint32_t)(rng_next(p) >> 32);
     if (*n == cap && cand_cmp(&c, &p->cands[cap - 1]) >= 0) return;
     int k = *n < cap ? (*n)++ : cap - 1;
     while (k > 0 && cand_cmp(&c, &p->cands[k - 1]) < 0) {

@@ -1,0 +1,596 @@
+/* store: see store.h.
+ *
+ * A piece is a span [i*piece_length, +piece_size) of the concatenated file
+ * stream; for_each_segment() cuts a span into (file, file offset, bytes)
+ * pieces, so single-file, multi-file, padded and unpadded layouts all go
+ * through one path.  The check is the one multi-threaded part: workers
+ * share only read-only state (mi, the directory fd) and an atomic piece
+ * counter, each with its own buffer and its own open file. */
+#include "swarm/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/sha1.h"
+#include "swarm/picker.h"
+
+#define MAX_CHECK_THREADS 64
+
+struct pending {
+    uint32_t piece;
+    uint32_t nblocks, ngot;
+    uint8_t *buf;
+    uint8_t *got; /* one byte per 16 KiB block */
+};
+
+struct open_file {
+    size_t file;
+    int fd;
+    uint64_t used;
+};
+
+struct bl_store {
+    const bl_metainfo *mi;
+    int dirfd;
+    int flags;
+    uint8_t *bits;
+    uint32_t had;
+    struct pending *pend;
+    unsigned npend, max_pend;
+    int32_t *slot;           /* per file: index in open[], or -1 */
+    struct open_file *open;
+    unsigned nopen, max_fds;
+    uint64_t tick;
+};
+
+/* ---- paths ---- */
+
+static bool component_ok(const char *c, size_t n)
+{
+    return n > 0 && !(n == 1 && c[0] == '.') && !(n == 2 && c[0] == '.' && c[1] == '.');
+}
+
+/* Open dirfd/path without following any symlink on the way and without
+ * leaving dirfd.  Thread-safe: touches no store state. */
+static int open_beneath(int dirfd, const char *path, bool create, bool rdonly, bl_err *err)
+{
+    char comp[256 + 1];
+    int cur = dirfd;
+    const char *p = path;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (!component_ok(p, n) || n >= sizeof comp) {
+            if (cur != dirfd) close(cur);
+            return bl_fail(err, "%s: refusing unsafe path", path);
+        }
+        memcpy(comp, p, n);
+        comp[n] = 0;
+        int fd;
+        if (slash) {
+            fd = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0 && errno == ENOENT && create) {
+                if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST) fd = -1;
+                else fd = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            }
+        } else {
+            int fl = (rdonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0);
+            fd = openat(cur, comp, fl, 0644);
+        }
+        int saved = errno;
+        if (cur != dirfd) close(cur);
+        if (fd < 0) {
+            if (saved == ELOOP || saved == ENOTDIR)
+                return bl_fail(err, "%s: a component is a symlink or not a directory; refusing",
+                               path);
+            errno = saved;
+            return bl_fail(err, "%s: %s", path, strerror(saved));
+        }
+        if (!slash) {
+            struct stat st;
+            if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(fd);
+                errno = EINVAL;
+                return bl_fail(err, "%s: not a regular file", path);
+            }
+            return fd;
+        }
+        cur = fd;
+        p = slash + 1;
+    }
+}
+
+static bool is_data_file(const bl_mfile *f)
+{
+    return !(f->attr & (BL_ATTR_PAD | BL_ATTR_SYMLINK));
+}
+
+/* ---- fd cache ---- */
+
+static void close_slot(bl_store *s, unsigned k)
+{
+    struct open_file *o = &s->open[k];
+    close(o->fd);
+    s->slot[o->file] = -1;
+    s->open[k] = s->open[--s->nopen];
+    if (k < s->nopen) s->slot[s->open[k].file] = (int32_t)k;
+}
+
+static void evict_to(bl_store *s, unsigned keep)
+{
+    while (s->nopen > keep) {
+        unsigned lru = 0;
+        for (unsigned k = 1; k < s->nopen; k++)
+            if (s->open[k].used < s->open[lru].used) lru = k;
+        close_slot(s, lru);
+    }
+}
+
+static int get_fd(bl_store *s, size_t f, bl_err *err)
+{
+    if (s->slot[f] >= 0) {
+        struct open_file *o = &s->open[s->slot[f]];
+        o->used = ++s->tick;
+        return o->fd;
+    }
+    evict_to(s, s->max_fds - 1);
+    int fd = open_beneath(s->dirfd, s->mi->files[f].path, s->flags & BL_STORE_CREATE,
+                          s->flags & BL_STORE_READONLY, err);
+    if (fd < 0) return -1;
+    s->slot[f] = (int32_t)s->nopen;
+    s->open[s->nopen++] = (struct open_file){f, fd, ++s->tick};
+    return fd;
+}
+
+/* ---- I/O helpers ---- */
+
+static int pread_full(int fd, uint8_t *buf, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t r = pread(fd, buf, n, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            if (r == 0) errno = ENODATA;
+            return -1;
+        }
+        buf += r, n -= (size_t)r, off += (uint64_t)r;
+    }
+    return 0;
+}
+
+static int pwrite_full(int fd, const uint8_t *buf, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t r = pwrite(fd, buf, n, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            if (r == 0) errno = EIO;
+            return -1;
+        }
+        buf += r, n -= (size_t)r, off += (uint64_t)r;
+    }
+    return 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return false;
+    return true;
+}
+
+/* Index of the first file holding stream byte pos (skipping empty files). */
+static size_t file_at(const bl_metainfo *mi, uint64_t pos)
+{
+    size_t lo = 0, hi = mi->num_files; /* last file with offset <= pos */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (mi->files[mid].offset <= pos) lo = mid;
+        else hi = mid;
+    }
+    while (lo < mi->num_files && mi->files[lo].offset + mi->files[lo].length <= pos) lo++;
+    return lo;
+}
+
+/* Call fn for each (file, offset in file, chunk of buf) making up stream
+ * bytes [start, start+len). */
+typedef int (*seg_fn)(void *ctx, size_t f, uint64_t off, uint8_t *buf, size_t n, bl_err *err);
+
+static int for_each_segment(const bl_metainfo *mi, uint64_t start, uint64_t len, uint8_t *buf,
+                            seg_fn fn, void *ctx, bl_err *err)
+{
+    uint64_t pos = start, end = start + len;
+    for (size_t f = file_at(mi, start); pos < end; f++) {
+        if (f >= mi->num_files) return bl_fail(err, "span beyond the last file");
+        const bl_mfile *mf = &mi->files[f];
+        if (mf->length == 0) continue;
+        uint64_t fend = mf->offset + mf->length;
+        uint64_t n = (fend < end ? fend : end) - pos;
+        if (fn(ctx, f, pos - mf->offset, buf + (pos - start), (size_t)n, err) < 0) return -1;
+        pos += n;
+    }
+    return 0;
+}
+
+static uint64_t piece_start(const bl_metainfo *mi, uint32_t piece)
+{
+    return (uint64_t)piece * mi->piece_length;
+}
+
+static int seg_write(void *ctx, size_t f, uint64_t off, uint8_t *buf, size_t n, bl_err *err)
+{
+    bl_store *s = ctx;
+    const bl_mfile *mf = &s->mi->files[f];
+    if (mf->attr & BL_ATTR_PAD) {
+        if (!all_zero(buf, n))
+            return bl_fail(err, "padding file %zu: non-zero bytes in a verified piece", f);
+        return 0;
+    }
+    if (!is_data_file(mf)) return bl_fail(err, "%s: symlink entry holds data", mf->path);
+    int fd = get_fd(s, f, err);
+    if (fd < 0) return -1;
+    if (pwrite_full(fd, buf, n, off) < 0) return bl_fail(err, "%s: write: %s", mf->path, strerror(errno));
+    return 0;
+}
+
+static int seg_read(void *ctx, size_t f, uint64_t off, uint8_t *buf, size_t n, bl_err *err)
+{
+    bl_store *s = ctx;
+    const bl_mfile *mf = &s->mi->files[f];
+    if (!is_data_file(mf)) {
+        memset(buf, 0, n);
+        return 0;
+    }
+    int fd = get_fd(s, f, err);
+    if (fd < 0) return -1;
+    if (pread_full(fd, buf, n, off) < 0)
+        return bl_fail(err, "%s: read: %s", mf->path,
+                       errno == ENODATA ? "file shorter than the description" : strerror(errno));
+    return 0;
+}
+
+/* ---- open/close ---- */
+
+bl_store *bl_store_open(const bl_metainfo *mi, const char *dir, int flags, bl_err *err)
+{
+    if ((flags & BL_STORE_CREATE) && (flags & BL_STORE_READONLY)) {
+        bl_fail(err, "store: create and read-only are exclusive");
+        return NULL;
+    }
+    for (size_t f = 0; f < mi->num_files; f++)
+        if ((mi->files[f].attr & BL_ATTR_SYMLINK) && mi->files[f].length) {
+            bl_fail(err, "%s: symlink entry with a non-zero length", mi->files[f].path);
+            return NULL;
+        }
+    if ((flags & BL_STORE_CREATE) && mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        bl_fail(err, "%s: cannot create cache directory: %s", dir, strerror(errno));
+        return NULL;
+    }
+    bl_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        bl_fail(err, "out of memory");
+        return NULL;
+    }
+    s->mi = mi;
+    s->flags = flags;
+    s->max_pend = BL_STORE_DEFAULT_PENDING;
+    s->max_fds = BL_STORE_DEFAULT_FDS;
+    s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    s->bits = calloc(mi->num_pieces / 8 + 1, 1);
+    s->slot = malloc((mi->num_files ? mi->num_files : 1) * sizeof *s->slot);
+    s->open = calloc(s->max_fds, sizeof *s->open);
+    s->pend = calloc(s->max_pend, sizeof *s->pend);
+    if (s->dirfd < 0) {
+        bl_fail(err, "%s: cannot open cache directory: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if (!s->bits || !s->slot || !s->open || !s->pend) {
+        bl_fail(err, "out of memory");
+        goto fail;
+    }
+    for (size_t f = 0; f < mi->num_files; f++) s->slot[f] = -1;
+    if (flags & BL_STORE_CREATE) {
+        /* Every data file at its final length now (sparse), so the layout
+         * on disk matches the description even before data arrives. */
+        for (size_t f = 0; f < mi->num_files; f++) {
+            const bl_mfile *mf = &mi->files[f];
+            if (!is_data_file(mf)) continue;
+            int fd = get_fd(s, f, err);
+            struct stat st;
+            if (fd < 0) goto fail;
+            if (fstat(fd, &st) < 0 ||
+                ((uint64_t)st.st_size != mf->length && ftruncate(fd, (off_t)mf->length) < 0)) {
+                bl_fail(err, "%s: cannot set length: %s", mf->path, strerror(errno));
+                goto fail;
+            }
+        }
+    }
+    return s;
+fail:
+    bl_store_close(s);
+    return NULL;
+}
+
+void bl_store_close(bl_store *s)
+{
+    if (!s) return;
+    if (s->open)
+        while (s->nopen) close_slot(s, s->nopen - 1);
+    if (s->dirfd >= 0) close(s->dirfd);
+    if (s->pend)
+        for (unsigned k = 0; k < s->npend; k++) {
+            free(s->pend[k].buf);
+            free(s->pend[k].got);
+        }
+    free(s->pend);
+    free(s->open);
+    free(s->slot);
+    free(s->bits);
+    free(s);
+}
+
+void bl_store_set_limits(bl_store *s, unsigned max_pending, unsigned max_fds)
+{
+    if (max_pending && max_pending != s->max_pend) {
+        struct pending *p = realloc(s->pend, (max_pending > s->npend ? max_pending : s->npend) *
+                                                 sizeof *p);
+        if (p) {
+            s->pend = p;
+            s->max_pend = max_pending;
+        }
+    }
+    if (max_fds && max_fds != s->max_fds) {
+        evict_to(s, max_fds);
+        if (max_fds > s->max_fds) {
+            struct open_file *o = realloc(s->open, max_fds * sizeof *o);
+            if (!o) return;
+            s->open = o;
+        }
+        s->max_fds = max_fds;
+    }
+}
+
+/* ---- bitfield ---- */
+
+bool bl_store_have(const bl_store *s, uint32_t piece)
+{
+    return piece < s->mi->num_pieces && (s->bits[piece >> 3] >> (7 - (piece & 7))) & 1;
+}
+
+static void mark_had(bl_store *s, uint32_t piece)
+{
+    if (bl_store_have(s, piece)) return;
+    s->bits[piece >> 3] |= (uint8_t)(0x80 >> (piece & 7));
+    s->had++;
+}
+
+const uint8_t *bl_store_bitfield(const bl_store *s) { return s->bits; }
+size_t bl_store_bitfield_len(const bl_store *s) { return (s->mi->num_pieces + 7) / 8; }
+uint32_t bl_store_num_had(const bl_store *s) { return s->had; }
+bool bl_store_complete(const bl_store *s) { return s->had == s->mi->num_pieces; }
+unsigned bl_store_num_pending(const bl_store *s) { return s->npend; }
+
+/* ---- pending pieces ---- */
+
+static struct pending *find_pending(bl_store *s, uint32_t piece)
+{
+    for (unsigned k = 0; k < s->npend; k++)
+        if (s->pend[k].piece == piece) return &s->pend[k];
+    return NULL;
+}
+
+void bl_store_drop_pending(bl_store *s, uint32_t piece)
+{
+    struct pending *p = find_pending(s, piece);
+    if (!p) return;
+    free(p->buf);
+    free(p->got);
+    *p = s->pend[--s->npend];
+}
+
+int bl_store_write_block(bl_store *s, uint32_t piece, uint32_t offset, const uint8_t *data,
+                         uint32_t len, bl_err *err)
+{
+    const bl_metainfo *mi = s->mi;
+    if (s->flags & BL_STORE_READONLY) return bl_fail(err, "store is read-only");
+    if (piece >= mi->num_pieces) return bl_fail(err, "piece %u out of range", piece);
+    if (bl_store_have(s, piece)) return bl_fail(err, "piece %u already verified", piece);
+    uint32_t psize = bl_metainfo_piece_size(mi, piece);
+    uint64_t end = (uint64_t)offset + len;
+    if (!len || offset % BL_BLOCK_SIZE || end > psize || (end % BL_BLOCK_SIZE && end != psize))
+        return bl_fail(err, "piece %u: block [%u, +%u) is not whole 16 KiB blocks of a %u-byte "
+                            "piece", piece, offset, len, psize);
+    struct pending *p = find_pending(s, piece);
+    if (!p) {
+        if (s->npend >= s->max_pend)
+            return bl_fail(err, "piece %u: %u pieces already in flight", piece, s->max_pend);
+        struct pending np = {.piece = piece, .nblocks = (psize + BL_BLOCK_SIZE - 1) / BL_BLOCK_SIZE};
+        np.buf = malloc(psize);
+        np.got = calloc(np.nblocks, 1);
+        if (!np.buf || !np.got) {
+            free(np.buf);
+            free(np.got);
+            return bl_fail(err, "piece %u: out of memory for a %u-byte buffer", piece, psize);
+        }
+        s->pend[s->npend] = np;
+        p = &s->pend[s->npend++];
+    }
+    memcpy(p->buf + offset, data, len);
+    for (uint32_t b = offset / BL_BLOCK_SIZE; (uint64_t)b * BL_BLOCK_SIZE < end; b++)
+        if (!p->got[b]) {
+            p->got[b] = 1;
+            p->ngot++;
+        }
+    return p->ngot == p->nblocks;
+}
+
+int bl_store_verify(bl_store *s, uint32_t piece, bl_err *err)
+{
+    const bl_metainfo *mi = s->mi;
+    struct pending *p = find_pending(s, piece);
+    if (!p || p->ngot != p->nblocks) return bl_fail(err, "piece %u: not complete", piece);
+    uint32_t psize = bl_metainfo_piece_size(mi, piece);
+    uint8_t md[BL_SHA1_LEN];
+    bl_sha1(p->buf, psize, md);
+    if (memcmp(md, mi->piece_hashes + (size_t)piece * BL_SHA1_LEN, BL_SHA1_LEN) != 0) {
+        bl_store_drop_pending(s, piece);
+        bl_fail(err, "piece %u: SHA-1 mismatch", piece);
+        return BL_STORE_HASH_FAIL;
+    }
+    int rc = for_each_segment(mi, piece_start(mi, piece), psize, p->buf, seg_write, s, err);
+    bl_store_drop_pending(s, piece);
+    if (rc < 0) return bl_fail_ctx(err, "piece %u", piece);
+    mark_had(s, piece);
+    return 0;
+}
+
+/* ---- reads ---- */
+
+int bl_store_read(bl_store *s, uint32_t piece, uint32_t offset, uint32_t len, uint8_t *out,
+                  bl_err *err)
+{
+    const bl_metainfo *mi = s->mi;
+    if (piece >= mi->num_pieces) return bl_fail(err, "piece %u out of range", piece);
+    uint32_t psize = bl_metainfo_piece_size(mi, piece);
+    if ((uint64_t)offset + len > psize)
+        return bl_fail(err, "piece %u: [%u, +%u) beyond its %u bytes", piece, offset, len, psize);
+    if (!bl_store_have(s, piece)) {
+        bl_fail(err, "piece %u: not verified yet", piece);
+        return BL_STORE_NOT_HAD;
+    }
+    if (for_each_segment(mi, piece_start(mi, piece) + offset, len, out, seg_read, s, err) < 0)
+        return bl_fail_ctx(err, "piece %u", piece);
+    return 0;
+}
+
+bool bl_store_file_ready(const bl_store *s, size_t file, uint64_t off, uint64_t len)
+{
+    if (file >= s->mi->num_files) return false;
+    uint32_t first, last;
+    bl_metainfo_piece_range(s->mi, file, off, len, &first, &last);
+    for (uint32_t i = first; i <= last && first <= last; i++)
+        if (!bl_store_have(s, i)) return false;
+    return true;
+}
+
+int64_t bl_store_read_file(bl_store *s, size_t file, uint64_t off, size_t len, uint8_t *out,
+                           bl_err *err)
+{
+    const bl_metainfo *mi = s->mi;
+    if (file >= mi->num_files) return bl_fail(err, "file %zu out of range", file);
+    const bl_mfile *mf = &mi->files[file];
+    if (!is_data_file(mf)) return bl_fail(err, "%s: not a data file", mf->path);
+    if (off >= mf->length || !len) return 0;
+    uint64_t n = mf->length - off < len ? mf->length - off : len;
+    if (!bl_store_file_ready(s, file, off, n)) {
+        bl_fail(err, "%s: [%llu, +%llu) not verified yet", mf->path, (unsigned long long)off,
+                (unsigned long long)n);
+        return BL_STORE_NOT_HAD;
+    }
+    int fd = get_fd(s, file, err);
+    if (fd < 0) return -1;
+    if (pread_full(fd, out, (size_t)n, off) < 0)
+        return bl_fail(err, "%s: read: %s", mf->path,
+                       errno == ENODATA ? "file shorter than the description" : strerror(errno));
+    return (int64_t)n;
+}
+
+/* ---- check (multi-threaded) ---- */
+
+struct check {
+    const bl_store *s;
+    atomic_uint next;
+    atomic_uint done;
+    uint8_t *ok;             /* per piece; each written by one worker */
+};
+
+struct reader {
+    const bl_store *s;
+    size_t file;
+    int fd;                  /* the one file this worker has open, or -1 */
+};
+
+static int seg_check_read(void *ctx, size_t f, uint64_t off, uint8_t *buf, size_t n, bl_err *err)
+{
+    struct reader *r = ctx;
+    const bl_mfile *mf = &r->s->mi->files[f];
+    if (!is_data_file(mf)) {
+        memset(buf, 0, n);
+        return 0;
+    }
+    if (r->fd < 0 || r->file != f) {
+        if (r->fd >= 0) close(r->fd);
+        r->fd = open_beneath(r->s->dirfd, mf->path, false, true, err);
+        r->file = f;
+        if (r->fd < 0) return -1;
+    }
+    return pread_full(r->fd, buf, n, off) < 0 ? -1 : 0;
+}
+
+/* Hash pieces until none are left; the progress callback only runs when
+ * called from the main thread (progress != NULL). */
+static void check_loop(struct check *c, bl_store_progress_fn progress, void *ud)
+{
+    const bl_metainfo *mi = c->s->mi;
+    uint8_t *buf = malloc(mi->piece_length ? mi->piece_length : 1);
+    struct reader r = {c->s, 0, -1};
+    for (;;) {
+        unsigned i = atomic_fetch_add(&c->next, 1);
+        if (i >= mi->num_pieces) break;
+        uint32_t psize = bl_metainfo_piece_size(mi, i);
+        if (buf && !bl_store_have(c->s, i) &&
+            for_each_segment(mi, piece_start(mi, i), psize, buf, seg_check_read, &r, NULL) == 0) {
+            uint8_t md[BL_SHA1_LEN];
+            bl_sha1(buf, psize, md);
+            c->ok[i] = memcmp(md, mi->piece_hashes + (size_t)i * BL_SHA1_LEN, BL_SHA1_LEN) == 0;
+        }
+        unsigned done = atomic_fetch_add(&c->done, 1) + 1;
+        if (progress) progress(done, mi->num_pieces, ud);
+    }
+    if (r.fd >= 0) close(r.fd);
+    free(buf);
+}
+
+static void *check_thread(void *arg)
+{
+    check_loop(arg, NULL, NULL);
+    return NULL;
+}
+
+int64_t bl_store_check(bl_store *s, int threads, bl_store_progress_fn progress, void *ud,
+                       bl_err *err)
+{
+    const bl_metainfo *mi = s->mi;
+    if (threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)n : 1;
+    }
+    if (threads > MAX_CHECK_THREADS) threads = MAX_CHECK_THREADS;
+    if ((uint32_t)threads > mi->num_pieces) threads = mi->num_pieces ? (int)mi->num_pieces : 1;
+    struct check c = {.s = s, .ok = calloc(mi->num_pieces ? mi->num_pieces : 1, 1)};
+    if (!c.ok) return bl_fail(err, "out of memory");
+    atomic_init(&c.next, 0);
+    atomic_init(&c.done, 0);
+    pthread_t tid[MAX_CHECK_THREADS];
+    int started = 0;
+    for (int t = 1; t < threads; t++) {
+        if (pthread_create(&tid[started], NULL, check_thread, &c) != 0) {
+            bl_warn("store check: could not start thread %d, continuing with %d", t, started + 1);
+            break;
+        }
+        started++;
+    }
+    check_loop(&c, progress, ud);
+    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    for (uint32_t i = 0; i < mi->num_pieces; i++)
+        if (c.ok[i]) mark_had(s, i);
+    free(c.ok);
+    return s->had;
+}

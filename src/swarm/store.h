@@ -1,0 +1,104 @@
+/* store: a node's verified piece cache, laid out as the description's files.
+ *
+ * Under DIR every non-padding file of the description is a plain file at
+ * DIR/<path> (a single-file torrent: DIR/<name>), created sparse at its
+ * length.  Padding (BEP 47) is never stored: it reads as zeros.  Symlink
+ * entries carry no data and are not created (the file system shows them
+ * from the description).
+ *
+ * Blocks from peers are buffered in memory per piece; once a piece is
+ * complete bl_store_verify() checks its SHA-1 and only then writes it to
+ * the files and marks it had.  Unverified bytes are never readable: reads
+ * succeed only over had pieces.  A piece may span several files (stock
+ * torrents have no padding), and files may be empty.
+ *
+ * Paths: every component is opened with openat(O_NOFOLLOW) from DIR, so a
+ * symlink planted inside DIR cannot redirect a read or write outside it.
+ *
+ * Single-threaded, except bl_store_check(), which hashes on several
+ * threads and returns only when they are done.  The store keeps a pointer
+ * to mi: it must outlive the store. */
+#ifndef BL_SWARM_STORE_H
+#define BL_SWARM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "meta/metainfo.h"
+
+enum {
+    BL_STORE_CREATE = 1 << 0,   /* create DIR, the files and their directories */
+    BL_STORE_READONLY = 1 << 1, /* a seeder's existing copy: never modified */
+};
+
+/* Return codes besides 0 and -1 (I/O or usage error, err filled). */
+enum {
+    BL_STORE_HASH_FAIL = -2, /* bl_store_verify: data did not match: blame the peer(s) */
+    BL_STORE_NOT_HAD = -3,   /* a read touched a piece that is not verified yet */
+};
+
+#define BL_STORE_DEFAULT_PENDING 64
+#define BL_STORE_DEFAULT_FDS 64
+
+typedef struct bl_store bl_store;
+
+/* Open (and with BL_STORE_CREATE, create) the cache in dir.  No piece is had
+ * until bl_store_check() or bl_store_verify() says so.  Without CREATE,
+ * missing files are not an error: their pieces are simply not had.
+ * BL_STORE_READONLY excludes CREATE and every write. */
+bl_store *bl_store_open(const bl_metainfo *mi, const char *dir, int flags, bl_err *err);
+void bl_store_close(bl_store *s);
+
+/* Bounds: pieces buffered at once (writes to a new piece beyond it fail),
+ * files kept open.  0 leaves a bound unchanged. */
+void bl_store_set_limits(bl_store *s, unsigned max_pending, unsigned max_fds);
+
+/* Buffer bytes [offset, offset+len) of a piece.  offset must be a multiple
+ * of 16 KiB (BL_BLOCK_SIZE) and the span must end on a 16 KiB boundary or at
+ * the piece's end (one or more whole blocks).  Returns 1 when every block
+ * of the piece is buffered (call bl_store_verify), 0 when more are needed,
+ * -1 on error (bad span, piece already had, too many pieces pending,
+ * read-only store, out of memory). */
+int bl_store_write_block(bl_store *s, uint32_t piece, uint32_t offset, const uint8_t *data,
+                         uint32_t len, bl_err *err);
+/* Check a complete buffered piece against its SHA-1; on a match write it
+ * (padding must be zero and is not written) and mark it had: returns 0.
+ * BL_STORE_HASH_FAIL: mismatch, the buffer is dropped.  -1: not complete,
+ * or an I/O error (the buffer is dropped, the piece is not had). */
+int bl_store_verify(bl_store *s, uint32_t piece, bl_err *err);
+/* Forget a buffered piece (the picker gave it up). */
+void bl_store_drop_pending(bl_store *s, uint32_t piece);
+unsigned bl_store_num_pending(const bl_store *s);
+
+/* Piece-level read for serving peers: [offset, offset+len) of a had
+ * piece.  0, BL_STORE_NOT_HAD, or -1 (span outside the piece, I/O error). */
+int bl_store_read(bl_store *s, uint32_t piece, uint32_t offset, uint32_t len, uint8_t *out,
+                  bl_err *err);
+/* File-level read (FUSE): up to len bytes of files[file] from off; short at
+ * the end of the file.  Returns the byte count, BL_STORE_NOT_HAD if a
+ * covering piece is not had, or -1 (padding or symlink file, I/O error). */
+int64_t bl_store_read_file(bl_store *s, size_t file, uint64_t off, size_t len, uint8_t *out,
+                           bl_err *err);
+/* True if every piece covering [off, off+len) of files[file] is had. */
+bool bl_store_file_ready(const bl_store *s, size_t file, uint64_t off, uint64_t len);
+
+/* Hash the pieces already on disk and mark the matching ones had (pieces
+ * already had are not re-hashed).  threads <= 0: one per online CPU.
+ * progress (may be NULL) runs on the calling thread now and then with the
+ * number of pieces examined so far.  Returns the number of pieces had
+ * afterwards, or -1 if the check could not run. */
+typedef void (*bl_store_progress_fn)(uint32_t done, uint32_t total, void *ud);
+int64_t bl_store_check(bl_store *s, int threads, bl_store_progress_fn progress, void *ud,
+                       bl_err *err);
+
+/* Had pieces, wire order (bit 7 of byte 0 = piece 0), (num_pieces+7)/8
+ * bytes, spare bits zero. */
+const uint8_t *bl_store_bitfield(const bl_store *s);
+size_t bl_store_bitfield_len(const bl_store *s);
+bool bl_store_have(const bl_store *s, uint32_t piece);
+uint32_t bl_store_num_had(const bl_store *s);
+bool bl_store_complete(const bl_store *s);
+
+#endif
