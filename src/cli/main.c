@@ -9,6 +9,8 @@
 static const struct bl_cmd commands[] = {
     {"create", "build a description file from directories", cmd_create},
     {"inspect", "show a description file (human or --json)", cmd_inspect},
+    {"seed", "verify a local copy of a set, then serve it to peers", cmd_seed},
+    {"fetch", "download a set into a directory from peers (no FUSE)", cmd_fetch},
 };
 
 static void usage(FILE *f)

@@ -7,6 +7,7 @@
  * connections.  Closed peers wait in the swarm's graveyard until the loop
  * turns, so a handler never frees the object it is running on. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -99,6 +100,8 @@ void peer_close(peer *p, const char *why)
         return;
     bl_swarm *s = p->sw;
     bl_info("peer %s: closed: %s", p->name, why);
+    if (p->hs_received && (p->downloaded || p->uploaded))
+        swarm_remember(s, p);
     bl_loop_del(s->loop, p->fd);
     close(p->fd);
     p->fd = -1;

@@ -1,6 +1,7 @@
 /* swarm: the session that ties store, picker, peers and trackers together
  * (contract in swarm.h; one connection's protocol handling is in peer.c). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -497,25 +498,47 @@ void bl_swarm_get_stats(const bl_swarm *s, bl_swarm_stats *st)
     }
 }
 
-size_t bl_swarm_peer_stats(const bl_swarm *s, bl_swarm_peer_stats *out, size_t max)
+static void peer_report(const peer *p, bl_swarm_peer_stats *o)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->addr, sizeof o->addr, "%s", p->name);
+    snprintf(o->client, sizeof o->client, "%s", p->client);
+    o->seeder = p->has_all || bl_bitfield_all(&p->have);
+    o->coop = p->coop;
+    o->outgoing = p->outgoing;
+    o->downloaded = p->downloaded;
+    o->uploaded = p->uploaded;
+}
+
+void swarm_remember(bl_swarm *s, const peer *p)
+{
+    if (s->num_history >= 4096)
+        return;
+    if (s->num_history == s->cap_history) {
+        size_t cap = s->cap_history ? s->cap_history * 2 : 16;
+        bl_swarm_peer_stats *nh = realloc(s->history, cap * sizeof *nh);
+        if (!nh)
+            return;
+        s->history = nh;
+        s->cap_history = cap;
+    }
+    peer_report(p, &s->history[s->num_history++]);
+}
+
+size_t bl_swarm_list_peers(const bl_swarm *s, bl_swarm_peer_stats *out, size_t max,
+                           bool include_departed)
 {
     size_t n = 0;
     for (const peer *p = s->peers; p; p = p->next) {
         if (p->state != PEER_ACTIVE)
             continue;
-        if (n < max) {
-            bl_swarm_peer_stats *o = &out[n];
-            memset(o, 0, sizeof *o);
-            snprintf(o->addr, sizeof o->addr, "%s", p->name);
-            snprintf(o->client, sizeof o->client, "%s", p->client);
-            o->seeder = p->has_all || bl_bitfield_all(&p->have);
-            o->coop = p->coop;
-            o->outgoing = p->outgoing;
-            o->downloaded = p->downloaded;
-            o->uploaded = p->uploaded;
-        }
+        if (n < max)
+            peer_report(p, &out[n]);
         n++;
     }
+    for (size_t i = 0; include_departed && i < s->num_history; i++, n++)
+        if (n < max)
+            out[n] = s->history[i];
     return n;
 }
 
@@ -554,5 +577,6 @@ void bl_swarm_free(bl_swarm *s)
         bl_store_close(s->store);
     free(s->cands);
     free(s->contrib);
+    free(s->history);
     free(s);
 }

@@ -84,8 +84,10 @@ void bl_swarm_deadline(bl_swarm *s, uint32_t piece, uint64_t deadline_ms);
 bool bl_swarm_complete(const bl_swarm *s);   /* every wanted piece had */
 bl_store *bl_swarm_store(bl_swarm *s);
 void bl_swarm_get_stats(const bl_swarm *s, bl_swarm_stats *st);
-/* Fill up to max entries; returns the number of connected peers. */
-size_t bl_swarm_peer_stats(const bl_swarm *s, bl_swarm_peer_stats *out, size_t max);
+/* Fill up to max entries with the connected peers (and, if asked, those
+ * that left after exchanging data); returns how many there are. */
+size_t bl_swarm_list_peers(const bl_swarm *s, bl_swarm_peer_stats *out, size_t max,
+                           bool include_departed);
 /* The address actually listened on (port chosen by the kernel for :0). */
 const char *bl_swarm_listen_addr(const bl_swarm *s);
 /* Announce completion or departure; leave connections to bl_swarm_free. */

@@ -122,6 +122,9 @@ struct bl_swarm {
     struct bl_tracker_client *tc; /* NULL without trackers */
 
     bl_swarm_stats st;
+    /* peers that have left, for reports */
+    bl_swarm_peer_stats *history;
+    size_t num_history, cap_history;
 };
 
 /* peer.c */
@@ -141,6 +144,7 @@ void swarm_piece_verified(bl_swarm *s, uint32_t piece);
 void swarm_piece_failed(bl_swarm *s, uint32_t piece);
 void swarm_contrib_add(bl_swarm *s, uint32_t piece, uint32_t peer_id);
 void swarm_rechoke(bl_swarm *s);
+void swarm_remember(bl_swarm *s, const peer *p);
 bool swarm_wants_piece(const bl_swarm *s, uint32_t piece);
 peer *swarm_find_peer_id(bl_swarm *s, const uint8_t peer_id[20], const peer *except);
 void swarm_pex_learned(bl_swarm *s, const struct sockaddr *sa, socklen_t len);
