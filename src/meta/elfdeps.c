@@ -1235,7 +1235,10 @@ static void need(ctx *c, long from, const char *name)
     }
     long same = match_file(c, &f);
     if (same >= 0) {
+        /* The same file under another name: one object, but the loader
+         * opened this name too, so it is listed. */
         sl_push(c, &c->objs[same].names, name);
+        out_push(c, f.named);
         found_free(&f);
         return;
     }
