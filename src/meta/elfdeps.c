@@ -800,7 +800,7 @@ static int try_file(ctx *c, const char *path, found *f, bl_err *err)
     const char *base = slash + 1;
     if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
         return 0;
-    char *dir = strndup(path, (size_t)(slash - path) + 1), *pdir = NULL, *disk = NULL;
+    char *dir = strndup(path, (size_t)(slash - path) + 1), *pdir = NULL, *disk = NULL, *lex = NULL;
     struct stat st;
     int rc = 0;
     if (!dir) {
@@ -813,6 +813,22 @@ static int try_file(ctx *c, const char *path, found *f, bl_err *err)
         goto out;
     if (resolve(c, f->named, true, &f->final, &st) != 0 || !S_ISREG(st.st_mode))
         goto out;
+    /* Name it as the loader does (ldd prints "bin/../lib/x"): the directory
+     * lexically normalised, unless a symlinked directory makes that name
+     * point elsewhere; then the physical directory. */
+    lex = lexnorm(c, dir);
+    char *lexc = lex ? canon(c, lex) : NULL, *lexname = lexc ? pjoin(c, lexc, base) : NULL;
+    free(lexc);
+    char *lexfinal = NULL;
+    struct stat lst;
+    if (lexname && strcmp(lexname, f->named) != 0 &&
+        resolve(c, lexname, true, &lexfinal, &lst) == 0 && strcmp(lexfinal, f->final) == 0) {
+        free(f->named);
+        f->named = lexname;
+        lexname = NULL;
+    }
+    free(lexname);
+    free(lexfinal);
     if (disk_of(c, f->final, &disk) != DISK_PATH)
         goto out;
     bl_err e;
@@ -842,6 +858,7 @@ out:
     free(dir);
     free(pdir);
     free(disk);
+    free(lex);
     return rc;
 }
 

@@ -29,9 +29,17 @@
  * glibc-hwcaps/x86-64-v{2,3,4} variants of a found library that exist in the
  * set are listed too (a node with that CPU level loads them instead).
  *
+ * "System directories" (ld.so.cache and the built-in defaults) are read on
+ * this machine: the directories of /etc/ld.so.conf (with includes) and the
+ * multiarch and /lib, /usr/lib(64|32) directories.  A candidate that is not
+ * a readable ELF file is skipped (logged at debug level).
+ *
  * Output: set paths in load order, each once: the path as the loader names it
- * (e.g. "lib/libalpha.so.1") followed, if different, by the set path of the
- * file it finally resolves to (so fetching the list brings the bytes).  The
+ * (e.g. "lib/libalpha.so.1"; its directory normalised lexically, "bin/../lib"
+ * -> "lib", unless a symlinked directory makes that name lead elsewhere, then
+ * resolved physically) followed, if different, by the set path of the file it
+ * finally resolves to (so fetching the list brings the bytes).  A second name
+ * under which the loader opens an already-loaded file is listed too.  The
  * executable comes first if it is in the set, then its PT_INTERP if that is in
  * the set.  Names found nowhere are logged with bl_warn, not an error. */
 #ifndef BL_META_ELFDEPS_H

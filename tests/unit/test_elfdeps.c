@@ -445,6 +445,10 @@ static void test_closure_runpath_not_inherited_rpath_inherited(void **state)
     spec c = X64(.needed = {"libp.so"}, .rpath = "$ORIGIN/../lib", .runpath = "/nowhere");
     put_elf("bin/c", &c);
     assert_string_equal(closure_str(tmpdir, NULL, NULL, 0, tpath("bin/c")), "bin/c");
+    /* ... also when it is an ancestor: libp does not inherit d's RPATH */
+    spec d = X64(.needed = {"libp.so"}, .rpath = "$ORIGIN/../lib", .runpath = "$ORIGIN/../lib");
+    put_elf("bin/d", &d);
+    assert_string_equal(closure_str(tmpdir, NULL, NULL, 0, tpath("bin/d")), "bin/d lib/libp.so");
     /* the library path reaches libq from libp */
     const char *lp[] = {"lib"};
     assert_string_equal(closure_str(tmpdir, NULL, lp, 1, tpath("bin/a")),
@@ -509,6 +513,21 @@ static void test_closure_dedupe_and_class(void **state)
     put_elf("b2/ok/libk.so.1.2", &k);
     assert_int_equal(symlink("libk.so.1.2", tpath("b2/ok/libk.so.1")), 0);
     assert_int_equal(symlink("libk.so.1", tpath("b2/ok/libk.so")), 0);
+    /* glibc-hwcaps variants in the set are listed with the base library */
+    spec app3 = X64(.needed = {"libh.so"}, .runpath = "$ORIGIN/h");
+    spec h = X64(.soname = "libh.so");
+    put_elf("b3/app3", &app3);
+    put_elf("b3/h/libh.so", &h);
+    put_elf("b3/h/glibc-hwcaps/x86-64-v3/libh.so", &h);
+    assert_string_equal(closure_str(tmpdir, NULL, NULL, 0, tpath("b3/app3")),
+                        "b3/app3 b3/h/libh.so b3/h/glibc-hwcaps/x86-64-v3/libh.so");
+    /* a directory symlink: named lexically when that reaches the same file */
+    spec app4 = X64(.needed = {"libh.so"}, .runpath = "$ORIGIN/../alias");
+    put_elf("b4/bin/app4", &app4);
+    assert_int_equal(symlink("../b3/h", tpath("b4/alias")), 0);
+    assert_string_equal(closure_str(tmpdir, NULL, NULL, 0, tpath("b4/bin/app4")),
+                        "b4/bin/app4 b4/alias/libh.so b3/h/libh.so "
+                        "b4/alias/glibc-hwcaps/x86-64-v3/libh.so b3/h/glibc-hwcaps/x86-64-v3/libh.so");
     assert_string_equal(closure_str(tmpdir, NULL, NULL, 0, tpath("b2/app2")),
                         "b2/app2 b2/ok/libk.so b2/ok/libk.so.1.2 b2/ok/libk.so.1");
 }
