@@ -1,0 +1,106 @@
+/* elfdeps: which files of a set the dynamic loader would load for a program,
+ * found by reading ELF dynamic sections (never by running anything).
+ *
+ * bl_elf_parse reads one ELF image (ELF32/ELF64, either byte order) with every
+ * offset and count checked against the image: DT_NEEDED, DT_SONAME, DT_RPATH,
+ * DT_RUNPATH, PT_INTERP.  A malformed image is an error, never a crash.
+ *
+ * bl_elfdeps_closure walks the DT_NEEDED closure breadth-first the way glibc's
+ * ld.so (2.36) does: an already-loaded name or SONAME is not searched again;
+ * a name with '/' is a path; otherwise DT_RPATH of the loader and its loaders
+ * (skipped when the loader has DT_RUNPATH; any object's RPATH is ignored if it
+ * has RUNPATH), then the library path (LD_LIBRARY_PATH), then the loader's own
+ * DT_RUNPATH, then the system directories.  Candidates must be regular files
+ * (symlinks followed) of the executable's ELF class, byte order and machine.
+ *
+ * Paths live in two spaces.  The set: '/'-joined, relative to the set root,
+ * backed on disk by (disk_root, set_prefix) pairs; an absolute path under
+ * `mount` (or lexically under a disk root) is a set path.  Anything else is a
+ * host path, looked up on this machine (that is how libc resolves "outside":
+ * it stops the search and its own dependencies are followed, but it is never
+ * listed).  Relative paths (a DT_NEEDED "sub/libx.so", a relative RPATH entry,
+ * a relative library-path entry) are relative to the set root, where ld.so
+ * would use its working directory.  ".." never climbs above the set root.
+ * $ORIGIN/${ORIGIN}: the directory of the loading object as found (for the
+ * executable: its symlink-resolved path).  $LIB: "lib/x86_64-linux-gnu" for
+ * x86-64 (Debian 12 glibc), "lib/i386-linux-gnu" for i386, "lib/aarch64-linux-gnu"
+ * for aarch64; entries with $PLATFORM, or $LIB on other machines, are skipped
+ * with a warning (their value depends on the node's CPU).
+ * glibc-hwcaps/x86-64-v{2,3,4} variants of a found library that exist in the
+ * set are listed too (a node with that CPU level loads them instead).
+ *
+ * "System directories" (ld.so.cache and the built-in defaults) are read on
+ * this machine: the directories of /etc/ld.so.conf (with includes) and the
+ * multiarch and /lib, /usr/lib(64|32) directories.  A candidate that is not
+ * a readable ELF file is skipped (logged at debug level).
+ *
+ * Output: set paths in load order, each once: the path as the loader names it
+ * (e.g. "lib/libalpha.so.1"; its directory normalised lexically, "bin/../lib"
+ * -> "lib", unless a symlinked directory makes that name lead elsewhere, then
+ * resolved physically) followed, if different, by the set path of the file it
+ * finally resolves to (so fetching the list brings the bytes).  A second name
+ * under which the loader opens an already-loaded file is listed too.  The
+ * executable comes first if it is in the set, then its PT_INTERP if that is in
+ * the set.  Names found nowhere are logged with bl_warn, not an error. */
+#ifndef BL_META_ELFDEPS_H
+#define BL_META_ELFDEPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+/* Limits on what one image may declare (beyond them the image is refused). */
+#define BL_ELF_MAX_NEEDED 4096
+#define BL_ELF_MAX_STR    65536   /* longest string taken from .dynstr */
+
+typedef struct bl_elfinfo {
+    uint8_t elfclass;       /* 1 = ELF32, 2 = ELF64 */
+    uint8_t data;           /* 1 = little endian, 2 = big endian */
+    uint16_t type;          /* e_type: 2 = ET_EXEC, 3 = ET_DYN, ... */
+    uint16_t machine;       /* e_machine: 62 = x86-64, 3 = i386, 183 = aarch64 */
+    bool dynamic;           /* has a PT_DYNAMIC segment (or a .dynamic section) */
+    char **needed;          /* DT_NEEDED strings in order */
+    size_t nneeded;
+    char *soname;           /* DT_SONAME or NULL (the last entry wins, as in ld.so) */
+    char *rpath;            /* DT_RPATH, raw ':'-list, or NULL */
+    char *runpath;          /* DT_RUNPATH, raw ':'-list, or NULL */
+    char *interp;           /* PT_INTERP path or NULL */
+} bl_elfinfo;
+
+/* Parse an ELF image in memory.  On success fills *out (free with
+ * bl_elfinfo_free) and returns 0; a file that is ELF but static gets no
+ * needed entries.  On error returns -1, err says why, *out holds nothing. */
+int bl_elf_parse(const uint8_t *img, size_t len, bl_elfinfo *out, bl_err *err);
+void bl_elfinfo_free(bl_elfinfo *info);
+
+/* One directory of the set on disk: its contents appear under set_prefix
+ * ("" = the set root; with several directories, each one's basename). */
+typedef struct bl_setroot {
+    const char *disk_root;
+    const char *set_prefix;
+} bl_setroot;
+
+typedef struct bl_elfdeps_opts {
+    const bl_setroot *roots;
+    size_t nroots;
+    const char *mount;              /* where nodes mount the set, e.g. "/opt/libs"; may be NULL */
+    const char *const *libpath;     /* LD_LIBRARY_PATH emulation: set-relative dirs, or */
+    size_t nlibpath;                /* absolute ones (under mount = in the set) */
+} bl_elfdeps_opts;
+
+/* Append to *paths (a malloc'd array of malloc'd strings; *n counts them; both
+ * may start empty: NULL/0) the set paths loaded for the program at
+ * exe_disk_path (a path on this machine, inside or outside the set).
+ * Paths already in *paths are not appended again, so several executables can
+ * share one list.  Returns 0, or -1 if the executable itself cannot be read or
+ * is not a usable ELF file (err says why).  Problems with libraries are
+ * warnings. */
+int bl_elfdeps_closure(const bl_elfdeps_opts *o, const char *exe_disk_path, char ***paths,
+                       size_t *n, bl_err *err);
+
+/* Free a list built by bl_elfdeps_closure. */
+void bl_elfdeps_free_list(char **paths, size_t n);
+
+#endif
