@@ -9,6 +9,8 @@
 #   make fuzz-smoke each fuzz target for FUZZ_SECONDS on its corpus
 
 .DEFAULT_GOAL := all
+# V=1 prints whole command lines
+Q := $(if $(V),,@)
 CC      ?= cc
 PKGS    := libcrypto fuse3 libcurl libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -27,12 +29,14 @@ FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 define variant
 $(1)/obj/%.o: %.c
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(BASE_CFLAGS) $(2) -c $$< -o $$@
+	$$(Q)$$(CC) $$(BASE_CFLAGS) $(2) -c $$< -o $$@
+	$$(if $$(Q),@echo "  CC $(1) $$<")
 $(1)/libbitlib.a: $$(patsubst %.c,$(1)/obj/%.o,$$(LIB_SRC))
 	@rm -f $$@
-	ar rcs $$@ $$^
+	$$(Q)ar rcs $$@ $$^
 $(1)/bitlib: $$(patsubst %.c,$(1)/obj/%.o,$$(CLI_SRC)) $(1)/libbitlib.a
-	$$(CC) $(2) $$^ -o $$@ $(3) $$(PKG_LIBS)
+	$$(Q)$$(CC) $(2) $$^ -o $$@ $(3) $$(PKG_LIBS)
+	$$(if $$(Q),@echo "  LD $$@")
 -include $$(shell find $(1)/obj -name '*.d' 2>/dev/null)
 endef
 
@@ -49,7 +53,8 @@ asan: build/asan/bitlib
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
 build/asan/tests/%: tests/unit/%.c build/asan/libbitlib.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) $< -o $@ build/asan/libbitlib.a -lcmocka $(PKG_LIBS)
+	$(Q)$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) $< -o $@ build/asan/libbitlib.a -lcmocka $(PKG_LIBS)
+	$(if $(Q),@echo "  TEST $@")
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done

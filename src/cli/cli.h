@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#define BL_VERSION "0.1.0"
+#include "core/version.h"
 
 struct bl_cmd {
     const char *name;

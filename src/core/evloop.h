@@ -35,13 +35,24 @@ uint64_t bl_loop_timer(bl_loop *loop, uint64_t ms, bl_timer_fn fn, void *arg);
 /* Cancelling an id that already fired or never existed is harmless. */
 void bl_loop_timer_cancel(bl_loop *loop, uint64_t id);
 
-/* Deliver signo through the loop (blocks it for the process). */
+/* Deliver signo through the loop (blocks it for the process; it stays
+ * blocked after bl_loop_free).  Calling again for the same signo replaces
+ * the handler. */
 int bl_loop_signal(bl_loop *loop, int signo, bl_signal_fn fn, void *arg, bl_err *err);
 
+/* The loop's clock: sampled when the loop is created and once per
+ * iteration (right after epoll_wait returns).  Timer deadlines are
+ * now_ms + ms, so code that arms timers long after the last iteration
+ * (setup before bl_loop_run) may call bl_loop_refresh_now() first. */
 uint64_t bl_loop_now_ms(const bl_loop *loop);
-/* Run until bl_loop_stop(); returns 0, or -1 if epoll itself fails. */
+void bl_loop_refresh_now(bl_loop *loop);
+/* Run until bl_loop_stop(); returns 0, or -1 if epoll itself fails.
+ * A stop requested before bl_loop_run is called is forgotten. */
 int bl_loop_run(bl_loop *loop);
-/* One iteration waiting at most timeout_ms (-1: until something happens). */
+/* One iteration waiting at most timeout_ms (-1: until something happens;
+ * the wait is shortened to the earliest timer).  Dispatches ready fds, then
+ * due timers (a timer armed during this pass fires at the earliest on the
+ * next one).  Returns the number of callbacks run, or -1 if epoll fails. */
 int bl_loop_run_once(bl_loop *loop, int timeout_ms);
 void bl_loop_stop(bl_loop *loop);
 
