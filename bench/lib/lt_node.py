@@ -55,6 +55,7 @@ def main():
         "choking_algorithm": 0,           # fixed_slots_choker
         "unchoke_slots_limit": -1,        # unlimited
         "connections_limit": 1000,
+        "stop_tracker_timeout": 1,        # do not linger at exit
         "alert_mask": int(cat.status_notification | cat.error_notification
                           | cat.tracker_notification | cat.storage_notification),
     }
