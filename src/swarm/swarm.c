@@ -71,6 +71,8 @@ bl_swarm *bl_swarm_new(bl_loop *loop, const bl_swarm_config *cfg, bl_err *err)
     s->geo.last_piece_length = last_piece_len(mi);
     if (bl_wire_peer_id(s->peer_id, err) < 0)
         goto fail;
+    if (bl_bitfield_init(&s->intent_sent, mi->num_pieces, err) < 0)
+        goto fail;
     s->store = bl_store_open(mi, cfg->dir, cfg->seed ? BL_STORE_READONLY : BL_STORE_CREATE, err);
     if (!s->store)
         goto fail;
@@ -88,6 +90,8 @@ bl_swarm *bl_swarm_new(bl_loop *loop, const bl_swarm_config *cfg, bl_err *err)
     }
     if (cfg->policy == BL_POLICY_STOCK)
         bl_picker_set_endgame_extra(s->picker, BL_ENDGAME_STOCK);
+    else
+        bl_picker_set_spare_seeds(s->picker, true);
     bl_choker_init(&s->choker, s->cfg.upload_slots, seed ^ 0x5bd1e995u);
 
     int64_t had = bl_store_check(s->store, cfg->hash_threads, NULL, NULL, err);
@@ -595,5 +599,6 @@ void bl_swarm_free(bl_swarm *s)
     free(s->cands);
     free(s->contrib);
     free(s->history);
+    bl_bitfield_free(&s->intent_sent);
     free(s);
 }

@@ -24,6 +24,7 @@
 #define PEER_PIPELINE_MIN 8
 #define PEER_PIPELINE_MAX 512
 #define PEER_PIPELINE_START 16
+#define PEER_SEED_PIPELINE 32         /* cooperative requests queued at one seed */
 #define PEER_HANDSHAKE_TIMEOUT_MS 20000
 #define PEER_CONNECT_TIMEOUT_MS 10000
 #define PEER_IDLE_TIMEOUT_MS 180000      /* nothing received at all */
@@ -32,6 +33,8 @@
 #define PEER_PEX_INTERVAL_MS 60000      /* stock peers: BEP 11 asks for at most one a minute */
 #define PEER_PEX_COOP_MS 1000           /* cooperative peers: as soon as something changed */
 #define PEER_MAX_STRIKES 2               /* hash failures before a ban */
+#define PEER_PROMISE_MS 3000             /* an intent not followed by HAVE expires */
+#define PEER_PROMISES_MAX 8192
 
 enum peer_state { PEER_CONNECTING, PEER_HANDSHAKE, PEER_ACTIVE, PEER_DEAD };
 
@@ -58,6 +61,13 @@ struct peer {
     bool got_first_msg;           /* bitfield/have_all may come only first */
     char client[BL_EXT_CLIENT_MAX + 1];
     uint8_t ext_pex_id;           /* the id the peer wants for ut_pex, 0: none */
+    uint8_t ext_intent_id;        /* ... for bitlib_intent, 0: none */
+
+    /* pieces it told us it is fetching from a seed (bitlib_intent), counted
+     * by the picker as if it had them until HAVE comes or they expire */
+    bl_bitfield promised;
+    struct promise { uint32_t piece; uint64_t ms; } *promises;
+    uint32_t prom_head, prom_len;
 
     bool am_choking, am_interested, peer_choking, peer_interested;
     bl_bitfield have;
@@ -111,6 +121,7 @@ struct bl_swarm {
     uint64_t reap_timer;
     uint32_t next_peer_id;
     uint32_t peer_generation;     /* bumped when a peer with a listen port joins */
+    bl_bitfield intent_sent;      /* pieces we announced with bitlib_intent */
 
     candidate *cands;
     size_t num_cands, cap_cands;
@@ -143,6 +154,7 @@ void peer_recount_wanted(peer *p);
 void peer_tick(peer *p, uint64_t now);
 void peer_flush(peer *p);
 void peer_free(peer *p);
+void peer_send_intents(peer *from_seed, const uint32_t *pieces, size_t n);
 
 /* swarm.c, for peer.c */
 void swarm_piece_verified(bl_swarm *s, uint32_t piece);
