@@ -15,6 +15,7 @@ struct bl_cmd {
 
 int cmd_create(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_tracker(int argc, char **argv);
 
 /* True if argv has -h/--help before a "--". */
 bool cli_wants_help(int argc, char **argv);

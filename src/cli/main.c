@@ -9,6 +9,7 @@
 static const struct bl_cmd commands[] = {
     {"create", "build a description file from directories", cmd_create},
     {"inspect", "show a description file (human or --json)", cmd_inspect},
+    {"tracker", "tracker daemon: HTTP and UDP announce, scrape", cmd_tracker},
 };
 
 static void usage(FILE *f)
