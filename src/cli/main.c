@@ -11,6 +11,7 @@ static const struct bl_cmd commands[] = {
     {"inspect", "show a description file (human or --json)", cmd_inspect},
     {"seed", "verify a local copy of a set, then serve it to peers", cmd_seed},
     {"fetch", "download a set into a directory from peers (no FUSE)", cmd_fetch},
+    {"tracker", "tracker daemon: HTTP and UDP announce, scrape", cmd_tracker},
 };
 
 static void usage(FILE *f)

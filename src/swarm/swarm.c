@@ -571,6 +571,8 @@ void bl_swarm_stop(bl_swarm *s)
     swarm_tracker_stopped(s);
 }
 
+bool bl_swarm_stopped(const bl_swarm *s) { return s->tracker_stopped; }
+
 void bl_swarm_free(bl_swarm *s)
 {
     if (!s)

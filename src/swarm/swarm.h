@@ -90,8 +90,11 @@ size_t bl_swarm_list_peers(const bl_swarm *s, bl_swarm_peer_stats *out, size_t m
                            bool include_departed);
 /* The address actually listened on (port chosen by the kernel for :0). */
 const char *bl_swarm_listen_addr(const bl_swarm *s);
-/* Announce completion or departure; leave connections to bl_swarm_free. */
+/* Announce departure to the trackers; connections close in bl_swarm_free.
+ * bl_swarm_stopped() turns true once the trackers were told (or could not
+ * be): run the loop until then, bounded, before freeing. */
 void bl_swarm_stop(bl_swarm *s);
+bool bl_swarm_stopped(const bl_swarm *s);
 void bl_swarm_free(bl_swarm *s);
 
 #endif

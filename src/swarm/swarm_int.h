@@ -136,6 +136,7 @@ struct bl_swarm {
     bool stopping;
 
     struct bl_tracker_client *tc; /* NULL without trackers */
+    bool tracker_stopped;         /* the stopped announce is done (or not needed) */
 
     bl_swarm_stats st;
     /* peers that have left, for reports */
