@@ -23,7 +23,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$work"/*.log; do echo "--- $f"; tail -30 "$f"; done; exit 1; }
 
 echo "== start bitlib tracker (interval 2 s, peers kept 60 s)"
-"$BITLIB" tracker --listen 127.0.0.1:0 --interval 2 --peer-ttl 60 2>"$work/tracker.log" &
+"$BITLIB" tracker --listen 127.0.0.1:0 --interval 2 --peer-ttl 60 --verbose 2>"$work/tracker.log" &
 pids+=($!)
 port=
 for _ in $(seq 50); do
