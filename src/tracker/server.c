@@ -524,8 +524,11 @@ int bl_trk_server_reload_whitelist(bl_trk_server *s, bl_err *err)
     if (!s->cfg.whitelist_path)
         return 0;
     size_t n;
-    if (bl_trk_whitelist_load(s->table, s->cfg.whitelist_path, &n, err)) {
-        slog(s, BL_LOG_ERROR, "whitelist", "%s (keeping the previous list)", err->msg);
+    bl_err local = {0};
+    if (bl_trk_whitelist_load(s->table, s->cfg.whitelist_path, &n, &local)) {
+        slog(s, BL_LOG_ERROR, "whitelist", "%s (keeping the previous list)", local.msg);
+        if (err)
+            *err = local;
         return -1;
     }
     slog(s, BL_LOG_INFO, "whitelist", "%zu info-hashes from %s", n, s->cfg.whitelist_path);
