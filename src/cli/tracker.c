@@ -37,6 +37,7 @@ static void usage(FILE *f)
             "  --numwant-max N       peers in one reply at most (default 200; a client\n"
             "                        naming no numwant gets min(50, N))\n"
             "  --json-log            log lines as JSON objects\n"
+            "  --verbose             also log one line per announce\n"
             "  -h, --help            this text\n\n"
             "usage: bitlib tracker probe --info-hash HEX [--port N] [--left N] [--stop]\n"
             "                            [--timeout SEC] URL...\n\n"
@@ -218,6 +219,7 @@ int cmd_tracker(int argc, char **argv)
         {"peer-ttl", required_argument, NULL, O_TTL},
         {"whitelist", required_argument, NULL, O_WL},
         {"json-log", no_argument, NULL, O_JSON},
+        {"verbose", no_argument, NULL, 'v'},
         {"max-torrents", required_argument, NULL, O_MAXT},
         {"max-peers", required_argument, NULL, O_MAXP},
         {"max-peers-per-torrent", required_argument, NULL, O_MAXPT},
@@ -233,6 +235,7 @@ int cmd_tracker(int argc, char **argv)
         case 'l': cfg.listen = optarg; break;
         case O_WL: cfg.whitelist_path = optarg; break;
         case O_JSON: cfg.json_log = true; break;
+        case 'v': cfg.verbose = true; break;
         case O_INTERVAL:
             if (parse_num("--interval", optarg, 86400, &v))
                 return 2;

@@ -31,6 +31,7 @@ struct torrent {
     struct item h;
     struct iset peers;
     uint32_t seeders, downloaded;
+    uint64_t empty_since;   /* when the last peer left (valid while peers.n == 0) */
 };
 
 struct bl_trk_table {
@@ -306,14 +307,18 @@ int bl_trk_table_announce(bl_trk_table *t, const bl_trk_announce *a, uint64_t no
     struct peer *p = tor ? (struct peer *)iset_find(&tor->peers, a->peer_id, t->hash_seed) : NULL;
 
     if (a->event == BL_TRK_EV_STOPPED) {
-        if (p)
+        if (p && !p->seeder && a->left == 0)
+            tor->downloaded++;   /* finished and left in one breath */
+        if (p) {
             peer_remove(t, tor, p);
+            if (tor->peers.n == 0)
+                tor->empty_since = now_s;
+        }
         counts_of(tor, counts);
-        if (tor && tor->peers.n == 0)
-            torrent_remove(t, tor);
         return 0;
     }
 
+    bool is_new = !p;
     if (!p) {
         if (!tor && t->torrents.n >= t->lim.max_torrents)
             return bl_fail(err, "tracker full: too many torrents");
@@ -352,7 +357,9 @@ int bl_trk_table_announce(bl_trk_table *t, const bl_trk_announce *a, uint64_t no
         else
             tor->seeders--;
     }
-    if (a->event == BL_TRK_EV_COMPLETED && !was_seeder)
+    /* A download happened when a known leecher reaches left=0 (whatever
+     * event it sends) or a peer we never saw says completed. */
+    if ((!is_new && !was_seeder && p->seeder) || (is_new && a->event == BL_TRK_EV_COMPLETED))
         tor->downloaded++;
 
     size_t want = bl_trk_table_numwant(t, a->numwant);
@@ -375,6 +382,7 @@ size_t bl_trk_table_expire(bl_trk_table *t, uint64_t now_s)
     /* Backwards, so swap-removal only moves already-visited entries. */
     for (size_t i = t->torrents.n; i-- > 0;) {
         struct torrent *tor = (struct torrent *)t->torrents.arr[i];
+        size_t had = tor->peers.n;
         for (size_t j = tor->peers.n; j-- > 0;) {
             struct peer *p = (struct peer *)tor->peers.arr[j];
             if (!alive(t, p, now_s)) {
@@ -382,7 +390,11 @@ size_t bl_trk_table_expire(bl_trk_table *t, uint64_t now_s)
                 removed++;
             }
         }
-        if (tor->peers.n == 0)
+        if (tor->peers.n == 0 && had > 0)
+            tor->empty_since = now_s;
+        /* An empty torrent lingers one TTL so its scrape counts survive a
+         * swarm that has just finished. */
+        if (tor->peers.n == 0 && now_s >= tor->empty_since + t->lim.peer_ttl_s)
             torrent_remove(t, tor);
     }
     return removed;

@@ -9,7 +9,9 @@
  *   - event=stopped removes the peer at once; a peer silent for peer_ttl_s
  *     is skipped by announces and removed by bl_trk_table_expire().
  *   - Counts: complete = seeders, incomplete = leechers, downloaded =
- *     completed events seen (lost when the torrent's last peer leaves).
+ *     leechers seen reaching left=0, plus unknown peers announcing
+ *     completed.  A torrent whose last peer left is kept (with its counts)
+ *     for one more peer_ttl_s, then dropped by bl_trk_table_expire().
  *   - Bounds: torrents, peers per torrent and peers overall are capped; a
  *     full table refuses newcomers with a message fit for "failure reason".
  *   - Optional whitelist: once any hash is allowed, others are refused. */
@@ -71,8 +73,8 @@ int bl_trk_table_announce(bl_trk_table *t, const bl_trk_announce *a, uint64_t no
 void bl_trk_table_scrape(const bl_trk_table *t, const uint8_t info_hash[BL_TRK_HASH_LEN],
                          bl_trk_counts *counts);
 
-/* Remove peers silent since before now_s - peer_ttl_s, and torrents left
- * empty; returns the number of peers removed. */
+/* Remove peers silent for peer_ttl_s, and torrents empty for peer_ttl_s;
+ * returns the number of peers removed. */
 size_t bl_trk_table_expire(bl_trk_table *t, uint64_t now_s);
 
 size_t bl_trk_table_torrents(const bl_trk_table *t);

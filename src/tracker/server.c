@@ -128,7 +128,17 @@ static int announce(bl_trk_server *s, bl_trk_announce *a, const bl_trk_addr *src
         a->addr = *src;
         a->addr.port = port;
     }
-    return bl_trk_table_announce(s->table, a, now_s(s), family, out, max_out, n, c, err);
+    int rc = bl_trk_table_announce(s->table, a, now_s(s), family, out, max_out, n, c, err);
+    if (s->cfg.verbose) {
+        char from[64], ih[41], pid[24];
+        bl_hex(a->info_hash, 8, ih);
+        bl_log_safe(pid, sizeof pid, a->peer_id, 20);
+        slog(s, BL_LOG_INFO, "announce", "%s %s... peer %s at %s event=%s left=%llu: %s",
+             family ? "udp" : "http", ih, pid, bl_trk_addr_str(&a->addr, from, sizeof from),
+             a->event ? bl_trk_event_name(a->event) : "none", (unsigned long long)a->left,
+             rc ? err->msg : "ok");
+    }
+    return rc;
 }
 
 /* ---- HTTP via libmicrohttpd ---- */
@@ -514,8 +524,11 @@ int bl_trk_server_reload_whitelist(bl_trk_server *s, bl_err *err)
     if (!s->cfg.whitelist_path)
         return 0;
     size_t n;
-    if (bl_trk_whitelist_load(s->table, s->cfg.whitelist_path, &n, err)) {
-        slog(s, BL_LOG_ERROR, "whitelist", "%s (keeping the previous list)", err->msg);
+    bl_err local = {0};
+    if (bl_trk_whitelist_load(s->table, s->cfg.whitelist_path, &n, &local)) {
+        slog(s, BL_LOG_ERROR, "whitelist", "%s (keeping the previous list)", local.msg);
+        if (err)
+            *err = local;
         return -1;
     }
     slog(s, BL_LOG_INFO, "whitelist", "%zu info-hashes from %s", n, s->cfg.whitelist_path);

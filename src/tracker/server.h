@@ -26,6 +26,7 @@ typedef struct bl_trk_server_config {
     bl_trk_limits limits;          /* zeros: defaults; peer_ttl_s defaults to 2 x interval */
     const char *whitelist_path;    /* NULL: serve any info-hash */
     bool json_log;
+    bool verbose;                  /* one log line per announce */
     unsigned max_http_connections; /* default 1024 */
 } bl_trk_server_config;
 

@@ -10,9 +10,9 @@ command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
 
 work=$(mktemp -d /tmp/t_tracker.XXXXXX)
-trk_pid= trk2_pid=
+trk_pid= trk2_pid= trk3_pid=
 cleanup() {
-  for p in $trk_pid $trk2_pid; do
+  for p in $trk_pid $trk2_pid $trk3_pid; do
     if kill -0 "$p" 2>/dev/null; then kill -KILL "$p" 2>/dev/null || true; fi
   done
   rm -rf "$work"
@@ -183,6 +183,31 @@ sleep 3.5
 curl -sS --max-time 5 "http://127.0.0.1:$port2/scrape?info_hash=$IH" -o "$work/s4"
 [[ $(py scrape "$work/s4" "$IHHEX") == "0 0 0" ]] || fail "peer did not expire: $(py scrape "$work/s4" "$IHHEX")"
 kill -TERM "$trk2_pid"
+
+echo "== whitelist: only listed hashes; SIGHUP re-reads the file"
+OTHER=ffeeddccbbaa99887766554433221100ffeeddcc
+printf '# allowed\n%s\n' "$IHHEX" > "$work/wl"
+"$BITLIB" tracker --listen 127.0.0.1:0 --whitelist "$work/wl" 2>"$work/log3" &
+trk3_pid=$!
+port3=$(wait_port "$work/log3")
+[[ -n $port3 ]] || fail "whitelist tracker did not start"
+b3="http://127.0.0.1:$port3/announce?peer_id=WWWWWWWWWWWWWWWWWWWW&port=7777"
+curl -sS --max-time 5 "$b3&info_hash=$IH" -o "$work/w1"
+py get "$work/w1" interval >/dev/null || fail "whitelisted hash refused"
+curl -sS --max-time 5 "$b3&info_hash=$(echo "$OTHER" | sed 's/../%&/g')" -o "$work/w2"
+py get "$work/w2" "failure reason" | grep -q "not served" || fail "unlisted hash not refused"
+echo "$OTHER" >> "$work/wl"
+kill -HUP "$trk3_pid"
+for _ in $(seq 50); do grep -q "2 info-hashes" "$work/log3" && break; sleep 0.1; done
+curl -sS --max-time 5 "$b3&info_hash=$(echo "$OTHER" | sed 's/../%&/g')" -o "$work/w3"
+py get "$work/w3" interval >/dev/null || fail "hash added to the whitelist still refused after SIGHUP"
+echo "not a hash" >> "$work/wl"
+kill -HUP "$trk3_pid"
+for _ in $(seq 50); do grep -q "keeping the previous list" "$work/log3" && break; sleep 0.1; done
+grep -q "line 4: not a 40-hex-digit" "$work/log3" || fail "bad whitelist line not reported"
+curl -sS --max-time 5 "$b3&info_hash=$(echo "$OTHER" | sed 's/../%&/g')" -o "$work/w4"
+py get "$work/w4" interval >/dev/null || fail "a bad reload dropped the old list"
+kill -TERM "$trk3_pid"
 
 echo "== SIGTERM stops it cleanly"
 kill -TERM "$trk_pid"

@@ -81,6 +81,30 @@ static void test_counts_and_refresh(void **state)
     assert_int_equal(c.incomplete, 0);
     assert_int_equal(c.downloaded, 1);
 
+    /* A leecher that finishes and stops in one announce is a download too;
+     * so is an unknown peer saying completed; a seeder starting is not. */
+    make_ann(&a, 1, 3, 10);
+    assert_int_equal(announce(t, &a, 104, out, 10, &n, &c), 0);
+    a.left = 0;
+    a.event = BL_TRK_EV_STOPPED;
+    assert_int_equal(announce(t, &a, 104, out, 10, &n, &c), 0);
+    assert_int_equal(c.downloaded, 2);
+    make_ann(&a, 1, 4, 0);
+    a.event = BL_TRK_EV_COMPLETED;
+    assert_int_equal(announce(t, &a, 104, out, 10, &n, &c), 0);
+    assert_int_equal(c.downloaded, 3);
+    make_ann(&a, 1, 5, 0);
+    a.event = BL_TRK_EV_STARTED;
+    assert_int_equal(announce(t, &a, 104, out, 10, &n, &c), 0);
+    assert_int_equal(c.downloaded, 3);
+    a.event = BL_TRK_EV_STOPPED;
+    assert_int_equal(announce(t, &a, 104, out, 10, &n, &c), 0);
+    make_ann(&a, 1, 4, 0);
+    a.event = BL_TRK_EV_STOPPED;
+    assert_int_equal(announce(t, &a, 104, out, 10, &n, &c), 0);
+    assert_int_equal(c.complete, 2);
+    assert_int_equal(c.downloaded, 3);
+
     /* Peer 1 sees peer 2 at its new port. */
     make_ann(&a, 1, 1, 0);
     assert_int_equal(announce(t, &a, 105, out, 10, &n, &c), 0);
@@ -92,7 +116,7 @@ static void test_counts_and_refresh(void **state)
     memset(ih, 1, 20);
     bl_trk_table_scrape(t, ih, &s);
     assert_int_equal(s.complete, 2);
-    assert_int_equal(s.downloaded, 1);
+    assert_int_equal(s.downloaded, 3);
     memset(ih, 9, 20);
     bl_trk_table_scrape(t, ih, &s);
     assert_int_equal(s.complete + s.incomplete + s.downloaded, 0);
@@ -122,12 +146,21 @@ static void test_stopped_removes(void **state)
     a.event = BL_TRK_EV_STOPPED;
     assert_int_equal(announce(t, &a, 2, out, 10, &n, &c), 0);
     assert_int_equal(bl_trk_table_torrents(t), 1);
-    /* Last peer leaving drops the torrent. */
-    make_ann(&a, 1, 1, 10);
+    /* Last peer leaving (finished): the torrent and its counts stay for one
+     * TTL (default 3600 s), then go. */
+    make_ann(&a, 1, 1, 0);
     a.event = BL_TRK_EV_STOPPED;
     assert_int_equal(announce(t, &a, 3, out, 10, &n, &c), 0);
-    assert_int_equal(bl_trk_table_torrents(t), 0);
     assert_int_equal(bl_trk_table_peers(t), 0);
+    assert_int_equal(bl_trk_table_torrents(t), 1);
+    uint8_t ih[20];
+    memset(ih, 1, 20);
+    bl_trk_table_scrape(t, ih, &c);
+    assert_int_equal(c.downloaded, 1);
+    assert_int_equal(bl_trk_table_expire(t, 3602), 0);
+    assert_int_equal(bl_trk_table_torrents(t), 1);
+    assert_int_equal(bl_trk_table_expire(t, 3603), 0);
+    assert_int_equal(bl_trk_table_torrents(t), 0);
     bl_trk_table_free(t);
 }
 
@@ -155,12 +188,20 @@ static void test_expiry(void **state)
     assert_int_equal(bl_trk_table_expire(t, 1060), 1);
     assert_int_equal(bl_trk_table_peers(t), 2);
     assert_int_equal(bl_trk_table_expire(t, 1089), 0);
-    /* At 1090 torrent 2's only peer (last seen 1030) goes, and the torrent. */
+    /* At 1090 torrent 2's only peer (last seen 1030) goes; the empty
+     * torrent lingers one TTL. */
     assert_int_equal(bl_trk_table_expire(t, 1090), 1);
-    assert_int_equal(bl_trk_table_torrents(t), 1);
+    assert_int_equal(bl_trk_table_torrents(t), 2);
     assert_int_equal(bl_trk_table_expire(t, 1120), 1);
-    assert_int_equal(bl_trk_table_torrents(t), 0);
     assert_int_equal(bl_trk_table_peers(t), 0);
+    assert_int_equal(bl_trk_table_expire(t, 1149), 0);
+    assert_int_equal(bl_trk_table_torrents(t), 2);
+    assert_int_equal(bl_trk_table_expire(t, 1150), 0);
+    assert_int_equal(bl_trk_table_torrents(t), 1);
+    assert_int_equal(bl_trk_table_expire(t, 1179), 0);
+    assert_int_equal(bl_trk_table_torrents(t), 1);
+    assert_int_equal(bl_trk_table_expire(t, 1180), 0);
+    assert_int_equal(bl_trk_table_torrents(t), 0);
     bl_trk_table_free(t);
 }
 
@@ -339,6 +380,7 @@ static void test_churn(void **state)
         assert_int_equal(bl_trk_table_peers(t), live);
     }
     assert_int_equal(bl_trk_table_expire(t, 1 + 3600), live);
+    assert_int_equal(bl_trk_table_expire(t, 1 + 7200), 0);
     assert_int_equal(bl_trk_table_torrents(t), 0);
     bl_trk_table_free(t);
 }
