@@ -215,6 +215,10 @@ static void serve(peer *p)
         }
         p->out.len += b.length;
         p->out.data[p->out.len] = 0;
+        if (s->sent_ms && p->coop) {
+            s->sent_ms[b.piece] = now_ms(p);
+            s->sent_to[b.piece] = p->id;
+        }
         p->uploaded += b.length;
         p->win_up += b.length;
         s->st.bytes_uploaded += b.length;
@@ -474,8 +478,8 @@ void peer_send_intents(peer *from_seed, const uint32_t *pieces, size_t n)
         if (q == from_seed || q->state != PEER_ACTIVE || !q->ext_intent_id || peer_is_seeder(q))
             continue;
         bl_wire_put_extended(&q->out, q->ext_intent_id, payload, 4 * n);
-        peer_flush(q);
     }
+    swarm_defer_flush(s);
 }
 
 static void got_extended(peer *p, const bl_msg *m)
@@ -600,6 +604,20 @@ static void got_piece(peer *p, const bl_msg *m)
     }
 }
 
+/* A complete node in a cooperative swarm spreads distinct pieces: a
+ * request for a piece it sent another cooperative peer within the last
+ * SEED_SPREAD_MS is refused (BEP 6 reject) -- the requester will have it
+ * from that peer in a moment, and the seed's upload goes to a piece nobody
+ * has yet.  After the window the piece is served to whoever asks. */
+static bool spread_elsewhere(peer *p, uint32_t piece)
+{
+    bl_swarm *s = p->sw;
+    if (!s->sent_ms || !p->coop || !(p->caps & BL_WIRE_CAP_FAST))
+        return false;
+    return s->sent_to[piece] != p->id && s->sent_ms[piece] &&
+           now_ms(p) - s->sent_ms[piece] < SEED_SPREAD_MS;
+}
+
 static void got_request(peer *p, const bl_msg *m)
 {
     bl_swarm *s = p->sw;
@@ -613,6 +631,10 @@ static void got_request(peer *p, const bl_msg *m)
     if (p->am_choking) {
         if (p->caps & BL_WIRE_CAP_FAST)
             bl_wire_put_request(&p->out, BL_MSG_REJECT, b.piece, b.offset, b.length);
+        return;
+    }
+    if (spread_elsewhere(p, b.piece)) {
+        bl_wire_put_request(&p->out, BL_MSG_REJECT, b.piece, b.offset, b.length);
         return;
     }
     if (serve_push(p, &b) < 0) {

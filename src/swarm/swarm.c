@@ -123,6 +123,14 @@ bl_swarm *bl_swarm_new(bl_loop *loop, const bl_swarm_config *cfg, bl_err *err)
     }
     s->st.pieces_total = mi->num_pieces;
     s->st.pieces_had = (uint32_t)had;
+    if (cfg->seed && cfg->policy == BL_POLICY_COOPERATIVE) {
+        s->sent_ms = calloc(mi->num_pieces, sizeof *s->sent_ms);
+        s->sent_to = calloc(mi->num_pieces, sizeof *s->sent_to);
+        if (!s->sent_ms || !s->sent_to) {
+            bl_fail(err, "out of memory");
+            goto fail;
+        }
+    }
     return s;
 fail:
     bl_swarm_free(s);
@@ -278,6 +286,22 @@ const char *bl_swarm_listen_addr(const bl_swarm *s) { return s->listen_name; }
 
 /* ---- what we want --------------------------------------------------------- */
 
+static void flush_all(bl_loop *loop, void *arg)
+{
+    bl_swarm *s = arg;
+    (void)loop;
+    s->flush_timer = 0;
+    for (peer *p = s->peers; p; p = p->next)
+        if (p->state == PEER_ACTIVE && p->out.len > p->out_off)
+            peer_flush(p);
+}
+
+void swarm_defer_flush(bl_swarm *s)
+{
+    if (!s->flush_timer)
+        s->flush_timer = bl_loop_timer(s->loop, 0, flush_all, s);
+}
+
 bool swarm_wants_piece(const bl_swarm *s, uint32_t piece)
 {
     return !bl_store_have(s->store, piece) && bl_picker_priority(s->picker, piece) != BL_PRIO_NONE;
@@ -380,10 +404,9 @@ void swarm_piece_verified(bl_swarm *s, uint32_t piece)
     contrib_drop(s, piece);
     bl_picker_piece_verified(s->picker, piece);
     s->st.pieces_had++;
-    for (peer *p = s->peers; p; p = p->next) {
+    for (peer *p = s->peers; p; p = p->next)
         peer_send_have(p, piece);
-        peer_flush(p);
-    }
+    swarm_defer_flush(s);
     if (s->cfg.on_piece)
         s->cfg.on_piece(s->cfg.arg, piece);
     if (!s->completed_fired && bl_swarm_complete(s)) {
@@ -588,6 +611,8 @@ void bl_swarm_free(bl_swarm *s)
     }
     if (s->reap_timer)
         bl_loop_timer_cancel(s->loop, s->reap_timer);
+    if (s->flush_timer)
+        bl_loop_timer_cancel(s->loop, s->flush_timer);
     if (s->tick_timer)
         bl_loop_timer_cancel(s->loop, s->tick_timer);
     if (s->listen_fd >= 0) {
@@ -602,5 +627,7 @@ void bl_swarm_free(bl_swarm *s)
     free(s->contrib);
     free(s->history);
     bl_bitfield_free(&s->intent_sent);
+    free(s->sent_ms);
+    free(s->sent_to);
     free(s);
 }

@@ -35,6 +35,7 @@
 #define PEER_MAX_STRIKES 2               /* hash failures before a ban */
 #define PEER_PROMISE_MS 3000             /* an intent not followed by HAVE expires */
 #define PEER_PROMISES_MAX 8192
+#define SEED_SPREAD_MS 1000              /* a seed sends one piece to one coop peer per second */
 
 enum peer_state { PEER_CONNECTING, PEER_HANDSHAKE, PEER_ACTIVE, PEER_DEAD };
 
@@ -119,9 +120,13 @@ struct bl_swarm {
     unsigned num_peers;
     peer *graveyard;              /* closed, freed on the next loop turn */
     uint64_t reap_timer;
+    uint64_t flush_timer;         /* deferred flush of HAVEs and intents */
     uint32_t next_peer_id;
     uint32_t peer_generation;     /* bumped when a peer with a listen port joins */
     bl_bitfield intent_sent;      /* pieces we announced with bitlib_intent */
+    /* a complete node: when and to whom each piece last went (spreading) */
+    uint64_t *sent_ms;
+    uint32_t *sent_to;
 
     candidate *cands;
     size_t num_cands, cap_cands;
@@ -163,6 +168,9 @@ void swarm_piece_failed(bl_swarm *s, uint32_t piece);
 void swarm_contrib_add(bl_swarm *s, uint32_t piece, uint32_t peer_id);
 void swarm_rechoke(bl_swarm *s);
 void swarm_remember(bl_swarm *s, const peer *p);
+/* Flush every peer's output on the next loop turn: messages queued for many
+ * peers in one turn leave in one send() per peer. */
+void swarm_defer_flush(bl_swarm *s);
 bool swarm_wants_piece(const bl_swarm *s, uint32_t piece);
 peer *swarm_find_peer_id(bl_swarm *s, const uint8_t peer_id[20], const peer *except);
 void swarm_pex_learned(bl_swarm *s, const struct sockaddr *sa, socklen_t len);
