@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/json.h"
 #include "core/log.h"
@@ -293,7 +294,7 @@ void bl_node_status_json(bl_node *n, bl_buf *b, const char *mountpoint)
     char ih[2 * BL_SHA1_LEN + 1];
     bl_hex(n->mi->info_hash, BL_SHA1_LEN, ih);
     const bl_node_counters *c = &n->ctr;
-    bl_buf_puts(b, "{\"mountpoint\":");
+    bl_buf_printf(b, "{\"pid\":%d,\"mountpoint\":", (int)getpid());
     bl_json_cstr(b, mountpoint);
     bl_buf_puts(b, ",\"name\":");
     bl_json_cstr(b, n->mi->name);
