@@ -102,9 +102,20 @@ static void on_ready(void *arg)
     bl_info("%s is ready", m->mountpoint);
     if (m->ready_fd < 0)
         return;
-    /* detach: the caller's terminal and pipes are no longer ours */
-    int lfd = open(m->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    char ok = '0';
+    ssize_t w = write(m->ready_fd, &ok, 1);
+    (void)w;
+    close(m->ready_fd);
+    m->ready_fd = -1;
+}
+
+/* The detached daemon's stdio: stdin/stdout /dev/null, stderr (the log) to
+ * log_path.  Done right after fork, so the caller's terminal and pipes are
+ * never held; errors before the mount works travel back through the pipe. */
+static void detach_stdio(const char *log_path)
+{
     int nfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int lfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (nfd >= 0) {
         dup2(nfd, STDIN_FILENO);
         dup2(nfd, STDOUT_FILENO);
@@ -117,35 +128,46 @@ static void on_ready(void *arg)
         close(lfd);
     if (nfd >= 0)
         close(nfd);
-    char ok = '0';
-    ssize_t w = write(m->ready_fd, &ok, 1);
-    (void)w;
-    close(m->ready_fd);
-    m->ready_fd = -1;
 }
 
-/* Parent side of daemonizing: wait until the child says the mount works. */
-static int wait_for_child(pid_t pid, int rfd)
+/* Parent side of daemonizing: wait until the child says the mount works
+ * ('0'), or why it failed ('E' + message), or dies. */
+static int wait_for_child(pid_t pid, int rfd, const char *log_path)
 {
+    char msg[600];
+    size_t got = 0;
     struct pollfd pfd = {.fd = rfd, .events = POLLIN};
     int left_ms = 600 * 1000; /* a big warm cache is hashed before mounting */
     while (left_ms > 0) {
         int pr = poll(&pfd, 1, 1000);
         if (pr < 0 && errno == EINTR)
             continue;
-        if (pr > 0) {
-            char c;
-            ssize_t r = read(rfd, &c, 1);
-            if (r == 1 && c == '0')
-                return 0;
-            int status;
-            waitpid(pid, &status, 0);
-            return 1; /* the child said why on stderr */
+        if (pr == 0) {
+            left_ms -= 1000;
+            continue;
         }
-        left_ms -= 1000;
+        ssize_t r = read(rfd, msg + got, sizeof msg - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r > 0) {
+            got += (size_t)r;
+            if (msg[0] == '0')
+                return 0;
+            if (got < sizeof msg - 1)
+                continue; /* the rest of the message */
+        }
+        msg[got] = 0;
+        int status;
+        waitpid(pid, &status, 0);
+        if (got > 1 && msg[0] == 'E')
+            fprintf(stderr, "bitlib mount: %s\n", msg + 1);
+        else
+            fprintf(stderr, "bitlib mount: the daemon died before the mount worked; see %s\n",
+                    log_path);
+        return 1;
     }
     fprintf(stderr, "bitlib mount: the daemon (pid %d) did not finish mounting in 600 s; "
-                    "stopping it\n", (int)pid);
+                    "stopping it (log: %s)\n", (int)pid, log_path);
     kill(pid, SIGTERM);
     return 1;
 }
@@ -246,6 +268,10 @@ int cmd_mount(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         return 1;
     }
+    if (bl_fusefs_check_mountpoint(mp, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return 1;
+    }
     bl_metainfo mi;
     if (bl_metainfo_load(&mi, desc, &err) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
@@ -297,7 +323,7 @@ int cmd_mount(int argc, char **argv)
         }
         if (pid > 0) {
             close(pfd[1]);
-            rc = wait_for_child(pid, pfd[0]);
+            rc = wait_for_child(pid, pfd[0], log_path);
             close(pfd[0]);
             bl_metainfo_free(&mi);
             return rc;
@@ -305,6 +331,7 @@ int cmd_mount(int argc, char **argv)
         close(pfd[0]);
         m.ready_fd = pfd[1];
         setsid();
+        detach_stdio(log_path);
     }
 
     m.loop = bl_loop_new(&err);
@@ -352,7 +379,15 @@ int cmd_mount(int argc, char **argv)
     rc = 0;
     goto out;
 fail:
-    fprintf(stderr, "%s: %s\n", cmd, err.msg);
+    if (m.ready_fd >= 0) {
+        bl_error("%s", err.msg);
+        char line[sizeof err.msg + 1];
+        int n = snprintf(line, sizeof line, "E%s", err.msg);
+        ssize_t w = write(m.ready_fd, line, (size_t)n);
+        (void)w;
+    } else {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+    }
     rc = 1;
 out:
     if (m.node)

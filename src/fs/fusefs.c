@@ -498,6 +498,9 @@ static void on_fuse(bl_loop *loop, int fd, unsigned events, void *arg)
     }
 }
 
+/* libfuse's last error line, so a failed mount can say why in its one line */
+static char last_fuse_error[256];
+
 static void fuse_log_to_bl(enum fuse_log_level level, const char *fmt, va_list ap)
 {
     char line[512];
@@ -507,8 +510,10 @@ static void fuse_log_to_bl(enum fuse_log_level level, const char *fmt, va_list a
         line[--n] = 0;
     if (!n)
         return;
-    if (level <= FUSE_LOG_ERR)
+    if (level <= FUSE_LOG_ERR) {
+        snprintf(last_fuse_error, sizeof last_fuse_error, "%s", line);
         bl_error("libfuse: %s", line);
+    }
     else if (level <= FUSE_LOG_NOTICE)
         bl_info("libfuse: %s", line);
     else
@@ -556,7 +561,7 @@ int bl_fusefs_canonical(const char *mountpoint, char *out, size_t outsz, bl_err 
 
 /* The mount point must be an empty directory; a dead bitlib mount there is
  * detached when we are allowed to, else the error says how. */
-static int check_mountpoint(const char *mp, bl_err *err)
+int bl_fusefs_check_mountpoint(const char *mp, bl_err *err)
 {
     struct stat st;
     if (stat(mp, &st) < 0) {
@@ -634,7 +639,7 @@ static int check_dev_fuse(bl_err *err)
 
 bl_fusefs *bl_fusefs_mount(const bl_fusefs_config *cfg, bl_err *err)
 {
-    if (check_mountpoint(cfg->mountpoint, err) < 0 || check_dev_fuse(err) < 0)
+    if (bl_fusefs_check_mountpoint(cfg->mountpoint, err) < 0 || check_dev_fuse(err) < 0)
         return NULL;
     bl_fusefs *fs = calloc(1, sizeof *fs);
     if (!fs) {
@@ -656,6 +661,7 @@ bl_fusefs *bl_fusefs_mount(const bl_fusefs_config *cfg, bl_err *err)
         goto fail;
     }
     fuse_set_log_func(fuse_log_to_bl);
+    last_fuse_error[0] = 0;
     char opts[256];
     snprintf(opts, sizeof opts, "ro,nosuid,nodev,default_permissions,fsname=bitlib,"
                                 "subtype=bitlib%s", cfg->allow_other ? ",allow_other" : "");
@@ -663,11 +669,13 @@ bl_fusefs *bl_fusefs_mount(const bl_fusefs_config *cfg, bl_err *err)
     struct fuse_args args = FUSE_ARGS_INIT(3, argv);
     fs->se = fuse_session_new(&args, &ops, sizeof ops, fs);
     if (!fs->se) {
-        bl_fail(err, "cannot start a FUSE session (see the libfuse message above)");
+        bl_fail(err, "cannot start a FUSE session: %s",
+                last_fuse_error[0] ? last_fuse_error : "libfuse gave no reason");
         goto fail;
     }
     if (fuse_session_mount(fs->se, cfg->mountpoint) != 0) {
-        bl_fail(err, "mounting %s failed (see the libfuse message above)%s", cfg->mountpoint,
+        bl_fail(err, "mounting %s failed: %s%s", cfg->mountpoint,
+                last_fuse_error[0] ? last_fuse_error : "libfuse gave no reason",
                 cfg->allow_other && geteuid() != 0
                     ? "; --allow-other needs user_allow_other in /etc/fuse.conf" : "");
         goto fail;

@@ -40,6 +40,9 @@ typedef struct bl_fusefs_config {
  * dead daemon is detached first when we may, else the error says what to
  * run), mount, and watch the session fd.  NULL with err on failure. */
 bl_fusefs *bl_fusefs_mount(const bl_fusefs_config *cfg, bl_err *err);
+/* The checks bl_fusefs_mount starts with (empty directory, stale mount
+ * detached), for front ends that want to fail before slow start-up work. */
+int bl_fusefs_check_mountpoint(const char *mountpoint, bl_err *err);
 /* Unmount (pending reads are answered EIO by bl_node_stop beforehand) and
  * free.  NULL is fine. */
 void bl_fusefs_unmount(bl_fusefs *fs);
