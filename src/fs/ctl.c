@@ -213,9 +213,17 @@ static void start_fetch(conn *c, uint64_t off, uint64_t len, const char *path)
     c->entry = e;
     c->wait_start = bl_loop_now_ms(c->ctl->loop);
     bl_node_opened(c->ctl->node, e);
-    int rc = bl_node_wait(c->ctl->node, e, off, len, fetch_ready, c, &c->wait_id);
+    uint32_t failed = 0;
+    int rc = bl_node_wait(c->ctl->node, e, off, len, fetch_ready, c, &c->wait_id, &failed);
     if (rc == 1) {
         reply_fetched(c);
+        return;
+    }
+    if (rc == -2) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "piece %u did not arrive within the read timeout", failed);
+        bl_node_counters_of(c->ctl->node)->fetch_timeouts++;
+        reply_error(c, msg);
         return;
     }
     if (rc < 0) {

@@ -340,11 +340,20 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         return;
     }
     *r = (struct rd){.fs = fs, .req = req, .entry = e, .off = (uint64_t)off, .size = size};
-    int rc = bl_node_wait(fs->node, e, (uint64_t)off, size, read_ready, r, &r->id);
+    uint32_t failed = 0;
+    int rc = bl_node_wait(fs->node, e, (uint64_t)off, size, read_ready, r, &r->id, &failed);
     if (rc == 1) {
         fs->ctr->cache_hits++;
         free(r);
         serve_read(fs, req, e, (uint64_t)off, size);
+        return;
+    }
+    if (rc == -2) {
+        free(r);
+        fs->ctr->read_timeouts++;
+        bl_debug("read of %s: piece %u timed out moments ago; answering EIO at once",
+                 bl_node_mi(fs->node)->entries[e].path, failed);
+        fuse_reply_err(req, EIO);
         return;
     }
     if (rc < 0) {

@@ -17,6 +17,10 @@
 #include "fs/pending.h"
 
 #define TICK_MS 100
+/* After a wait for piece P times out, new waits needing P fail at once for
+ * this long: the kernel retries a failed read-ahead page by page, and each
+ * retry must not cost another full timeout. */
+#define FAIL_FAST_MS 3000
 #define MAX_WAITERS 65536
 
 struct wait {
@@ -32,6 +36,7 @@ struct bl_node {
     bl_swarm *swarm;
     bl_pending *pending;
     bl_node_counters ctr;
+    uint64_t *timed_out_at;  /* per piece: loop time its last wait timed out, 0 */
     uint64_t tick_timer;
     uint64_t start_ms;
     bool stopped;
@@ -61,6 +66,8 @@ static void drain(bl_node *n)
     bl_pending_done d;
     while (bl_pending_pop(n->pending, &d)) {
         struct wait *w = d.cookie;
+        if (d.result == ETIMEDOUT && d.piece < n->mi->num_pieces)
+            n->timed_out_at[d.piece] = bl_loop_now_ms(n->loop);
         bl_node_ready_fn fn = w->fn;
         void *arg = w->arg;
         free(w);
@@ -97,7 +104,7 @@ static bool have_piece(void *ctx, uint32_t piece)
 }
 
 int bl_node_wait(bl_node *n, size_t entry, uint64_t off, uint64_t len, bl_node_ready_fn fn,
-                 void *arg, int64_t *id)
+                 void *arg, int64_t *id, uint32_t *failed_piece)
 {
     if (id)
         *id = 0;
@@ -110,12 +117,21 @@ int bl_node_wait(bl_node *n, size_t entry, uint64_t off, uint64_t len, bl_node_r
     bl_metainfo_piece_range(n->mi, (size_t)e->file, off, len, &first, &last);
     if (first > last)
         return 1;
+    uint64_t now = bl_loop_now_ms(n->loop);
+    bl_store *st = bl_swarm_store(n->swarm);
+    for (uint32_t p = first; p <= last; p++) {
+        uint64_t t = n->timed_out_at[p];
+        if (t && now - t < FAIL_FAST_MS && !bl_store_have(st, p)) {
+            if (failed_piece)
+                *failed_piece = p;
+            return -2;
+        }
+    }
     struct wait *w = malloc(sizeof *w);
     if (!w)
         return -1;
     w->fn = fn;
     w->arg = arg;
-    uint64_t now = bl_loop_now_ms(n->loop);
     int64_t wid = bl_pending_add(n->pending, first, last, have_piece, n->swarm, now,
                                  n->cfg.read_timeout_ms, w);
     if (wid <= 0) {
@@ -189,7 +205,8 @@ bl_node *bl_node_new(bl_loop *loop, const bl_node_config *cfg, bl_err *err)
         return NULL;
     }
     n->pending = bl_pending_new(n->mi->num_pieces, MAX_WAITERS);
-    if (!n->pending) {
+    n->timed_out_at = calloc(n->mi->num_pieces ? n->mi->num_pieces : 1, sizeof(uint64_t));
+    if (!n->pending || !n->timed_out_at) {
         bl_fail(err, "out of memory");
         goto fail;
     }
@@ -251,6 +268,7 @@ void bl_node_free(bl_node *n)
     }
     bl_swarm_free(n->swarm);
     bl_fsindex_free(&n->ix);
+    free(n->timed_out_at);
     free(n);
 }
 

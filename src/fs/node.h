@@ -75,10 +75,11 @@ void bl_node_opened(bl_node *n, size_t entry);
 /* Make bytes [off, off+len) of regular-file entry local (len 0: to the end
  * of the file).  Returns 1 if they already are (fn is not called), 0 if fn
  * will be called exactly once later (the missing pieces get a deadline:
- * first in the swarm's queue), -1 if too many are waiting.  *id (may be
- * NULL) names the wait for bl_node_cancel. */
+ * first in the swarm's queue), -1 if too many are waiting, -2 if a needed
+ * piece timed out moments ago (*failed_piece, may be NULL): fail at once.
+ * *id (may be NULL) names the wait for bl_node_cancel. */
 int bl_node_wait(bl_node *n, size_t entry, uint64_t off, uint64_t len, bl_node_ready_fn fn,
-                 void *arg, int64_t *id);
+                 void *arg, int64_t *id, uint32_t *failed_piece);
 /* Forget a wait without calling its fn.  True if it was still waiting. */
 bool bl_node_cancel(bl_node *n, int64_t id);
 size_t bl_node_waiting(const bl_node *n);

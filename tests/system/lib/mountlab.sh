@@ -70,7 +70,7 @@ ml_seed() {
 ml_mount() {
     local i=$1 desc=$2 mp=$3 pid
     shift 3
-    mkdir -p "$mp"
+    mkdir -p "$mp" 2>/dev/null || true   # (a stale mount cannot even be stat'ed)
     local extra=()
     [[ " $* " == *" --cache "* ]] || extra+=(--cache "$ML/cache-$i")
     netlab_exec "$i" timeout 120 "$BITLIB" mount "$desc" "$mp" --listen "$(netlab_ip "$i"):6881" \
