@@ -677,6 +677,7 @@ bl_fusefs *bl_fusefs_mount(const bl_fusefs_config *cfg, bl_err *err)
     char *argv[] = {"bitlib", "-o", opts, NULL};
     struct fuse_args args = FUSE_ARGS_INIT(3, argv);
     fs->se = fuse_session_new(&args, &ops, sizeof ops, fs);
+    fuse_opt_free_args(&args); /* libfuse may have copied them */
     if (!fs->se) {
         bl_fail(err, "cannot start a FUSE session: %s",
                 last_fuse_error[0] ? last_fuse_error : "libfuse gave no reason");

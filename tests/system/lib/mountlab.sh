@@ -51,12 +51,18 @@ ml_cleanup() {
             fusermount3 -u "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null
         fi
     done
+    # sanitizer reports from daemons (their stderr is their log) fail the test
+    if [[ -d "${ML:-}" ]] && grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$ML"/*.log >/dev/null 2>&1; then
+        echo "FAIL: sanitizer report in a daemon log:"
+        grep -hE -A25 "ERROR: (Address|Leak)Sanitizer|runtime error:" "$ML"/*.log | head -60
+        rc=1
+    fi
     if ((rc != 0)) && [[ -d "${ML:-}" ]]; then
         for f in "$ML"/*.log; do [[ -f "$f" ]] && { echo "--- $f"; tail -15 "$f"; }; done
     fi
     netlab_down
     [[ -n "${ML:-}" ]] && rm -rf -- "$ML"
-    return $rc
+    exit $rc
 }
 
 ml_seed() {
