@@ -38,6 +38,8 @@ struct bl_fusefs {
     uint8_t *rbuf;                /* one read at a time: we are single-threaded */
     char *mountpoint;
     bool ready, gone, mounted;
+    bool can_skip_open;           /* kernel supports zero-message opens */
+    bool skipping_open;           /* ... and we told it to use them */
 };
 
 /* A read waiting for pieces. */
@@ -77,6 +79,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
         conn->want |= FUSE_CAP_PARALLEL_DIROPS;
     conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS; /* readdir is cheap here; lookups are cached */
+    fs->can_skip_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
     if (bl_node_mode(fs->node) == BL_FS_BLOCK)
         conn->max_readahead = 0; /* move only what applications read */
 }
@@ -270,6 +273,21 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     fs->ctr->opens++;
+    /* An open carries news only while files are not all local (and never in
+     * block mode).  After that, ENOSYS tells the kernel to open files by
+     * itself from now on (keeping the page cache): opens then cost no round
+     * trip to this daemon, which matters for loaders opening hundreds of
+     * libraries.  The mount is read-only, so the kernel refuses writers. */
+    if (fs->can_skip_open &&
+        (bl_node_mode(fs->node) == BL_FS_BLOCK || bl_node_all_local(fs->node))) {
+        if (!fs->skipping_open)
+            bl_info("%s: opens no longer reach the daemon (%s)", fs->mountpoint,
+                    bl_node_mode(fs->node) == BL_FS_BLOCK ? "block mode"
+                                                         : "every piece is local");
+        fs->skipping_open = true;
+        fuse_reply_err(req, ENOSYS);
+        return;
+    }
     fi->keep_cache = 1; /* the data never changes: keep the page cache across opens */
     bl_node_opened(fs->node, e);
     fuse_reply_open(req, fi);

@@ -291,6 +291,11 @@ int64_t bl_node_read(bl_node *n, size_t entry, uint64_t off, size_t len, uint8_t
     return bl_store_read_file(bl_swarm_store(n->swarm), (size_t)e->file, off, len, out, err);
 }
 
+bool bl_node_all_local(const bl_node *n)
+{
+    return bl_store_complete(bl_swarm_store(n->swarm));
+}
+
 bool bl_node_entry_local(const bl_node *n, size_t entry)
 {
     const bl_mentry *e = &n->mi->entries[entry];

@@ -88,6 +88,8 @@ size_t bl_node_waiting(const bl_node *n);
  * bytes (BL_STORE_NOT_HAD if a covering piece is missing). */
 int64_t bl_node_read(bl_node *n, size_t entry, uint64_t off, size_t len, uint8_t *out,
                      bl_err *err);
+/* True if every piece of the set is local. */
+bool bl_node_all_local(const bl_node *n);
 /* True if every piece of entry is local (entries without data: true). */
 bool bl_node_entry_local(const bl_node *n, size_t entry);
 
