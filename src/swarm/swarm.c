@@ -542,6 +542,13 @@ void bl_swarm_get_stats(const bl_swarm *s, bl_swarm_stats *st)
     }
 }
 
+void bl_swarm_queue(const bl_swarm *s, uint32_t in_class[BL_PRIO_COUNT])
+{
+    bl_picker_stats ps;
+    bl_picker_get_stats(s->picker, &ps);
+    memcpy(in_class, ps.in_class, sizeof ps.in_class);
+}
+
 static void peer_report(const peer *p, bl_swarm_peer_stats *o)
 {
     memset(o, 0, sizeof *o);
