@@ -54,6 +54,7 @@ struct bl_picker {
     uint64_t outstanding;
     uint32_t endgame_extra, rescue_ms;
     bool spare_seeds;
+    uint32_t endgame_delay_ms;
     struct cand *cands;
     int cand_cap;
 };
@@ -200,6 +201,8 @@ void bl_picker_free(bl_picker *p)
 
 void bl_picker_set_endgame_extra(bl_picker *p, uint32_t extra) { p->endgame_extra = extra; }
 void bl_picker_set_spare_seeds(bl_picker *p, bool on) { p->spare_seeds = on; }
+
+void bl_picker_set_endgame_delay(bl_picker *p, uint32_t ms) { p->endgame_delay_ms = ms; }
 
 void bl_picker_set_deadline_rescue(bl_picker *p, uint32_t ms) { p->rescue_ms = ms; }
 
@@ -401,7 +404,11 @@ static int take_dups(bl_picker *p, uint32_t i, uint32_t peer, uint64_t now, bool
     for (uint32_t j = 0; j < nb && n < max; j++) {
         struct blk *b = &pc->blocks[j];
         if (b->state != BLK_REQ || is_requester(b, peer)) continue;
-        bool ok = endgame && b->nreq - 1 < p->endgame_extra;
+        /* a duplicate only for a block that has been waiting a while: in
+         * file and block modes few pieces are wanted, endgame is the normal
+         * state, and duplicating every fresh request doubles the traffic */
+        bool ok = endgame && b->nreq - 1 < p->endgame_extra &&
+                  (now >= b->req_ms && now - b->req_ms >= p->endgame_delay_ms);
         if (!ok && p->rescue_ms && pc->cls == BL_PRIO_DEADLINE && b->nreq == 1 &&
             now >= b->req_ms && now - b->req_ms >= p->rescue_ms)
             ok = true;

@@ -62,6 +62,10 @@ void bl_picker_free(bl_picker *p);
 /* Extra peers one block may be asked of in endgame: 1 (default, cooperative)
  * or BL_ENDGAME_STOCK (every peer).  0 disables duplicates altogether. */
 void bl_picker_set_endgame_extra(bl_picker *p, uint32_t extra);
+/* Endgame duplicates only for blocks outstanding at least ms (0, the
+ * default: at once, as stock clients do).  Cooperative swarms wait a
+ * little, because in file and block modes endgame is the normal state. */
+void bl_picker_set_endgame_delay(bl_picker *p, uint32_t ms);
 /* Spare seeds (off by default; cooperative swarms turn it on): a peer that
  * has everything (peer_has_all) is asked only for pieces that no other
  * connected peer has, except in endgame, for DEADLINE pieces, and when no

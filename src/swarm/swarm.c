@@ -90,8 +90,10 @@ bl_swarm *bl_swarm_new(bl_loop *loop, const bl_swarm_config *cfg, bl_err *err)
     }
     if (cfg->policy == BL_POLICY_STOCK)
         bl_picker_set_endgame_extra(s->picker, BL_ENDGAME_STOCK);
-    else
+    else {
         bl_picker_set_spare_seeds(s->picker, true);
+        bl_picker_set_endgame_delay(s->picker, 500);
+    }
     bl_choker_init(&s->choker, s->cfg.upload_slots, seed ^ 0x5bd1e995u);
 
     int64_t had = bl_store_check(s->store, cfg->hash_threads, NULL, NULL, err);

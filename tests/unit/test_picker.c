@@ -561,10 +561,34 @@ static void test_spare_seeds(void **state)
     bl_picker_free(p);
 }
 
+
+/* Cooperative endgame waits before duplicating a request. */
+static void test_endgame_delay(void **state)
+{
+    (void)state;
+    bl_picker *p = bl_picker_new(1, BL_BLOCK_SIZE, BL_BLOCK_SIZE, BL_BLOCK_SIZE, 7);
+    assert_non_null(p);
+    bl_picker_set_endgame_delay(p, 500);
+    bl_picker_set_priority(p, 0, 0, BL_PRIO_OPENED, false);
+    bl_picker_peer_bitfield(p, NULL, true);
+    bl_picker_peer_bitfield(p, NULL, true);
+    bl_block b[4];
+    assert_int_equal(bl_picker_next(p, 1, NULL, true, 1000, b, 4), 1);
+    /* endgame at once (the only block is out), but no duplicate yet */
+    assert_int_equal(bl_picker_next(p, 2, NULL, true, 1100, b, 4), 0);
+    assert_int_equal(bl_picker_next(p, 2, NULL, true, 1499, b, 4), 0);
+    assert_int_equal(bl_picker_next(p, 2, NULL, true, 1500, b, 4), 1);
+    assert_int_equal(b[0].piece, 0);
+    /* and never a third copy (one extra peer) */
+    assert_int_equal(bl_picker_next(p, 3, NULL, true, 9000, b, 4), 0);
+    bl_picker_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spare_seeds),
+        cmocka_unit_test(test_endgame_delay),
         cmocka_unit_test(test_geometry),
         cmocka_unit_test(test_class_order),
         cmocka_unit_test(test_deadline_order),
