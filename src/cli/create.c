@@ -48,8 +48,10 @@ static int parse_size(const char *s, uint32_t *out)
 {
     char *end;
     errno = 0;
+    if (s[0] < '0' || s[0] > '9') /* strtoull would accept space, '+' and '-' */
+        return -1;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || s[0] == '-')
+    if (errno || end == s)
         return -1;
     if (*end == 'K' || *end == 'k')
         v <<= 10, end++;

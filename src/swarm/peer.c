@@ -146,10 +146,11 @@ void peer_flush(peer *p)
 {
     if (p->state == PEER_DEAD || p->state == PEER_CONNECTING)
         return;
-    while (p->out.len > 0) {
-        ssize_t n = send(p->fd, p->out.data, p->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (p->out_off < p->out.len) {
+        ssize_t n = send(p->fd, p->out.data + p->out_off, p->out.len - p->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
-            bl_buf_consume(&p->out, (size_t)n);
+            p->out_off += (size_t)n;
             p->last_send_ms = now_ms(p);
             continue;
         }
@@ -162,6 +163,15 @@ void peer_flush(peer *p)
         peer_close(p, why);
         return;
     }
+    /* Compact rarely: moving the unsent tail after every partial send would
+     * copy the buffer many times over. */
+    if (p->out_off == p->out.len) {
+        bl_buf_reset(&p->out);
+        p->out_off = 0;
+    } else if (p->out_off >= PEER_OUT_HIGH / 2) {
+        bl_buf_consume(&p->out, p->out_off);
+        p->out_off = 0;
+    }
     bl_loop_mod(p->sw->loop, p->fd, p->out.len ? BL_EV_READ | BL_EV_WRITE : BL_EV_READ);
 }
 
@@ -169,7 +179,7 @@ void peer_flush(peer *p)
 static void serve(peer *p)
 {
     bl_swarm *s = p->sw;
-    while (p->serve_len && p->out.len < PEER_OUT_HIGH && p->state == PEER_ACTIVE) {
+    while (p->serve_len && p->out.len - p->out_off < PEER_OUT_HIGH && p->state == PEER_ACTIVE) {
         bl_block b = p->serve_q[p->serve_head];
         p->serve_head = (p->serve_head + 1) % p->serve_cap;
         p->serve_len--;

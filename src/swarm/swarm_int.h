@@ -48,6 +48,7 @@ struct peer {
     uint16_t listen_port;         /* from the extension handshake, 0 unknown */
 
     bl_buf in, out;
+    size_t out_off;               /* bytes of out already sent */
     bool hs_sent, hs_received;
     uint8_t peer_id[20];
     unsigned caps;                /* BL_WIRE_CAP_* both sides support */

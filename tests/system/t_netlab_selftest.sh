@@ -144,6 +144,13 @@ for _ in $(seq 1 40); do reach 0 2 2>/dev/null && { ok=1; break; }; sleep 0.1; d
 (( ok )) || fail "node 2 unreachable after heal"
 echo "  cut isolates node 2, heal restores it"
 
+echo "== a child script can use the cluster but not tear it down"
+bash -c '. "$1"; netlab_exec 1 true && netlab_down' _ "$HERE/lib/netlab.sh" 2>/dev/null \
+    || fail "child script could not run a command in node 1"
+[[ -e /run/netns/$(netlab_ns 0) ]] || fail "a child's netlab_down removed the parent's cluster"
+reach 1 2 || fail "cluster broken after a child's netlab_down"
+echo "  ok"
+
 echo "== teardown leaves nothing"
 # Long-lived processes: one spawned from a subshell (PID tracked through the state file),
 # one with a child of its own (killed through its process group).

@@ -12,6 +12,7 @@
 #   netlab_tx_bytes I / netlab_rx_bytes I   bytes node I's interface sent / received.
 #   netlab_cut I / netlab_heal I            take node I's link down / up (fault injection).
 #   netlab_wait_listen I PORT [SECS]        wait until something listens on TCP PORT in node I.
+#   netlab_alive PID                        true while PID exists and is not a zombie.
 #   netlab_down               kill every recorded process (by PID / process group) and every
 #                             process left in our namespaces, then delete the namespaces.
 #                             Idempotent, safe from an EXIT trap after a partial netlab_up.
@@ -27,10 +28,12 @@
 #   NETLAB_NET      first three octets of the /24 (default 10.77.X, X from the pid)
 #   NETLAB_BURST    tbf burst (default 128kb; veth GSO packets need >= 64 KiB)
 #   NETLAB_LATENCY  tbf queue length as latency (default 20ms)
-#   NETLAB_KILL_WAIT seconds to wait after SIGTERM before SIGKILL (default 3)
+#   NETLAB_KILL_WAIT whole seconds to wait after SIGTERM before SIGKILL (default 3)
 # Every function is safe under `set -euo pipefail` in the caller.
 # Exported state after netlab_up: NETLAB_PREFIX NETLAB_NET NETLAB_N NETLAB_RATE NETLAB_DIR
-# (NETLAB_DIR holds the PID list, so processes spawned from subshells are tracked too).
+# NETLAB_OWNER (NETLAB_DIR holds the PID list, so processes spawned from subshells are tracked
+# too).  A child script inherits the cluster and may use netlab_exec/spawn/ip/counters on it;
+# netlab_down there is a no-op, and netlab_up there makes a new cluster of its own.
 
 _netlab_log() { echo "netlab: $*" >&2; }
 
@@ -63,6 +66,7 @@ _netlab_starttime() {
 }
 
 # True while PID exists and is not a zombie.
+netlab_alive() { _netlab_alive "$@"; }
 _netlab_alive() {
     local s
     s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
@@ -77,6 +81,10 @@ netlab_up() {
     fi
     if [[ -n "$rate" ]] && ! [[ "$rate" =~ ^[0-9]+([.][0-9]+)?$ ]]; then
         _netlab_log "rate must be a number of Mbit/s, got '$rate'"; return 1
+    fi
+    if [[ -n "${NETLAB_OWNER:-}" && "$NETLAB_OWNER" != "$$" ]]; then
+        # Inherited from a parent process: that cluster is the parent's, start our own.
+        NETLAB_PREFIX= NETLAB_N= NETLAB_DIR=
     fi
     if [[ -n "${NETLAB_N:-}" && -e "/run/netns/${NETLAB_PREFIX}-hub" ]]; then
         _netlab_log "already up ($NETLAB_PREFIX); call netlab_down first"; return 1
@@ -94,7 +102,8 @@ netlab_up() {
     NETLAB_N=$n
     NETLAB_RATE=$rate
     NETLAB_DIR="${TMPDIR:-/tmp}/netlab.$NETLAB_PREFIX"
-    export NETLAB_PREFIX NETLAB_NET NETLAB_N NETLAB_RATE NETLAB_DIR
+    NETLAB_OWNER=$$
+    export NETLAB_PREFIX NETLAB_NET NETLAB_N NETLAB_RATE NETLAB_DIR NETLAB_OWNER
     mkdir -p "$NETLAB_DIR" && : >>"$NETLAB_DIR/pids" || return 1
 
     hub=$(netlab_hub_ns)
@@ -233,6 +242,10 @@ _netlab_all_gone() {
 
 netlab_down() {
     [[ -n "${NETLAB_PREFIX:-}" ]] || return 0
+    if [[ -n "${NETLAB_OWNER:-}" && "$NETLAB_OWNER" != "$$" ]]; then
+        _netlab_log "netlab_down: cluster $NETLAB_PREFIX belongs to process $NETLAB_OWNER; left up"
+        return 0
+    fi
     local deadline f pid start left
     _netlab_signal_all TERM
     deadline=$(( $(date +%s%N) + ${NETLAB_KILL_WAIT:-3} * 1000000000 ))

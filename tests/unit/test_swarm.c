@@ -1,0 +1,279 @@
+/* Unit tests: the swarm engine end to end, in one process.
+ *
+ * Several swarms share one event loop and talk over real loopback sockets:
+ * a seeder and fetchers.  Everything fetched is compared byte for byte. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/evloop.h"
+#include "core/log.h"
+#include "core/net.h"
+#include "meta/create.h"
+#include "meta/metainfo.h"
+#include "swarm/swarm.h"
+
+static char tmp[64];
+
+static void put_file(const char *rel, size_t n, unsigned seed)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/src/%s", tmp, rel);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    for (size_t i = 0; i < n; i++)
+        fputc((int)((((i + 1) * 2654435761u + seed * 40503u) >> 7) & 0x7f) | 0x80, f); /* never zero: sparse files must not match */
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    bl_log_set_level(BL_LOG_WARN);
+    strcpy(tmp, "/tmp/bl_test_swarm_XXXXXX");
+    assert_non_null(mkdtemp(tmp));
+    char p[256];
+    snprintf(p, sizeof p, "%s/src", tmp);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/src/lib", tmp);
+    mkdir(p, 0755);
+    put_file("lib/a.so", 300000, 1);
+    put_file("lib/b.so", 16384, 2);
+    put_file("lib/c.so", 1, 3);
+    put_file("big.bin", 2 * 1024 * 1024 + 77, 4);
+    put_file("empty", 0, 5);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    return system(cmd);
+}
+
+static void make_mi(bl_metainfo *mi)
+{
+    char src[128];
+    snprintf(src, sizeof src, "%s/src", tmp);
+    const char *dirs[] = {src};
+    bl_create_opts o = {.dirs = dirs, .num_dirs = 1};
+    bl_buf b;
+    bl_buf_init(&b);
+    bl_err err;
+    if (bl_create(&o, &b, NULL, &err) < 0)
+        fail_msg("create: %s", err.msg);
+    size_t len;
+    uint8_t *raw = bl_buf_steal(&b, &len);
+    if (bl_metainfo_parse(mi, raw, len, &err) < 0)
+        fail_msg("parse: %s", err.msg);
+}
+
+typedef struct ctx {
+    bl_loop *loop;
+    int complete, want;
+} ctx;
+
+static void on_complete(void *arg)
+{
+    ctx *c = arg;
+    if (++c->complete == c->want)
+        bl_loop_stop(c->loop);
+}
+
+static void on_timeout(bl_loop *loop, void *arg)
+{
+    (void)arg;
+    bl_loop_stop(loop);
+}
+
+static void same_files(const char *a, const char *b)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "diff -r %s %s >/dev/null", a, b);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void add_listener(bl_swarm *to, const bl_swarm *from)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    bl_err err;
+    assert_int_equal(bl_net_parse_hostport(bl_swarm_listen_addr(from), &ss, &len, &err), 0);
+    assert_int_equal(bl_swarm_add_peer(to, (struct sockaddr *)&ss, len), 0);
+}
+
+static void test_seed_to_fetchers(void **state)
+{
+    (void)state;
+    bl_metainfo mi;
+    make_mi(&mi);
+    bl_err err;
+    ctx c = {.want = 3};
+    c.loop = bl_loop_new(&err);
+    assert_non_null(c.loop);
+    char src[128], out[3][128];
+    snprintf(src, sizeof src, "%s/src", tmp);
+    bl_swarm_config sc = {.mi = &mi, .dir = src, .seed = true, .listen = "127.0.0.1:0"};
+    bl_swarm *seed = bl_swarm_new(c.loop, &sc, &err);
+    if (!seed)
+        fail_msg("seed: %s", err.msg);
+    assert_int_equal(bl_swarm_start(seed, &err), 0);
+    bl_swarm *f[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(out[i], sizeof out[i], "%s/out%d", tmp, i);
+        bl_swarm_config fc = {.mi = &mi, .dir = out[i], .listen = "127.0.0.1:0",
+                              .on_complete = on_complete, .arg = &c};
+        f[i] = bl_swarm_new(c.loop, &fc, &err);
+        if (!f[i])
+            fail_msg("fetch: %s", err.msg);
+        bl_swarm_want_all(f[i], BL_PRIO_BULK);
+        assert_int_equal(bl_swarm_start(f[i], &err), 0);
+    }
+    /* fetcher 0 knows only the seed; 1 and 2 know only fetcher 0: the data
+     * must flow seed -> 0 -> {1, 2} and PEX must introduce the rest */
+    add_listener(f[0], seed);
+    add_listener(f[1], f[0]);
+    add_listener(f[2], f[0]);
+    bl_loop_timer(c.loop, 30000, on_timeout, NULL);
+    bl_loop_run(c.loop);
+    assert_int_equal(c.complete, 3);
+    uint64_t total_down = 0;
+    for (int i = 0; i < 3; i++) {
+        bl_swarm_stats st;
+        bl_swarm_get_stats(f[i], &st);
+        assert_int_equal(st.pieces_had, mi.num_pieces);
+        assert_int_equal(st.hash_failures, 0);
+        total_down += st.bytes_downloaded;
+        same_files(src, out[i]);
+    }
+    bl_swarm_stats ss;
+    bl_swarm_get_stats(seed, &ss);
+    /* what the seeder sent is what fetchers got from it, at most */
+    assert_true(ss.bytes_uploaded <= total_down);
+    assert_true(ss.bytes_uploaded >= mi.total_length - mi.total_length / 4);
+    for (int i = 0; i < 3; i++)
+        bl_swarm_free(f[i]);
+    bl_swarm_free(seed);
+    bl_loop_free(c.loop);
+    bl_metainfo_free(&mi);
+}
+
+static void test_seed_refuses_bad_data(void **state)
+{
+    (void)state;
+    bl_metainfo mi;
+    make_mi(&mi);
+    put_file("lib/b.so", 16384, 99); /* same size, other bytes */
+    bl_err err;
+    bl_loop *loop = bl_loop_new(&err);
+    char src[128];
+    snprintf(src, sizeof src, "%s/src", tmp);
+    bl_swarm_config sc = {.mi = &mi, .dir = src, .seed = true};
+    bl_swarm *s = bl_swarm_new(loop, &sc, &err);
+    assert_null(s);
+    assert_non_null(strstr(err.msg, "does not match"));
+    assert_non_null(strstr(err.msg, "lib/b.so"));
+    bl_loop_free(loop);
+    bl_metainfo_free(&mi);
+}
+
+static void test_resume_keeps_verified(void **state)
+{
+    (void)state;
+    bl_metainfo mi;
+    make_mi(&mi);
+    bl_err err;
+    ctx c = {.want = 1};
+    c.loop = bl_loop_new(&err);
+    char src[128], out[128], cmd[512];
+    snprintf(src, sizeof src, "%s/src", tmp);
+    snprintf(out, sizeof out, "%s/resume", tmp);
+    /* a partial copy: one file already complete */
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/big.bin %s/", out, src, out);
+    assert_int_equal(system(cmd), 0);
+    bl_swarm_config fc = {.mi = &mi, .dir = out, .on_complete = on_complete, .arg = &c};
+    bl_swarm *f = bl_swarm_new(c.loop, &fc, &err);
+    if (!f)
+        fail_msg("fetch: %s", err.msg);
+    bl_swarm_stats st;
+    bl_swarm_get_stats(f, &st);
+    uint32_t big_pieces = (uint32_t)((2 * 1024 * 1024 + 77 + mi.piece_length - 1) / mi.piece_length);
+    assert_int_equal(st.pieces_had, big_pieces);
+    bl_swarm_config sc = {.mi = &mi, .dir = src, .seed = true, .listen = "127.0.0.1:0"};
+    bl_swarm *seed = bl_swarm_new(c.loop, &sc, &err);
+    assert_non_null(seed);
+    assert_int_equal(bl_swarm_start(seed, &err), 0);
+    bl_swarm_want_all(f, BL_PRIO_BULK);
+    assert_int_equal(bl_swarm_start(f, &err), 0);
+    add_listener(f, seed);
+    bl_loop_timer(c.loop, 30000, on_timeout, NULL);
+    bl_loop_run(c.loop);
+    assert_int_equal(c.complete, 1);
+    bl_swarm_get_stats(f, &st);
+    /* only what was missing crossed the wire */
+    assert_true(st.bytes_downloaded <= mi.total_length - (uint64_t)big_pieces * mi.piece_length +
+                                           mi.piece_length);
+    same_files(src, out);
+    bl_swarm_free(f);
+    bl_swarm_free(seed);
+    bl_loop_free(c.loop);
+    bl_metainfo_free(&mi);
+}
+
+static void test_partial_want(void **state)
+{
+    (void)state;
+    bl_metainfo mi;
+    make_mi(&mi);
+    bl_err err;
+    ctx c = {.want = 1};
+    c.loop = bl_loop_new(&err);
+    char src[128], out[128];
+    snprintf(src, sizeof src, "%s/src", tmp);
+    snprintf(out, sizeof out, "%s/partial", tmp);
+    bl_swarm_config sc = {.mi = &mi, .dir = src, .seed = true, .listen = "127.0.0.1:0"};
+    bl_swarm *seed = bl_swarm_new(c.loop, &sc, &err);
+    assert_int_equal(bl_swarm_start(seed, &err), 0);
+    bl_swarm_config fc = {.mi = &mi, .dir = out, .on_complete = on_complete, .arg = &c};
+    bl_swarm *f = bl_swarm_new(c.loop, &fc, &err);
+    const bl_mentry *e = bl_metainfo_lookup(&mi, "lib/a.so");
+    assert_non_null(e);
+    uint32_t first, last;
+    bl_metainfo_piece_range(&mi, (size_t)e->file, 0, e->size, &first, &last);
+    bl_swarm_want(f, first, last, BL_PRIO_OPENED);
+    assert_int_equal(bl_swarm_start(f, &err), 0);
+    add_listener(f, seed);
+    bl_loop_timer(c.loop, 30000, on_timeout, NULL);
+    bl_loop_run(c.loop);
+    assert_int_equal(c.complete, 1);
+    bl_swarm_stats st;
+    bl_swarm_get_stats(f, &st);
+    assert_int_equal(st.pieces_had, last - first + 1);
+    assert_true(bl_store_file_ready(bl_swarm_store(f), (size_t)e->file, 0, e->size));
+    bl_swarm_free(f);
+    bl_swarm_free(seed);
+    bl_loop_free(c.loop);
+    bl_metainfo_free(&mi);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_seed_to_fetchers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seed_refuses_bad_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_keeps_verified, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_partial_want, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
