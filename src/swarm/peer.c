@@ -50,7 +50,8 @@ peer *peer_new(bl_swarm *s, int fd, bool outgoing, const struct sockaddr *sa, so
     bl_buf_init(&p->out);
     uint64_t now = bl_loop_now_ms(s->loop);
     p->connected_ms = p->last_recv_ms = p->last_send_ms = p->last_block_ms = now;
-    if (bl_loop_add(s->loop, fd, connecting ? BL_EV_WRITE : BL_EV_READ, on_io, p, &err) < 0) {
+    p->ev_mask = connecting ? BL_EV_WRITE : BL_EV_READ;
+    if (bl_loop_add(s->loop, fd, p->ev_mask, on_io, p, &err) < 0) {
         bl_warn("peer %s: cannot watch socket: %s", p->name, err.msg);
         bl_bitfield_free(&p->have);
         free(p);
@@ -172,7 +173,11 @@ void peer_flush(peer *p)
         bl_buf_consume(&p->out, p->out_off);
         p->out_off = 0;
     }
-    bl_loop_mod(p->sw->loop, p->fd, p->out.len ? BL_EV_READ | BL_EV_WRITE : BL_EV_READ);
+    unsigned mask = p->out.len ? BL_EV_READ | BL_EV_WRITE : BL_EV_READ;
+    if (mask != p->ev_mask) { /* epoll_ctl only when it changes */
+        bl_loop_mod(p->sw->loop, p->fd, mask);
+        p->ev_mask = mask;
+    }
 }
 
 /* Serve queued requests in arrival order while the socket keeps up. */
@@ -303,6 +308,10 @@ void peer_fill_requests(peer *p)
     uint32_t limit = p->pipeline;
     if (p->reqq && p->reqq < limit)
         limit = p->reqq;
+    /* Refill in batches, once half the pipeline has drained: a picker call
+     * per arriving block would scan the pieces once per block. */
+    if (p->outstanding > limit / 2)
+        return;
     bl_block blocks[32];
     while (p->outstanding < limit) {
         int want = (int)(limit - p->outstanding);
@@ -371,6 +380,7 @@ static void send_pex(peer *p)
             pex.n_added++;
     }
     p->last_pex_ms = now_ms(p);
+    p->pex_generation = s->peer_generation;
     if (pex.n_added == 0)
         return;
     bl_buf payload;
@@ -397,6 +407,7 @@ static void got_extended(peer *p, const bl_msg *m)
             p->reqq = hs.reqq;
         if (hs.has_port && hs.port) {
             p->listen_port = hs.port;
+            s->peer_generation++;
             struct sockaddr_storage ss = p->addr;
             bl_net_set_port((struct sockaddr *)&ss, hs.port);
             candidate *c = swarm_candidate(s, (struct sockaddr *)&ss, p->addr_len, true);
@@ -739,6 +750,7 @@ static void on_io(bl_loop *loop, int fd, unsigned events, void *arg)
         }
         p->state = PEER_HANDSHAKE;
         bl_loop_mod(p->sw->loop, p->fd, BL_EV_READ);
+        p->ev_mask = BL_EV_READ;
         bl_wire_handshake_encode(&p->out, p->sw->mi->info_hash, p->sw->peer_id,
                                  BL_WIRE_CAP_EXTENSION | BL_WIRE_CAP_FAST);
         p->hs_sent = true;
@@ -781,9 +793,12 @@ void peer_tick(peer *p, uint64_t now)
         p->last_block_ms = now;
         p->pipeline = PEER_PIPELINE_MIN;
     }
-    /* Pipeline: enough requests in flight to cover ~2 s at the measured
-     * rate, so a fast link never waits for our next request. */
-    uint64_t target = p->rate_down * 2 / BL_BLOCK_SIZE;
+    /* Pipeline: enough requests in flight to cover ~0.5 s at the measured
+     * rate, so a fast link never waits for our next request.  No deeper:
+     * a seeder serves in arrival order, and requests queued long at it
+     * for pieces that meanwhile spread to other peers are wasted seeder
+     * bandwidth. */
+    uint64_t target = p->rate_down / 2 / BL_BLOCK_SIZE;
     if (target < PEER_PIPELINE_START)
         target = PEER_PIPELINE_START;
     if (target > PEER_PIPELINE_MAX)
@@ -791,7 +806,11 @@ void peer_tick(peer *p, uint64_t now)
     p->pipeline = (uint32_t)target;
     if (now - p->last_send_ms >= PEER_KEEPALIVE_MS)
         bl_wire_put_keepalive(&p->out);
-    if (p->ext_pex_id && now - p->last_pex_ms >= PEER_PEX_INTERVAL_MS)
+    /* Cooperative peers hear about newcomers within a second, so a swarm
+     * meshes at once instead of leaning on whoever it met first. */
+    uint64_t pex_every = p->coop ? PEER_PEX_COOP_MS : PEER_PEX_INTERVAL_MS;
+    if (p->ext_pex_id && now - p->last_pex_ms >= pex_every &&
+        (!p->coop || p->pex_generation != s->peer_generation))
         send_pex(p);
     peer_fill_requests(p);
     if (p->state == PEER_ACTIVE)

@@ -23,13 +23,14 @@
 #define PEER_REQQ_ADVERTISED 1024        /* reqq we tell peers */
 #define PEER_PIPELINE_MIN 8
 #define PEER_PIPELINE_MAX 512
-#define PEER_PIPELINE_START 32
+#define PEER_PIPELINE_START 16
 #define PEER_HANDSHAKE_TIMEOUT_MS 20000
 #define PEER_CONNECT_TIMEOUT_MS 10000
 #define PEER_IDLE_TIMEOUT_MS 180000      /* nothing received at all */
 #define PEER_REQUEST_TIMEOUT_MS 20000    /* requests out, no block arrives */
 #define PEER_KEEPALIVE_MS 60000
-#define PEER_PEX_INTERVAL_MS 60000
+#define PEER_PEX_INTERVAL_MS 60000      /* stock peers: BEP 11 asks for at most one a minute */
+#define PEER_PEX_COOP_MS 1000           /* cooperative peers: as soon as something changed */
 #define PEER_MAX_STRIKES 2               /* hash failures before a ban */
 
 enum peer_state { PEER_CONNECTING, PEER_HANDSHAKE, PEER_ACTIVE, PEER_DEAD };
@@ -49,6 +50,7 @@ struct peer {
 
     bl_buf in, out;
     size_t out_off;               /* bytes of out already sent */
+    unsigned ev_mask;             /* what the loop watches for now */
     bool hs_sent, hs_received;
     uint8_t peer_id[20];
     unsigned caps;                /* BL_WIRE_CAP_* both sides support */
@@ -75,6 +77,7 @@ struct peer {
     uint64_t win_down, win_up;    /* bytes in the current rate window */
     uint64_t rate_down, rate_up;  /* bytes/s, last window */
     uint64_t last_recv_ms, last_send_ms, last_block_ms, connected_ms, last_pex_ms;
+    uint32_t pex_generation;      /* swarm->peer_generation when we last sent PEX */
     uint64_t timer;               /* connect/handshake timeout timer */
 };
 
@@ -107,6 +110,7 @@ struct bl_swarm {
     peer *graveyard;              /* closed, freed on the next loop turn */
     uint64_t reap_timer;
     uint32_t next_peer_id;
+    uint32_t peer_generation;     /* bumped when a peer with a listen port joins */
 
     candidate *cands;
     size_t num_cands, cap_cands;
