@@ -57,6 +57,7 @@ for i in $(seq 1 $N); do
     stock_wait_pid "${PIDS[$i]}" $(( left > 1 ? left : 1 )) || fail "fetcher $i still running after 100 s"
 done
 tx=$(( $(netlab_tx_bytes 0) - tx0 ))
+ELAPSED=$((SECONDS - T0))
 
 echo "== every fetcher complete, copies identical"
 for i in $(seq 1 $N); do
@@ -75,7 +76,7 @@ MAX=${COOP_MAX_RATIO:-1.50}
 ratio=$(awk -v t="$tx" -v f="$F" 'BEGIN { printf "%.2f", t / f }')
 tmin=$(awk -v f="$F" -v r="$RATE" 'BEGIN { printf "%.2f", f * 8 / (r * 1e6) }')
 echo "  seed sent $tx bytes on the wire for F = $F bytes: $ratio F (limit $MAX F; $N fetchers)"
-echo "  swarm took $((SECONDS - T0)) s (whole seconds); F at $RATE Mbit/s takes $tmin s"
+echo "  the last fetcher exited after $ELAPSED s (whole seconds); F at $RATE Mbit/s takes $tmin s"
 awk -v r="$ratio" -v m="$MAX" 'BEGIN { exit !(r <= m) }' ||
     fail "the seed sent $ratio F (> $MAX F): the fetchers did not serve each other enough"
 grep -q 'AddressSanitizer\|runtime error\|LeakSanitizer' "$TMP"/*.log && fail "sanitizer report"
