@@ -391,6 +391,15 @@ void swarm_piece_verified(bl_swarm *s, uint32_t piece)
     }
 }
 
+static bool convicted(const bl_swarm *s, uint32_t peer_id)
+{
+    uint32_t n = s->num_convicted < 32 ? s->num_convicted : 32;
+    for (uint32_t i = 0; i < n; i++)
+        if (s->convicted[i] == peer_id)
+            return true;
+    return false;
+}
+
 void swarm_piece_failed(bl_swarm *s, uint32_t piece)
 {
     struct contrib *c = contrib_find(s, piece);
@@ -404,6 +413,15 @@ void swarm_piece_failed(bl_swarm *s, uint32_t piece)
     s->st.hash_failures++;
     s->st.bytes_wasted += bl_metainfo_piece_size(s->mi, piece);
     bl_picker_piece_failed(s->picker, piece);
+    /* A peer already dropped for bad data may have left blocks in this piece:
+     * that explains the failure, and its honest co-contributors get no strike
+     * (else a liar's leftovers would get the honest seed banned too). */
+    for (uint8_t i = 0; i < n; i++)
+        if (convicted(s, ids[i])) {
+            bl_warn("piece %u failed its hash check (it held blocks from a peer already "
+                    "dropped for bad data)", piece);
+            return;
+        }
     for (peer *p = s->peers; p;) {
         peer *next = p->next;
         for (uint8_t i = 0; i < n; i++) {
@@ -419,6 +437,7 @@ void swarm_piece_failed(bl_swarm *s, uint32_t piece)
                                                 false);
                 if (cd)
                     cd->banned = true;
+                s->convicted[s->num_convicted++ % 32] = p->id;
                 peer_close(p, "sent data that failed the hash check");
             }
         }

@@ -118,6 +118,10 @@ struct bl_swarm {
     /* contributors to pieces being assembled: piece -> up to 4 peer ids */
     struct contrib { uint32_t piece; uint32_t ids[4]; uint8_t n; } *contrib;
     size_t num_contrib, cap_contrib;
+    /* ids of peers recently dropped for bad data (a ring): their blocks
+     * left in pieces still being assembled explain those pieces' failures */
+    uint32_t convicted[32];
+    uint32_t num_convicted;
 
     uint64_t tick_timer;
     uint64_t last_rechoke_ms, last_rate_ms;
