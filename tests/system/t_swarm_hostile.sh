@@ -44,7 +44,7 @@ PORT=16881
 echo "== 7 nodes at 20 Mbit/s: seed, liar, silent peer, fetchers A B C, attacker"
 netlab_up 7 20
 "$STOCK_PY" "$HERE/lib/gen_libset.py" "$TMP/set" --files 30 --total-mib 8 --seed 7 >/dev/null
-"$BITLIB" create -q -p 256K -o "$TMP/set.torrent" "$TMP/set"
+"$BITLIB" create -q -p "${PIECE:-256K}" -o "$TMP/set.torrent" "$TMP/set"
 read -r HASH PLEN TOTAL < <("$BITLIB" inspect --json "$TMP/set.torrent" |
     jq -r '"\(.info_hash) \(.piece_length) \(.total_length)"')
 GEO=(--info-hash "$HASH" --piece-length "$PLEN" --total-length "$TOTAL")
