@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # t_swarm_hostile: bitlib nodes against deliberately hostile peers (lib/hostile_peer.py), all
-# at once in one 20 Mbit/s cluster, with 256 KiB pieces (16 blocks each, so a piece can mix
+# at once in one 20 Mbit/s cluster, with 1 MiB pieces (64 blocks each, so a piece can mix
 # blocks from several peers):
 #  (a) fetcher A has an honest seed and a liar that answers requests with random bytes:
 #      A notices by hash, logs it, disconnects (and bans) the liar, completes from the seed,
@@ -10,7 +10,12 @@
 #      request, a bad bitfield, a request for a piece C lacks: each is dropped within 5 s,
 #      and C's honest transfer goes on undisturbed (its connection to the seed stays up);
 #  (c) fetcher B has an honest seed and a peer that accepts requests but never answers:
-#      B completes anyway (request timeout), saying so in its log.
+#      B completes anyway (request timeout), saying so in its log;
+#  (d) fetcher D has an honest seed and a slow liar (50 ms per corrupt block), whose blocks
+#      land in the same pieces as the seed's: D must still complete from the seed, and drop
+#      the liar, not the seed;
+#  (e) fetcher C is also sent blocks nobody asked for (random bytes): it completes with a
+#      correct copy whatever it does with them.
 # Every copy is compared with the original by SHA-256.
 set -euo pipefail
 
@@ -38,13 +43,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 fail() { echo "FAIL: $*"; exit 1; }
 
-SEED=0 LIAR=1 SILENT=2 FA=3 FB=4 FC=5 ATTACKER=6
+SEED=0 LIAR=1 SILENT=2 FA=3 FB=4 FC=5 ATTACKER=6 SLOWLIAR=7 FD=8
 PORT=16881
 
-echo "== 7 nodes at 20 Mbit/s: seed, liar, silent peer, fetchers A B C, attacker"
-netlab_up 7 20
+echo "== 9 nodes at 20 Mbit/s: seed, liar, silent peer, fetchers A B C D, attacker, slow liar"
+netlab_up 9 20
 "$STOCK_PY" "$HERE/lib/gen_libset.py" "$TMP/set" --files 30 --total-mib 8 --seed 7 >/dev/null
-"$BITLIB" create -q -p "${PIECE:-256K}" -o "$TMP/set.torrent" "$TMP/set"
+"$BITLIB" create -q -p "${PIECE:-1M}" -o "$TMP/set.torrent" "$TMP/set"
 read -r HASH PLEN TOTAL < <("$BITLIB" inspect --json "$TMP/set.torrent" |
     jq -r '"\(.info_hash) \(.piece_length) \(.total_length)"')
 GEO=(--info-hash "$HASH" --piece-length "$PLEN" --total-length "$TOTAL")
@@ -55,7 +60,10 @@ netlab_spawn $SEED "$TMP/seed.log" "$BITLIB" seed --no-tracker \
     --listen "$(ip_of $SEED):$PORT" "$TMP/set.torrent" "$TMP/set" >/dev/null
 netlab_spawn $LIAR "$TMP/liar.log" "$STOCK_PY" "$HOSTILE" liar --listen "$(ip_of $LIAR):$PORT" "${GEO[@]}" >/dev/null
 netlab_spawn $SILENT "$TMP/silent.log" "$STOCK_PY" "$HOSTILE" silent --listen "$(ip_of $SILENT):$PORT" "${GEO[@]}" >/dev/null
+netlab_spawn $SLOWLIAR "$TMP/slowliar.log" "$STOCK_PY" "$HOSTILE" liar --delay 0.05 \
+    --listen "$(ip_of $SLOWLIAR):$PORT" "${GEO[@]}" >/dev/null
 netlab_wait_listen $SEED $PORT 30
+netlab_wait_listen $SLOWLIAR $PORT 10
 netlab_wait_listen $LIAR $PORT 10
 netlab_wait_listen $SILENT $PORT 10
 
@@ -71,18 +79,21 @@ T0=$SECONDS
 PC=$(fetch $FC C $SEED)
 PA=$(fetch $FA A $LIAR $SEED)
 PB=$(fetch $FB B $SILENT $SEED)
+PD=$(fetch $FD D $SLOWLIAR $SEED)
 
 echo "== (b) hostile connections to fetcher C (mid-download) and to the seed"
 sleep 1
 netlab_exec $ATTACKER timeout 60 "$STOCK_PY" "$HOSTILE" attack --bind "$(ip_of $ATTACKER)" \
     --target "$(ip_of $FC):$PORT" "${GEO[@]}" >"$TMP/attack-C.out" 2>&1 || true
+netlab_exec $ATTACKER timeout 60 "$STOCK_PY" "$HOSTILE" attack --bind "$(ip_of $ATTACKER)" \
+    --target "$(ip_of $FC):$PORT" "${GEO[@]}" --kinds unsolicited >>"$TMP/attack-C.out" 2>&1 || true
 sed 's/^/  fetcher C: /' "$TMP/attack-C.out"
 netlab_exec $ATTACKER timeout 60 "$STOCK_PY" "$HOSTILE" attack --bind "$(ip_of $ATTACKER)" \
     --target "$(ip_of $SEED):$PORT" "${GEO[@]}" \
     --kinds garbage,badproto,oversize,badindex,badrequest,biglen,badbitfield \
     >"$TMP/attack-seed.out" 2>&1 || true
 sed 's/^/  seed:      /' "$TMP/attack-seed.out"
-[[ $(grep -c 'dropped after' "$TMP/attack-C.out") -eq 8 ]] || fail "fetcher C did not drop every hostile connection"
+[[ $(grep -v '^unsolicited' "$TMP/attack-C.out" | grep -c 'dropped after') -eq 8 ]] || fail "fetcher C did not drop every hostile connection"
 [[ $(grep -c 'dropped after' "$TMP/attack-seed.out") -eq 7 ]] || fail "the seed did not drop every hostile connection"
 kill -0 "$PC" 2>/dev/null || fail "fetcher C finished before the attacks were over; the test needs a slower link"
 
@@ -130,6 +141,15 @@ nreq=$(grep -o 'ignored [0-9]* requests' "$TMP/silent.log" | awk '{ s += $2 } EN
 echo "  the silent peer ignored $nreq requests from B"
 (( nreq > 0 )) || fail "B never asked the silent peer for anything: (c) tested nothing"
 { grep "unanswered" "$TMP/fetch-B.log" || true; } | head -n 2 | sed "s/^.*INFO /  /"
+
+echo "== (d) fetcher D: a slow liar sharing pieces with the seed is found out; the seed is kept"
+finished "$PD" D
+grep -q "peer $(ip_of $SLOWLIAR):$PORT: closed: sent data that failed the hash check" "$TMP/fetch-D.log" ||
+    fail "D did not disconnect the slow liar"
+if before_complete "$TMP/fetch-D.log" | grep -q "peer $(ip_of $SEED):$PORT: closed"; then
+    fail "D dropped the honest seed"
+fi
+echo "  $(grep -c 'fetching it again from' "$TMP/fetch-D.log" || true) pieces failed with blocks from both and were re-fetched from one peer; the slow liar was dropped, the seed kept"
 
 for f in "$TMP"/fetch-*.log "$TMP/seed.log"; do
     if grep -q 'AddressSanitizer\|runtime error\|LeakSanitizer' "$f"; then

@@ -3,7 +3,9 @@
 
 Serving modes (listen, claim to have everything, unchoke whoever connects):
   hostile_peer.py liar   --listen IP:PORT --info-hash HEX --piece-length N --total-length N
-        answers every request with random bytes (pieces fail their hash check)
+        answers every request with random bytes (pieces fail their hash check);
+        --delay SEC waits before each block (a slow liar, whose blocks land in pieces that
+        honest peers fill too)
   hostile_peer.py silent --listen IP:PORT --info-hash HEX --piece-length N --total-length N
         accepts requests and never answers them (keep-alives only)
   Both run until killed and log one line per connection event.
@@ -20,6 +22,9 @@ Attack mode (dial a bitlib node, misbehave once per connection, check it hangs u
          lacking      REQUEST for a piece the node has not announced (needs a node that
                       lacks at least one piece: a fetcher mid-download)
          badbitfield  BITFIELD with the spare trailing bits set
+         unsolicited  PIECE messages nobody requested, random bytes, for pieces the node
+                      lacks (not in the default list: dropping is not required, but the data
+                      must not be used; judge by the node's hash failures)
   For each kind prints "KIND dropped after S s" or "KIND NOT dropped"; exits 0 only if every
   connection was dropped within --drop-timeout seconds (default 5).
 """
@@ -89,7 +94,7 @@ def read_msg(s):
 
 # ---- serving modes --------------------------------------------------------------------
 
-def serve_conn(conn, addr, geo, mode):
+def serve_conn(conn, addr, geo, mode, delay):
     name = "%s:%d" % addr
     served = ignored = 0
     try:
@@ -114,6 +119,8 @@ def serve_conn(conn, addr, geo, mode):
             if mid == 6 and len(payload) == 12:  # request
                 index, begin, length = struct.unpack(">III", payload)
                 if mode == "liar" and length <= (1 << 17):
+                    if delay:
+                        time.sleep(delay)
                     conn.sendall(struct.pack(">IBII", 9 + length, 7, index, begin) +
                                  os.urandom(length))
                     served += 1
@@ -140,7 +147,7 @@ def serve(a, mode):
     log("%s peer listening on %s (%d pieces)" % (mode, a.listen, geo.pieces))
     while True:
         conn, addr = srv.accept()
-        threading.Thread(target=serve_conn, args=(conn, addr, geo, mode), daemon=True).start()
+        threading.Thread(target=serve_conn, args=(conn, addr, geo, mode, a.delay), daemon=True).start()
 
 
 # ---- attack mode ----------------------------------------------------------------------
@@ -197,6 +204,26 @@ def attack_once(a, geo, kind):
                 if not lacking:
                     return "node has every piece: cannot ask for one it lacks"
                 s.sendall(msg(2) + msg(6, struct.pack(">III", lacking[-1], 0, 16384)))
+            elif kind == "unsolicited":
+                # blocks nobody asked for, with random bytes, for pieces the node lacks:
+                # they must not end up in its pieces
+                lacking = [i for i in range(geo.pieces) if i not in have]
+                if not lacking:
+                    return "node has every piece: cannot push one it lacks"
+                for i in lacking:
+                    # the last block of the piece: in a piece being assembled it is
+                    # likely not in yet
+                    size = min(geo.piece_length, geo.total - i * geo.piece_length)
+                    off = (size - 1) // 16384 * 16384
+                    n = min(16384, size - off)
+                    s.sendall(struct.pack(">IBII", 9 + n, 7, i, off) + os.urandom(n))
+                t_sent = time.time()
+                try:
+                    while s.recv(65536):
+                        pass
+                    return "dropped after %.2f s" % (time.time() - t_sent)
+                except socket.timeout:
+                    return "kept open (data must have been ignored)"
             elif kind == "badbitfield":
                 bf = bytearray(full_bitfield(geo.pieces))
                 bf[-1] |= 0xFF >> (geo.pieces % 8) if geo.pieces % 8 else 0
@@ -228,7 +255,7 @@ def attack(a):
     for kind in a.kinds.split(","):
         r = attack_once(a, geo, kind)
         print("%s %s" % (kind, r), flush=True)
-        if not r.startswith("dropped after"):
+        if not r.startswith("dropped after") and not r.startswith("kept open"):
             ok = False
     return 0 if ok else 1
 
@@ -245,6 +272,8 @@ def main():
     ap.add_argument("--kinds", default="garbage,badproto,oversize,badindex,badrequest,biglen,"
                                        "badbitfield,lacking")
     ap.add_argument("--drop-timeout", type=float, default=5.0)
+    ap.add_argument("--delay", type=float, default=0.0,
+                    help="liar: wait this long before each corrupt block (a slow liar)")
     a = ap.parse_args()
     if a.mode == "attack":
         return attack(a)
