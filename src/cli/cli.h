@@ -17,6 +17,9 @@ int cmd_create(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_seed(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
+int cmd_tracker(int argc, char **argv);
+int cmd_mount(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 /* True if argv has -h/--help before a "--". */
 bool cli_wants_help(int argc, char **argv);

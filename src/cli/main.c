@@ -11,6 +11,9 @@ static const struct bl_cmd commands[] = {
     {"inspect", "show a description file (human or --json)", cmd_inspect},
     {"seed", "verify a local copy of a set, then serve it to peers", cmd_seed},
     {"fetch", "download a set into a directory from peers (no FUSE)", cmd_fetch},
+    {"tracker", "tracker daemon: HTTP and UDP announce, scrape", cmd_tracker},
+    {"mount", "mount a set read-only (FUSE), fetching data from peers as needed", cmd_mount},
+    {"status", "show what a mount's daemon is doing (human or --json)", cmd_status},
 };
 
 static void usage(FILE *f)

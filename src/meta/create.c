@@ -189,7 +189,7 @@ static const node *find_node(const walk *w, const char *set_path)
     return bsearch(&key, w->nodes, w->n, sizeof *w->nodes, cmp_node);
 }
 
-static const char *base_name(const char *path, char *buf, size_t bufsz)
+const char *bl_create_dir_name(const char *path, char *buf, size_t bufsz)
 {
     char *rp = realpath(path, NULL);
     const char *src = rp ? rp : path;
@@ -225,7 +225,7 @@ static int gather(const bl_create_opts *o, walk *w)
                 return -1;
         }
         char name[NAME_MAX + 1];
-        base_name(o->dirs[i], name, sizeof name);
+        bl_create_dir_name(o->dirs[i], name, sizeof name);
         if (!bl_utf8_valid(name, strlen(name)) || !strcmp(name, "/") || !strcmp(name, ".."))
             return bl_fail(w->err, "%s: cannot be a top-level directory of the set", o->dirs[i]);
         for (size_t k = 0; k < w->n; k++)
@@ -615,7 +615,7 @@ int bl_create(const bl_create_opts *o, bl_buf *out, bl_create_stats *stats, bl_e
     }
     const char *name = o->name;
     if (!name && o->num_dirs == 1)
-        name = base_name(o->dirs[0], namebuf, sizeof namebuf);
+        name = bl_create_dir_name(o->dirs[0], namebuf, sizeof namebuf);
     if (!name) {
         bl_fail(err, "a set of several directories needs a name (--name)");
         goto out;

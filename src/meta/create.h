@@ -52,6 +52,10 @@ typedef struct bl_create_stats {
 /* Build the description into out (appended).  stats may be NULL. */
 int bl_create(const bl_create_opts *o, bl_buf *out, bl_create_stats *stats, bl_err *err);
 
+/* The name a directory of the set goes by: the last component of its real
+ * path (so "." and "lib/" work).  Returns buf. */
+const char *bl_create_dir_name(const char *dir, char *buf, size_t bufsz);
+
 /* The automatic piece size for a set of files: the smallest power of two in
  * [16 KiB, 16 MiB] that keeps the piece count (padding included) at or
  * below 16384. */

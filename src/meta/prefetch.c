@@ -25,11 +25,8 @@ int bl_prefetch_closure(const bl_create_opts *o, char ***paths, size_t *n, bl_er
             continue;
         }
         /* several directories: each is a top-level directory named by its basename */
-        char *rp = realpath(o->dirs[i], NULL);
-        const char *src = rp ? rp : o->dirs[i];
-        const char *slash = strrchr(src, '/');
-        names[i] = strdup(slash && slash[1] ? slash + 1 : src);
-        free(rp);
+        char name[NAME_MAX + 1];
+        names[i] = strdup(bl_create_dir_name(o->dirs[i], name, sizeof name));
         if (!names[i]) {
             bl_fail(err, "out of memory");
             goto out;

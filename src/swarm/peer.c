@@ -35,6 +35,11 @@ peer *peer_new(bl_swarm *s, int fd, bool outgoing, const struct sockaddr *sa, so
         free(p);
         return NULL;
     }
+    if (bl_bitfield_init(&p->promised, s->mi->num_pieces, &err) < 0) {
+        bl_bitfield_free(&p->have);
+        free(p);
+        return NULL;
+    }
     p->sw = s;
     p->fd = fd;
     p->id = ++s->next_peer_id;
@@ -54,6 +59,7 @@ peer *peer_new(bl_swarm *s, int fd, bool outgoing, const struct sockaddr *sa, so
     if (bl_loop_add(s->loop, fd, p->ev_mask, on_io, p, &err) < 0) {
         bl_warn("peer %s: cannot watch socket: %s", p->name, err.msg);
         bl_bitfield_free(&p->have);
+        bl_bitfield_free(&p->promised);
         free(p);
         return NULL;
     }
@@ -91,6 +97,8 @@ void peer_free(peer *p)
     bl_buf_free(&p->in);
     bl_buf_free(&p->out);
     bl_bitfield_free(&p->have);
+    bl_bitfield_free(&p->promised);
+    free(p->promises);
     free(p->serve_q);
     free(p);
 }
@@ -109,7 +117,10 @@ void peer_close(peer *p, const char *why)
     bl_picker_peer_released(s->picker, p->id);
     swarm_solo_peer_gone(s, p->id);
     if (p->picker_registered)
-        bl_picker_peer_gone(s->picker, p->have.bits, p->has_all);
+        bl_picker_peer_gone(s->picker, p->has_all ? NULL : p->have.bits, p->has_all);
+    for (uint32_t i = bl_bitfield_next_set(&p->promised, 0); i < p->promised.npieces;
+         i = bl_bitfield_next_set(&p->promised, i + 1))
+        bl_picker_peer_unhave(s->picker, i);
     if (p->hs_received && p->listen_port) {
         struct sockaddr_storage ss = p->addr;
         bl_net_set_port((struct sockaddr *)&ss, p->listen_port);
@@ -205,6 +216,10 @@ static void serve(peer *p)
         }
         p->out.len += b.length;
         p->out.data[p->out.len] = 0;
+        if (s->sent_ms && p->coop) {
+            s->sent_ms[b.piece] = now_ms(p);
+            s->sent_to[b.piece] = p->id;
+        }
         p->uploaded += b.length;
         p->win_up += b.length;
         s->st.bytes_uploaded += b.length;
@@ -324,9 +339,15 @@ void peer_fill_requests(peer *p)
                                solo ? false : p->has_all, now_ms(p), blocks, want);
         if (n <= 0)
             break;
-        for (int i = 0; i < n; i++)
+        uint32_t intents[32];
+        size_t nint = 0;
+        for (int i = 0; i < n; i++) {
             bl_wire_put_request(&p->out, BL_MSG_REQUEST, blocks[i].piece, blocks[i].offset,
                                 blocks[i].length);
+            if (p->coop && peer_is_seeder(p) && bl_bitfield_set(&s->intent_sent, blocks[i].piece))
+                intents[nint++] = blocks[i].piece;
+        }
+        peer_send_intents(p, intents, nint);
         if (p->outstanding == 0)
             p->last_block_ms = now_ms(p); /* the request clock starts now */
         p->outstanding += (uint32_t)n;
@@ -353,6 +374,8 @@ static void send_ext_handshake(peer *p)
     memset(&hs, 0, sizeof hs);
     if (!s->mi->is_private)
         bl_ext_handshake_set(&hs, "ut_pex", BL_EXT_LOCAL_UT_PEX);
+    if (s->cfg.policy == BL_POLICY_COOPERATIVE)
+        bl_ext_handshake_set(&hs, BL_EXT_BITLIB_INTENT, BL_EXT_LOCAL_BITLIB_INTENT);
     if (s->listen_port) {
         hs.has_port = true;
         hs.port = s->listen_port;
@@ -394,6 +417,74 @@ static void send_pex(peer *p)
     bl_buf_free(&payload);
 }
 
+/* The peer says it is fetching these pieces from a seed. */
+static void got_intents(peer *p, const uint8_t *data, size_t len)
+{
+    bl_swarm *s = p->sw;
+    if (len == 0 || len % 4 || len / 4 > BL_INTENT_MAX) {
+        peer_close(p, "malformed bitlib_intent message");
+        return;
+    }
+    if (!p->promises) {
+        p->promises = malloc(PEER_PROMISES_MAX * sizeof *p->promises);
+        if (!p->promises)
+            return;
+    }
+    uint64_t now = now_ms(p);
+    for (size_t k = 0; k < len; k += 4) {
+        uint32_t piece = (uint32_t)data[k] << 24 | (uint32_t)data[k + 1] << 16 |
+                         (uint32_t)data[k + 2] << 8 | data[k + 3];
+        if (piece >= s->mi->num_pieces) {
+            peer_close(p, "bitlib_intent names a piece out of range");
+            return;
+        }
+        if (bl_bitfield_test(&p->have, piece) || bl_bitfield_test(&p->promised, piece) ||
+            p->prom_len == PEER_PROMISES_MAX)
+            continue;
+        bl_bitfield_set(&p->promised, piece);
+        p->promises[(p->prom_head + p->prom_len) % PEER_PROMISES_MAX] =
+            (struct promise){.piece = piece, .ms = now};
+        p->prom_len++;
+        bl_picker_peer_have(s->picker, piece);
+    }
+}
+
+/* Forget promises older than PEER_PROMISE_MS that no HAVE fulfilled. */
+static void expire_promises(peer *p, uint64_t now)
+{
+    while (p->prom_len) {
+        struct promise *pr = &p->promises[p->prom_head];
+        if (now - pr->ms < PEER_PROMISE_MS)
+            break;
+        if (bl_bitfield_clear(&p->promised, pr->piece))
+            bl_picker_peer_unhave(p->sw->picker, pr->piece);
+        p->prom_head = (p->prom_head + 1) % PEER_PROMISES_MAX;
+        p->prom_len--;
+    }
+}
+
+void peer_send_intents(peer *from_seed, const uint32_t *pieces, size_t n)
+{
+    bl_swarm *s = from_seed->sw;
+    if (n == 0)
+        return;
+    uint8_t payload[4 * 32];
+    if (n > 32)
+        n = 32;
+    for (size_t k = 0; k < n; k++) {
+        payload[4 * k] = (uint8_t)(pieces[k] >> 24);
+        payload[4 * k + 1] = (uint8_t)(pieces[k] >> 16);
+        payload[4 * k + 2] = (uint8_t)(pieces[k] >> 8);
+        payload[4 * k + 3] = (uint8_t)pieces[k];
+    }
+    for (peer *q = s->peers; q; q = q->next) {
+        if (q == from_seed || q->state != PEER_ACTIVE || !q->ext_intent_id || peer_is_seeder(q))
+            continue;
+        bl_wire_put_extended(&q->out, q->ext_intent_id, payload, 4 * n);
+    }
+    swarm_defer_flush(s);
+}
+
 static void got_extended(peer *p, const bl_msg *m)
 {
     bl_swarm *s = p->sw;
@@ -418,6 +509,7 @@ static void got_extended(peer *p, const bl_msg *m)
                 c->connected = true;
         }
         bool coop = hs.bitlib_coop && s->cfg.policy == BL_POLICY_COOPERATIVE;
+        p->ext_intent_id = coop ? bl_ext_handshake_id(&hs, BL_EXT_BITLIB_INTENT) : 0;
         if (coop && !p->coop) {
             p->coop = true;
             bl_debug("peer %s: cooperative bitlib peer (%s)", p->name, p->client);
@@ -425,6 +517,10 @@ static void got_extended(peer *p, const bl_msg *m)
         }
         if (p->ext_pex_id)
             send_pex(p);
+        return;
+    }
+    if (m->ext_id == BL_EXT_LOCAL_BITLIB_INTENT && p->coop) {
+        got_intents(p, m->data, m->data_len);
         return;
     }
     if (m->ext_id == BL_EXT_LOCAL_UT_PEX && !s->mi->is_private) {
@@ -449,7 +545,9 @@ static void got_have(peer *p, uint32_t piece)
     if (!bl_bitfield_set(&p->have, piece))
         return;
     p->picker_registered = true;
-    bl_picker_peer_have(s->picker, piece);
+    /* a promised piece is already counted */
+    if (!bl_bitfield_clear(&p->promised, piece))
+        bl_picker_peer_have(s->picker, piece);
     if (swarm_wants_piece(s, piece)) {
         p->wanted_count++;
         set_interest(p);
@@ -509,6 +607,20 @@ static void got_piece(peer *p, const bl_msg *m)
     }
 }
 
+/* A complete node in a cooperative swarm spreads distinct pieces: a
+ * request for a piece it sent another cooperative peer within the last
+ * SEED_SPREAD_MS is refused (BEP 6 reject) -- the requester will have it
+ * from that peer in a moment, and the seed's upload goes to a piece nobody
+ * has yet.  After the window the piece is served to whoever asks. */
+static bool spread_elsewhere(peer *p, uint32_t piece)
+{
+    bl_swarm *s = p->sw;
+    if (!s->sent_ms || !p->coop || !(p->caps & BL_WIRE_CAP_FAST))
+        return false;
+    return s->sent_to[piece] != p->id && s->sent_ms[piece] &&
+           now_ms(p) - s->sent_ms[piece] < SEED_SPREAD_MS;
+}
+
 static void got_request(peer *p, const bl_msg *m)
 {
     bl_swarm *s = p->sw;
@@ -522,6 +634,10 @@ static void got_request(peer *p, const bl_msg *m)
     if (p->am_choking) {
         if (p->caps & BL_WIRE_CAP_FAST)
             bl_wire_put_request(&p->out, BL_MSG_REJECT, b.piece, b.offset, b.length);
+        return;
+    }
+    if (spread_elsewhere(p, b.piece)) {
+        bl_wire_put_request(&p->out, BL_MSG_REJECT, b.piece, b.offset, b.length);
         return;
     }
     if (serve_push(p, &b) < 0) {
@@ -581,7 +697,9 @@ static void handle(peer *p, const bl_msg *m)
                 peer_close(p, err.msg);
                 return;
             }
-            bl_picker_peer_bitfield(s->picker, p->have.bits, false);
+            /* a full bitfield is a seed, counted as one by the picker */
+            p->has_all = bl_bitfield_all(&p->have);
+            bl_picker_peer_bitfield(s->picker, p->has_all ? NULL : p->have.bits, p->has_all);
         } else if (m->type == BL_MSG_HAVE_ALL) {
             bl_bitfield_set_all(&p->have);
             p->has_all = true;
@@ -784,6 +902,7 @@ void peer_tick(peer *p, uint64_t now)
     }
     if (p->state != PEER_ACTIVE)
         return;
+    expire_promises(p, now);
     if (now - p->last_recv_ms > PEER_IDLE_TIMEOUT_MS) {
         peer_close(p, "silent for too long");
         return;
@@ -806,6 +925,10 @@ void peer_tick(peer *p, uint64_t now)
         target = PEER_PIPELINE_START;
     if (target > PEER_PIPELINE_MAX)
         target = PEER_PIPELINE_MAX;
+    /* A seed's upload is shared by everyone: a short queue there keeps the
+     * seed's pieces going to many requesters instead of one deep queue. */
+    if (p->coop && peer_is_seeder(p) && !bl_store_complete(s->store) && target > PEER_SEED_PIPELINE)
+        target = PEER_SEED_PIPELINE;
     p->pipeline = (uint32_t)target;
     if (now - p->last_send_ms >= PEER_KEEPALIVE_MS)
         bl_wire_put_keepalive(&p->out);

@@ -53,6 +53,8 @@ struct bl_picker {
     uint64_t wanted_free;               /* free blocks of wanted, not-had pieces */
     uint64_t outstanding;
     uint32_t endgame_extra, rescue_ms;
+    bool spare_seeds;
+    uint32_t endgame_delay_ms;
     struct cand *cands;
     int cand_cap;
 };
@@ -198,6 +200,10 @@ void bl_picker_free(bl_picker *p)
 }
 
 void bl_picker_set_endgame_extra(bl_picker *p, uint32_t extra) { p->endgame_extra = extra; }
+void bl_picker_set_spare_seeds(bl_picker *p, bool on) { p->spare_seeds = on; }
+
+void bl_picker_set_endgame_delay(bl_picker *p, uint32_t ms) { p->endgame_delay_ms = ms; }
+
 void bl_picker_set_deadline_rescue(bl_picker *p, uint32_t ms) { p->rescue_ms = ms; }
 
 void bl_picker_set_priority(bl_picker *p, uint32_t first, uint32_t last, enum bl_prio cls,
@@ -233,6 +239,11 @@ enum bl_prio bl_picker_priority(const bl_picker *p, uint32_t piece)
 void bl_picker_peer_have(bl_picker *p, uint32_t piece)
 {
     if (piece < p->num_pieces) p->pc[piece].avail++;
+}
+
+void bl_picker_peer_unhave(bl_picker *p, uint32_t piece)
+{
+    if (piece < p->num_pieces && p->pc[piece].avail) p->pc[piece].avail--;
 }
 
 static void bitfield_add(bl_picker *p, const uint8_t *bits, bool has_all, int sign)
@@ -317,6 +328,14 @@ static bool cands_reserve(bl_picker *p, int cap)
     return true;
 }
 
+static bool in_endgame(const bl_picker *p);
+
+/* Under the spare-seeds rule, is piece i better fetched from a non-seed? */
+static bool spared(const bl_picker *p, bool spare, uint32_t i)
+{
+    return spare && p->pc[i].avail > 0 && p->pc[i].cls != BL_PRIO_DEADLINE;
+}
+
 static bool in_endgame(const bl_picker *p)
 {
     uint32_t wanted = 0;
@@ -385,7 +404,11 @@ static int take_dups(bl_picker *p, uint32_t i, uint32_t peer, uint64_t now, bool
     for (uint32_t j = 0; j < nb && n < max; j++) {
         struct blk *b = &pc->blocks[j];
         if (b->state != BLK_REQ || is_requester(b, peer)) continue;
-        bool ok = endgame && b->nreq - 1 < p->endgame_extra;
+        /* a duplicate only for a block that has been waiting a while: in
+         * file and block modes few pieces are wanted, endgame is the normal
+         * state, and duplicating every fresh request doubles the traffic */
+        bool ok = endgame && b->nreq - 1 < p->endgame_extra &&
+                  (now >= b->req_ms && now - b->req_ms >= p->endgame_delay_ms);
         if (!ok && p->rescue_ms && pc->cls == BL_PRIO_DEADLINE && b->nreq == 1 &&
             now >= b->req_ms && now - b->req_ms >= p->rescue_ms)
             ok = true;
@@ -401,13 +424,19 @@ int bl_picker_next(bl_picker *p, uint32_t peer, const uint8_t *peer_bits, bool p
 {
     if (max <= 0 || (!peer_bits && !peer_has_all) || !cands_reserve(p, max)) return 0;
     int n = 0, nc = 0;
+    /* Spare the seeds: from a peer that has everything, take only pieces no
+     * other peer has, so each piece leaves a seed about once and peers
+     * spread the rest.  Not in endgame (measured: keeping the seed out of
+     * endgame made the tail slower), not for deadlines, and not when
+     * nothing at all is in flight (the other holders may be choking us). */
+    bool spare = p->spare_seeds && peer_has_all && !in_endgame(p) && p->outstanding > 0;
 
     /* 1. Fresh blocks: pieces in progress, then (if they may lose or run
      * short) a scan of unstarted pieces. */
     for (uint32_t k = 0; k < p->nactive; k++) {
         uint32_t i = p->active[k];
         if (p->pc[i].cls != BL_PRIO_NONE && free_blocks(p, i) &&
-            peer_has(peer_bits, peer_has_all, i))
+            peer_has(peer_bits, peer_has_all, i) && !spared(p, spare, i))
             cand_insert(p, &nc, max, i);
     }
     int best_new = BL_PRIO_NONE;
@@ -431,7 +460,7 @@ int bl_picker_next(bl_picker *p, uint32_t peer, const uint8_t *peer_bits, bool p
             for (uint32_t i = 0; i < p->num_pieces; i++) {
                 const struct piece *pc = &p->pc[i];
                 if (!pc->had && !started(pc) && pc->cls != BL_PRIO_NONE &&
-                    peer_has(peer_bits, peer_has_all, i))
+                    peer_has(peer_bits, peer_has_all, i) && !spared(p, spare, i))
                     cand_insert(p, &nc, max, i);
             }
     }

@@ -62,6 +62,16 @@ void bl_picker_free(bl_picker *p);
 /* Extra peers one block may be asked of in endgame: 1 (default, cooperative)
  * or BL_ENDGAME_STOCK (every peer).  0 disables duplicates altogether. */
 void bl_picker_set_endgame_extra(bl_picker *p, uint32_t extra);
+/* Endgame duplicates only for blocks outstanding at least ms (0, the
+ * default: at once, as stock clients do).  Cooperative swarms wait a
+ * little, because in file and block modes endgame is the normal state. */
+void bl_picker_set_endgame_delay(bl_picker *p, uint32_t ms);
+/* Spare seeds (off by default; cooperative swarms turn it on): a peer that
+ * has everything (peer_has_all) is asked only for pieces that no other
+ * connected peer has, except in endgame, for DEADLINE pieces, and when no
+ * request at all is in flight.  Peers then spread what they got, and each
+ * piece leaves a seed about once. */
+void bl_picker_set_spare_seeds(bl_picker *p, bool on);
 /* Deadline rescue (0 = off, the default): a block of a DEADLINE piece that
  * has been outstanding at one peer for at least ms may be asked of one more
  * peer even outside endgame. */
@@ -81,6 +91,8 @@ enum bl_prio bl_picker_priority(const bl_picker *p, uint32_t piece);
  * having every piece (BEP 6 HAVE ALL; bits may then be NULL).  A peer that
  * leaves must be removed with the same bits/has_all it accumulated. */
 void bl_picker_peer_have(bl_picker *p, uint32_t piece);
+/* Undo one peer_have (a promised piece that did not come). */
+void bl_picker_peer_unhave(bl_picker *p, uint32_t piece);
 void bl_picker_peer_bitfield(bl_picker *p, const uint8_t *bits, bool has_all);
 void bl_picker_peer_gone(bl_picker *p, const uint8_t *bits, bool has_all);
 uint32_t bl_picker_availability(const bl_picker *p, uint32_t piece);

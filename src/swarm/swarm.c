@@ -71,6 +71,8 @@ bl_swarm *bl_swarm_new(bl_loop *loop, const bl_swarm_config *cfg, bl_err *err)
     s->geo.last_piece_length = last_piece_len(mi);
     if (bl_wire_peer_id(s->peer_id, err) < 0)
         goto fail;
+    if (bl_bitfield_init(&s->intent_sent, mi->num_pieces, err) < 0)
+        goto fail;
     s->store = bl_store_open(mi, cfg->dir, cfg->seed ? BL_STORE_READONLY : BL_STORE_CREATE, err);
     if (!s->store)
         goto fail;
@@ -88,6 +90,10 @@ bl_swarm *bl_swarm_new(bl_loop *loop, const bl_swarm_config *cfg, bl_err *err)
     }
     if (cfg->policy == BL_POLICY_STOCK)
         bl_picker_set_endgame_extra(s->picker, BL_ENDGAME_STOCK);
+    else {
+        bl_picker_set_spare_seeds(s->picker, true);
+        bl_picker_set_endgame_delay(s->picker, 500);
+    }
     bl_choker_init(&s->choker, s->cfg.upload_slots, seed ^ 0x5bd1e995u);
 
     int64_t had = bl_store_check(s->store, cfg->hash_threads, NULL, NULL, err);
@@ -119,6 +125,14 @@ bl_swarm *bl_swarm_new(bl_loop *loop, const bl_swarm_config *cfg, bl_err *err)
     }
     s->st.pieces_total = mi->num_pieces;
     s->st.pieces_had = (uint32_t)had;
+    if (cfg->seed && cfg->policy == BL_POLICY_COOPERATIVE) {
+        s->sent_ms = calloc(mi->num_pieces, sizeof *s->sent_ms);
+        s->sent_to = calloc(mi->num_pieces, sizeof *s->sent_to);
+        if (!s->sent_ms || !s->sent_to) {
+            bl_fail(err, "out of memory");
+            goto fail;
+        }
+    }
     return s;
 fail:
     bl_swarm_free(s);
@@ -274,6 +288,22 @@ const char *bl_swarm_listen_addr(const bl_swarm *s) { return s->listen_name; }
 
 /* ---- what we want --------------------------------------------------------- */
 
+static void flush_all(bl_loop *loop, void *arg)
+{
+    bl_swarm *s = arg;
+    (void)loop;
+    s->flush_timer = 0;
+    for (peer *p = s->peers; p; p = p->next)
+        if (p->state == PEER_ACTIVE && p->out.len > p->out_off)
+            peer_flush(p);
+}
+
+void swarm_defer_flush(bl_swarm *s)
+{
+    if (!s->flush_timer)
+        s->flush_timer = bl_loop_timer(s->loop, 0, flush_all, s);
+}
+
 bool swarm_wants_piece(const bl_swarm *s, uint32_t piece)
 {
     return !bl_store_have(s->store, piece) && bl_picker_priority(s->picker, piece) != BL_PRIO_NONE;
@@ -411,10 +441,9 @@ void swarm_piece_verified(bl_swarm *s, uint32_t piece)
     solo_drop(s, piece);
     bl_picker_piece_verified(s->picker, piece);
     s->st.pieces_had++;
-    for (peer *p = s->peers; p; p = p->next) {
+    for (peer *p = s->peers; p; p = p->next)
         peer_send_have(p, piece);
-        peer_flush(p);
-    }
+    swarm_defer_flush(s);
     if (s->cfg.on_piece)
         s->cfg.on_piece(s->cfg.arg, piece);
     if (!s->completed_fired && bl_swarm_complete(s)) {
@@ -596,6 +625,13 @@ void bl_swarm_get_stats(const bl_swarm *s, bl_swarm_stats *st)
     }
 }
 
+void bl_swarm_queue(const bl_swarm *s, uint32_t in_class[BL_PRIO_COUNT])
+{
+    bl_picker_stats ps;
+    bl_picker_get_stats(s->picker, &ps);
+    memcpy(in_class, ps.in_class, sizeof ps.in_class);
+}
+
 static void peer_report(const peer *p, bl_swarm_peer_stats *o)
 {
     memset(o, 0, sizeof *o);
@@ -648,6 +684,8 @@ void bl_swarm_stop(bl_swarm *s)
     swarm_tracker_stopped(s);
 }
 
+bool bl_swarm_stopped(const bl_swarm *s) { return s->tracker_stopped; }
+
 void bl_swarm_free(bl_swarm *s)
 {
     if (!s)
@@ -663,6 +701,8 @@ void bl_swarm_free(bl_swarm *s)
     }
     if (s->reap_timer)
         bl_loop_timer_cancel(s->loop, s->reap_timer);
+    if (s->flush_timer)
+        bl_loop_timer_cancel(s->loop, s->flush_timer);
     if (s->tick_timer)
         bl_loop_timer_cancel(s->loop, s->tick_timer);
     if (s->listen_fd >= 0) {
@@ -677,5 +717,8 @@ void bl_swarm_free(bl_swarm *s)
     free(s->contrib);
     free(s->solo_mask);
     free(s->history);
+    bl_bitfield_free(&s->intent_sent);
+    free(s->sent_ms);
+    free(s->sent_to);
     free(s);
 }

@@ -84,14 +84,19 @@ void bl_swarm_deadline(bl_swarm *s, uint32_t piece, uint64_t deadline_ms);
 bool bl_swarm_complete(const bl_swarm *s);   /* every wanted piece had */
 bl_store *bl_swarm_store(bl_swarm *s);
 void bl_swarm_get_stats(const bl_swarm *s, bl_swarm_stats *st);
+/* Pieces not had yet, per priority class (what is queued), for reports. */
+void bl_swarm_queue(const bl_swarm *s, uint32_t in_class[BL_PRIO_COUNT]);
 /* Fill up to max entries with the connected peers (and, if asked, those
  * that left after exchanging data); returns how many there are. */
 size_t bl_swarm_list_peers(const bl_swarm *s, bl_swarm_peer_stats *out, size_t max,
                            bool include_departed);
 /* The address actually listened on (port chosen by the kernel for :0). */
 const char *bl_swarm_listen_addr(const bl_swarm *s);
-/* Announce completion or departure; leave connections to bl_swarm_free. */
+/* Announce departure to the trackers; connections close in bl_swarm_free.
+ * bl_swarm_stopped() turns true once the trackers were told (or could not
+ * be): run the loop until then, bounded, before freeing. */
 void bl_swarm_stop(bl_swarm *s);
+bool bl_swarm_stopped(const bl_swarm *s);
 void bl_swarm_free(bl_swarm *s);
 
 #endif

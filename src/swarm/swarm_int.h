@@ -24,6 +24,7 @@
 #define PEER_PIPELINE_MIN 8
 #define PEER_PIPELINE_MAX 512
 #define PEER_PIPELINE_START 16
+#define PEER_SEED_PIPELINE 32         /* cooperative requests queued at one seed */
 #define PEER_HANDSHAKE_TIMEOUT_MS 20000
 #define PEER_CONNECT_TIMEOUT_MS 10000
 #define PEER_IDLE_TIMEOUT_MS 180000      /* nothing received at all */
@@ -32,6 +33,9 @@
 #define PEER_PEX_INTERVAL_MS 60000      /* stock peers: BEP 11 asks for at most one a minute */
 #define PEER_PEX_COOP_MS 1000           /* cooperative peers: as soon as something changed */
 #define PEER_MAX_STRIKES 2               /* hash failures before a ban */
+#define PEER_PROMISE_MS 3000             /* an intent not followed by HAVE expires */
+#define PEER_PROMISES_MAX 8192
+#define SEED_SPREAD_MS 1000              /* a seed sends one piece to one coop peer per second */
 
 enum peer_state { PEER_CONNECTING, PEER_HANDSHAKE, PEER_ACTIVE, PEER_DEAD };
 
@@ -58,6 +62,13 @@ struct peer {
     bool got_first_msg;           /* bitfield/have_all may come only first */
     char client[BL_EXT_CLIENT_MAX + 1];
     uint8_t ext_pex_id;           /* the id the peer wants for ut_pex, 0: none */
+    uint8_t ext_intent_id;        /* ... for bitlib_intent, 0: none */
+
+    /* pieces it told us it is fetching from a seed (bitlib_intent), counted
+     * by the picker as if it had them until HAVE comes or they expire */
+    bl_bitfield promised;
+    struct promise { uint32_t piece; uint64_t ms; } *promises;
+    uint32_t prom_head, prom_len;
 
     bool am_choking, am_interested, peer_choking, peer_interested;
     bl_bitfield have;
@@ -111,8 +122,13 @@ struct bl_swarm {
     unsigned num_peers;
     peer *graveyard;              /* closed, freed on the next loop turn */
     uint64_t reap_timer;
+    uint64_t flush_timer;         /* deferred flush of HAVEs and intents */
     uint32_t next_peer_id;
     uint32_t peer_generation;     /* bumped when a peer with a listen port joins */
+    bl_bitfield intent_sent;      /* pieces we announced with bitlib_intent */
+    /* a complete node: when and to whom each piece last went (spreading) */
+    uint64_t *sent_ms;
+    uint32_t *sent_to;
 
     candidate *cands;
     size_t num_cands, cap_cands;
@@ -137,6 +153,7 @@ struct bl_swarm {
     bool stopping;
 
     struct bl_tracker_client *tc; /* NULL without trackers */
+    bool tracker_stopped;         /* the stopped announce is done (or not needed) */
 
     bl_swarm_stats st;
     /* peers that have left, for reports */
@@ -155,6 +172,7 @@ void peer_recount_wanted(peer *p);
 void peer_tick(peer *p, uint64_t now);
 void peer_flush(peer *p);
 void peer_free(peer *p);
+void peer_send_intents(peer *from_seed, const uint32_t *pieces, size_t n);
 
 /* swarm.c, for peer.c */
 void swarm_piece_verified(bl_swarm *s, uint32_t piece);
@@ -164,6 +182,9 @@ void swarm_solo_peer_gone(bl_swarm *s, uint32_t peer_id);
 void swarm_contrib_add(bl_swarm *s, uint32_t piece, uint32_t peer_id);
 void swarm_rechoke(bl_swarm *s);
 void swarm_remember(bl_swarm *s, const peer *p);
+/* Flush every peer's output on the next loop turn: messages queued for many
+ * peers in one turn leave in one send() per peer. */
+void swarm_defer_flush(bl_swarm *s);
 bool swarm_wants_piece(const bl_swarm *s, uint32_t piece);
 peer *swarm_find_peer_id(bl_swarm *s, const uint8_t peer_id[20], const peer *except);
 void swarm_pex_learned(bl_swarm *s, const struct sockaddr *sa, socklen_t len);

@@ -158,7 +158,15 @@ const char *bl_msg_type_name(enum bl_msg_type t);
 /* ---- BEP 10 extension handshake (extended message id 0) ---- */
 
 /* The ids we ask peers to use when they send us extension messages. */
-enum { BL_EXT_HANDSHAKE_ID = 0, BL_EXT_LOCAL_UT_PEX = 1, BL_EXT_LOCAL_UT_METADATA = 2 };
+enum { BL_EXT_HANDSHAKE_ID = 0, BL_EXT_LOCAL_UT_PEX = 1, BL_EXT_LOCAL_UT_METADATA = 2,
+       BL_EXT_LOCAL_BITLIB_INTENT = 3 };
+
+/* bitlib_intent (cooperative bitlib peers only): "I am fetching these pieces
+ * from a seed".  Payload: 1..BL_INTENT_MAX piece indexes, 4 bytes each, big
+ * endian.  Receivers count those pieces as soon-available from the sender
+ * and leave the seed alone for them. */
+#define BL_EXT_BITLIB_INTENT "bitlib_intent"
+#define BL_INTENT_MAX 1024
 
 #define BL_EXT_MAX_NAMES 32           /* "m" entries kept (more are ignored) */
 #define BL_EXT_NAME_MAX 32            /* longer names are ignored */

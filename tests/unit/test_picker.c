@@ -511,9 +511,84 @@ static void test_no_duplicates_sim(void **state)
     assert_true(sim_duplicates > 10);
 }
 
+
+/* Spare seeds: a seed is asked only for pieces no other peer has (or will
+ * have: bl_picker_peer_have also counts promises), unless nothing is in
+ * flight at all. */
+static void test_spare_seeds(void **state)
+{
+    (void)state;
+    bl_picker *p = bl_picker_new(10, BL_BLOCK_SIZE, BL_BLOCK_SIZE, BL_BLOCK_SIZE, 42);
+    assert_non_null(p);
+    bl_picker_set_spare_seeds(p, true);
+    bl_picker_set_priority(p, 0, 9, BL_PRIO_BULK, false);
+    bl_picker_peer_bitfield(p, NULL, true); /* peer 1: a seed */
+    uint8_t half[2] = {0xf8, 0x00};          /* peer 2: pieces 0..4 */
+    bl_picker_peer_bitfield(p, half, false);
+    bl_block b[10];
+    /* nothing in flight: the rule steps aside so the swarm cannot stall */
+    int n = bl_picker_next(p, 1, NULL, true, 0, b, 1);
+    assert_int_equal(n, 1);
+    uint32_t first = b[0].piece;
+    /* now something is in flight: the seed only gets pieces 5..9 */
+    n = bl_picker_next(p, 1, NULL, true, 0, b, 10);
+    assert_true(n > 0);
+    for (int i = 0; i < n; i++) {
+        assert_true(b[i].piece >= 5);
+        assert_true(b[i].piece != first);
+    }
+    /* a promise (or HAVE) from a non-seed moves a piece off the seed */
+    bl_picker_free(p);
+    p = bl_picker_new(10, BL_BLOCK_SIZE, BL_BLOCK_SIZE, BL_BLOCK_SIZE, 43);
+    bl_picker_set_spare_seeds(p, true);
+    bl_picker_set_priority(p, 0, 9, BL_PRIO_BULK, false);
+    bl_picker_peer_bitfield(p, NULL, true);
+    for (uint32_t i = 0; i < 9; i++)
+        bl_picker_peer_have(p, i);
+    assert_int_equal(bl_picker_next(p, 2, half, false, 0, b, 1), 1); /* something in flight */
+    n = bl_picker_next(p, 1, NULL, true, 0, b, 10);
+    assert_int_equal(n, 1);
+    assert_int_equal(b[0].piece, 9);
+    /* the promise is withdrawn: piece 8 may come from the seed again */
+    bl_picker_peer_unhave(p, 8);
+    n = bl_picker_next(p, 1, NULL, true, 0, b, 10);
+    assert_int_equal(n, 1);
+    assert_int_equal(b[0].piece, 8);
+    /* without the rule the seed gets everything */
+    bl_picker_set_spare_seeds(p, false);
+    n = bl_picker_next(p, 1, NULL, true, 0, b, 10);
+    assert_true(n >= 6);
+    bl_picker_free(p);
+}
+
+
+/* Cooperative endgame waits before duplicating a request. */
+static void test_endgame_delay(void **state)
+{
+    (void)state;
+    bl_picker *p = bl_picker_new(1, BL_BLOCK_SIZE, BL_BLOCK_SIZE, BL_BLOCK_SIZE, 7);
+    assert_non_null(p);
+    bl_picker_set_endgame_delay(p, 500);
+    bl_picker_set_priority(p, 0, 0, BL_PRIO_OPENED, false);
+    bl_picker_peer_bitfield(p, NULL, true);
+    bl_picker_peer_bitfield(p, NULL, true);
+    bl_block b[4];
+    assert_int_equal(bl_picker_next(p, 1, NULL, true, 1000, b, 4), 1);
+    /* endgame at once (the only block is out), but no duplicate yet */
+    assert_int_equal(bl_picker_next(p, 2, NULL, true, 1100, b, 4), 0);
+    assert_int_equal(bl_picker_next(p, 2, NULL, true, 1499, b, 4), 0);
+    assert_int_equal(bl_picker_next(p, 2, NULL, true, 1500, b, 4), 1);
+    assert_int_equal(b[0].piece, 0);
+    /* and never a third copy (one extra peer) */
+    assert_int_equal(bl_picker_next(p, 3, NULL, true, 9000, b, 4), 0);
+    bl_picker_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spare_seeds),
+        cmocka_unit_test(test_endgame_delay),
         cmocka_unit_test(test_geometry),
         cmocka_unit_test(test_class_order),
         cmocka_unit_test(test_deadline_order),

@@ -1,0 +1,405 @@
+/* bitlib mount: the node daemon (FUSE mount + swarm peer + control socket)
+ * on one event loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "core/net.h"
+#include "core/sha1.h"
+#include "fs/ctl.h"
+#include "fs/fusefs.h"
+#include "fs/node.h"
+
+static const char mount_usage[] =
+    "usage: bitlib mount [options] DESC MOUNTPOINT\n"
+    "\n"
+    "Mount the set DESC describes read-only on MOUNTPOINT (an empty directory) and fetch its\n"
+    "data from peers as it is needed. Metadata (stat, lookup, readdir, readlink) comes from\n"
+    "the description and never touches the network; data is verified piece by piece and\n"
+    "kept in the cache directory. Without --foreground the daemon detaches once the mount\n"
+    "works, so the mount can be used as soon as this command returns 0.\n"
+    "\n"
+    "modes (--mode):\n"
+    "  hybrid  (default) the description's prefetch list at mount, then whole files as\n"
+    "          they are opened; a read waits only for the pieces it covers\n"
+    "  file    whole files as they are opened\n"
+    "  bulk    everything, at mount\n"
+    "  block   only the pieces reads touch (kernel read-ahead is off)\n"
+    "\n"
+    "options:\n"
+    "  -m, --mode MODE         hybrid, file, bulk or block\n"
+    "  -c, --cache DIR         cache directory (default /dev/shm/bitlib-<info-hash>); a cache\n"
+    "                          that outlives the job makes the next mount start warm\n"
+    "      --read-timeout SEC  a read whose pieces stop arriving fails with EIO after SEC\n"
+    "                          seconds (default 60)\n"
+    "      --allow-other       let other users see the mount (FUSE allow_other)\n"
+    "  -f, --foreground        stay attached; log to stderr\n"
+    "  -l, --listen ADDR:PORT  accept peers here (default 0.0.0.0:0, a free port)\n"
+    "  -p, --peer ADDR:PORT    connect to this peer (repeatable)\n"
+    "      --no-tracker        do not announce to the description's trackers\n"
+    "      --policy P          cooperative (default) or stock\n"
+    "      --socket PATH       control socket (default /run/bitlib/<key>.sock for root,\n"
+    "                          see 'bitlib status --help')\n"
+    "      --log FILE          where the detached daemon logs (default next to the socket,\n"
+    "                          <key>.log)\n"
+    "  -v, --verbose           log debugging detail\n"
+    "  -h, --help              this text\n"
+    "\n"
+    "Stop with SIGTERM or SIGINT (the daemon unmounts), or unmount with 'fusermount3 -u'.\n";
+
+typedef struct mnt {
+    bl_loop *loop;
+    bl_node *node;
+    bl_fusefs *fs;
+    bl_ctl *ctl;
+    int ready_fd;          /* pipe to the waiting parent, -1 in the foreground */
+    const char *log_path;
+    const char *mountpoint;
+    bool foreground;
+    bool stopping;
+} mnt;
+
+static void shutdown_all(mnt *m)
+{
+    if (m->stopping)
+        return;
+    m->stopping = true;
+    bl_node_stop(m->node);   /* waiting reads get EIO before the mount goes */
+    bl_fusefs_unmount(m->fs);
+    m->fs = NULL;
+    bl_loop_stop(m->loop);
+}
+
+static void on_signal(bl_loop *loop, int signo, void *arg)
+{
+    (void)loop;
+    mnt *m = arg;
+    bl_info("signal %d: unmounting %s", signo, m->mountpoint);
+    shutdown_all(m);
+}
+
+static void on_gone(void *arg)
+{
+    mnt *m = arg;
+    bl_info("%s was unmounted; exiting", m->mountpoint);
+    shutdown_all(m);
+}
+
+static void on_ready(void *arg)
+{
+    mnt *m = arg;
+    bl_info("%s is ready", m->mountpoint);
+    if (m->ready_fd < 0)
+        return;
+    char ok = '0';
+    ssize_t w = write(m->ready_fd, &ok, 1);
+    (void)w;
+    close(m->ready_fd);
+    m->ready_fd = -1;
+}
+
+/* The detached daemon's stdio: stdin/stdout /dev/null, stderr (the log) to
+ * log_path.  Done right after fork, so the caller's terminal and pipes are
+ * never held; errors before the mount works travel back through the pipe. */
+static void detach_stdio(const char *log_path)
+{
+    int nfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int lfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (nfd >= 0) {
+        dup2(nfd, STDIN_FILENO);
+        dup2(nfd, STDOUT_FILENO);
+    }
+    if (lfd >= 0)
+        dup2(lfd, STDERR_FILENO);
+    else if (nfd >= 0)
+        dup2(nfd, STDERR_FILENO);
+    if (lfd >= 0)
+        close(lfd);
+    if (nfd >= 0)
+        close(nfd);
+}
+
+/* Parent side of daemonizing: wait until the child says the mount works
+ * ('0'), or why it failed ('E' + message), or dies. */
+static int wait_for_child(pid_t pid, int rfd, const char *log_path)
+{
+    char msg[600];
+    size_t got = 0;
+    struct pollfd pfd = {.fd = rfd, .events = POLLIN};
+    int left_ms = 600 * 1000; /* a big warm cache is hashed before mounting */
+    while (left_ms > 0) {
+        int pr = poll(&pfd, 1, 1000);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr == 0) {
+            left_ms -= 1000;
+            continue;
+        }
+        ssize_t r = read(rfd, msg + got, sizeof msg - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r > 0) {
+            got += (size_t)r;
+            if (msg[0] == '0')
+                return 0;
+            if (got < sizeof msg - 1)
+                continue; /* the rest of the message */
+        }
+        msg[got] = 0;
+        int status;
+        waitpid(pid, &status, 0);
+        if (got > 1 && msg[0] == 'E')
+            fprintf(stderr, "bitlib mount: %s\n", msg + 1);
+        else
+            fprintf(stderr, "bitlib mount: the daemon died before the mount worked; see %s\n",
+                    log_path);
+        return 1;
+    }
+    fprintf(stderr, "bitlib mount: the daemon (pid %d) did not finish mounting in 600 s; "
+                    "stopping it (log: %s)\n", (int)pid, log_path);
+    kill(pid, SIGTERM);
+    return 1;
+}
+
+static int default_cache(const bl_metainfo *mi, char *out, size_t outsz)
+{
+    char hex[2 * BL_SHA1_LEN + 1];
+    bl_hex(mi->info_hash, BL_SHA1_LEN, hex);
+    return snprintf(out, outsz, "/dev/shm/bitlib-%s", hex) < (int)outsz ? 0 : -1;
+}
+
+int cmd_mount(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"mode", required_argument, NULL, 'm'},
+        {"cache", required_argument, NULL, 'c'},
+        {"read-timeout", required_argument, NULL, 'R'},
+        {"allow-other", no_argument, NULL, 'A'},
+        {"foreground", no_argument, NULL, 'f'},
+        {"listen", required_argument, NULL, 'l'},
+        {"peer", required_argument, NULL, 'p'},
+        {"no-tracker", no_argument, NULL, 'T'},
+        {"policy", required_argument, NULL, 'P'},
+        {"socket", required_argument, NULL, 'S'},
+        {"log", required_argument, NULL, 'L'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *cmd = "bitlib mount";
+    enum bl_fs_mode mode = BL_FS_HYBRID;
+    const char *cache = NULL, *listen = "0.0.0.0:0", *sock = NULL, *log_path = NULL;
+    const char *peers[256];
+    size_t npeers = 0;
+    double read_timeout = 60;
+    bool allow_other = false, foreground = false, use_trackers = true;
+    enum bl_policy policy = BL_POLICY_COOPERATIVE;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "m:c:fl:p:vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            if (bl_fs_mode_parse(optarg, &mode) < 0) {
+                fprintf(stderr, "%s: --mode '%s': hybrid, file, bulk or block\n", cmd, optarg);
+                return 2;
+            }
+            break;
+        case 'c': cache = optarg; break;
+        case 'R': {
+            char *end;
+            read_timeout = strtod(optarg, &end);
+            if (*end || !(read_timeout > 0 && read_timeout <= 86400)) {
+                fprintf(stderr, "%s: --read-timeout '%s': seconds, more than 0 and at most "
+                                "86400\n", cmd, optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'A': allow_other = true; break;
+        case 'f': foreground = true; break;
+        case 'l': listen = optarg; break;
+        case 'p':
+            if (npeers == 256) {
+                fprintf(stderr, "%s: at most 256 --peer options\n", cmd);
+                return 2;
+            }
+            peers[npeers++] = optarg;
+            break;
+        case 'T': use_trackers = false; break;
+        case 'P':
+            if (!strcmp(optarg, "cooperative"))
+                policy = BL_POLICY_COOPERATIVE;
+            else if (!strcmp(optarg, "stock"))
+                policy = BL_POLICY_STOCK;
+            else {
+                fprintf(stderr, "%s: --policy '%s': cooperative or stock\n", cmd, optarg);
+                return 2;
+            }
+            break;
+        case 'S': sock = optarg; break;
+        case 'L': log_path = optarg; break;
+        case 'v': bl_log_set_level(BL_LOG_DEBUG); break;
+        case 'h': fputs(mount_usage, stdout); return 0;
+        default:
+            fprintf(stderr, "%s: unknown or incomplete option '%s'; see '%s --help'\n", cmd,
+                    argv[optind - 1], cmd);
+            return 2;
+        }
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, "%s: needs DESC and MOUNTPOINT; see '%s --help'\n", cmd, cmd);
+        return 2;
+    }
+    const char *desc = argv[optind];
+    bl_err err = {.offset = 0};
+    char mp[PATH_MAX], sock_buf[PATH_MAX], log_buf[PATH_MAX], cache_buf[PATH_MAX];
+    if (bl_fusefs_canonical(argv[optind + 1], mp, sizeof mp, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    if (bl_fusefs_check_mountpoint(mp, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    bl_metainfo mi;
+    if (bl_metainfo_load(&mi, desc, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    int rc = 1;
+    if (!use_trackers && npeers == 0)
+        bl_warn("no --peer and --no-tracker: only peers that connect to us will be used");
+    else if (npeers == 0 && mi.num_tiers == 0)
+        bl_warn("%s names no tracker and no --peer was given: only peers that connect to us "
+                "will be used", desc);
+    if (!cache) {
+        if (default_cache(&mi, cache_buf, sizeof cache_buf) < 0) {
+            fprintf(stderr, "%s: cache path too long\n", cmd);
+            goto out_mi;
+        }
+        cache = cache_buf;
+    }
+    if (!sock) {
+        if (bl_ctl_default_path(mp, ".sock", true, sock_buf, sizeof sock_buf, &err) < 0) {
+            fprintf(stderr, "%s: %s\n", cmd, err.msg);
+            goto out_mi;
+        }
+        sock = sock_buf;
+    }
+    if (!log_path) {
+        if (bl_ctl_default_path(mp, ".log", true, log_buf, sizeof log_buf, &err) < 0) {
+            fprintf(stderr, "%s: %s\n", cmd, err.msg);
+            goto out_mi;
+        }
+        log_path = log_buf;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    mnt m = {.ready_fd = -1, .log_path = log_path, .mountpoint = mp, .foreground = foreground};
+    if (!foreground) {
+        int pfd[2];
+        if (pipe2(pfd, O_CLOEXEC) < 0) {
+            fprintf(stderr, "%s: pipe: %s\n", cmd, strerror(errno));
+            goto out_mi;
+        }
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid < 0) {
+            fprintf(stderr, "%s: fork: %s\n", cmd, strerror(errno));
+            close(pfd[0]);
+            close(pfd[1]);
+            goto out_mi;
+        }
+        if (pid > 0) {
+            close(pfd[1]);
+            rc = wait_for_child(pid, pfd[0], log_path);
+            close(pfd[0]);
+            bl_metainfo_free(&mi);
+            return rc;
+        }
+        close(pfd[0]);
+        m.ready_fd = pfd[1];
+        setsid();
+        detach_stdio(log_path);
+    }
+
+    m.loop = bl_loop_new(&err);
+    if (!m.loop)
+        goto fail;
+    if (mkdir(cache, 0755) < 0 && errno != EEXIST) {
+        bl_fail(&err, "--cache %s: %s", cache, strerror(errno));
+        goto fail;
+    }
+    bl_node_config nc = {
+        .mi = &mi, .cache_dir = cache, .mode = mode,
+        .read_timeout_ms = (uint64_t)(read_timeout * 1000), .listen = listen,
+        .use_trackers = use_trackers, .policy = policy,
+    };
+    m.node = bl_node_new(m.loop, &nc, &err);
+    if (!m.node)
+        goto fail;
+    for (size_t i = 0; i < npeers; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        if (bl_net_parse_hostport(peers[i], &ss, &len, &err) < 0) {
+            bl_fail_ctx(&err, "--peer %s", peers[i]);
+            goto fail;
+        }
+        bl_swarm_add_peer(bl_node_swarm(m.node), (struct sockaddr *)&ss, len);
+    }
+    if (bl_loop_signal(m.loop, SIGINT, on_signal, &m, &err) < 0 ||
+        bl_loop_signal(m.loop, SIGTERM, on_signal, &m, &err) < 0)
+        goto fail;
+    signal(SIGHUP, SIG_IGN);
+    if (bl_node_start(m.node, &err) < 0)
+        goto fail;
+    m.ctl = bl_ctl_new(m.loop, m.node, sock, mp, &err);
+    if (!m.ctl)
+        goto fail;
+    bl_fusefs_config fc = {.loop = m.loop, .node = m.node, .mountpoint = mp,
+                           .allow_other = allow_other, .on_ready = on_ready,
+                           .on_gone = on_gone, .arg = &m};
+    m.fs = bl_fusefs_mount(&fc, &err);
+    if (!m.fs)
+        goto fail;
+    bl_info("control socket %s%s%s", sock, foreground ? "" : ", log ",
+            foreground ? "" : log_path);
+    bl_loop_run(m.loop);
+    rc = 0;
+    goto out;
+fail:
+    if (m.ready_fd >= 0) {
+        bl_error("%s", err.msg);
+        char line[sizeof err.msg + 1];
+        int n = snprintf(line, sizeof line, "E%s", err.msg);
+        ssize_t w = write(m.ready_fd, line, (size_t)n);
+        (void)w;
+    } else {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+    }
+    rc = 1;
+out:
+    if (m.node)
+        bl_node_stop(m.node);
+    bl_fusefs_unmount(m.fs);
+    bl_ctl_free(m.ctl);
+    bl_node_free(m.node);
+    if (m.loop)
+        bl_loop_free(m.loop);
+    if (m.ready_fd >= 0)
+        close(m.ready_fd); /* EOF: the parent reports failure */
+out_mi:
+    bl_metainfo_free(&mi);
+    return rc;
+}

@@ -1,0 +1,306 @@
+/* bitlib tracker: the built-in tracker daemon, a thin front on
+ * tracker/server. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/evloop.h"
+#include "core/log.h"
+#include "core/net.h"
+#include "swarm/tracker_client.h"
+#include "tracker/server.h"
+
+static int parse_num(const char *opt, const char *v, unsigned long max, unsigned long *out);
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bitlib tracker [--listen ADDR:PORT] [--interval SEC] [--whitelist FILE]\n"
+            "                      [--json-log] [limits...]\n\n"
+            "Serve BitTorrent announces and scrapes over HTTP (GET /announce, /scrape;\n"
+            "BEP 3, compact peers BEP 23) and UDP (BEP 15) on the same port number.\n"
+            "Runs in the foreground until SIGINT or SIGTERM; SIGHUP re-reads the whitelist.\n\n"
+            "  --listen ADDR:PORT    address to serve on (default 0.0.0.0:6969; [::]:PORT\n"
+            "                        for IPv6 and IPv4; port 0 picks a free port, logged)\n"
+            "  --interval SEC        re-announce interval told to clients (default 1800)\n"
+            "  --min-interval SEC    minimum interval told to clients (default interval/2)\n"
+            "  --peer-ttl SEC        forget a peer silent this long (default 2 x interval)\n"
+            "  --whitelist FILE      serve only the info-hashes in FILE (40 hex digits per\n"
+            "                        line, '#' comments), like opentracker's\n"
+            "  --max-torrents N      torrents tracked at most (default 100000)\n"
+            "  --max-peers N         peers tracked at most, all torrents (default 1000000)\n"
+            "  --max-peers-per-torrent N  (default 100000)\n"
+            "  --numwant-max N       peers in one reply at most (default 200; a client\n"
+            "                        naming no numwant gets min(50, N))\n"
+            "  --json-log            log lines as JSON objects\n"
+            "  --verbose             also log one line per announce\n"
+            "  -h, --help            this text\n\n"
+            "usage: bitlib tracker probe --info-hash HEX [--port N] [--left N] [--stop]\n"
+            "                            [--timeout SEC] URL...\n\n"
+            "Announce once with bitlib's tracker client (each URL its own tier, tried in\n"
+            "order) and print the peers received, one ADDR:PORT per line.  --stop sends\n"
+            "event=stopped afterwards.  Exit 0 when a tracker answered, 1 otherwise.\n");
+}
+
+struct probe {
+    int done, stopped, want_stop;
+    bl_tracker_client *tc;
+};
+
+static void probe_peers(void *arg, const struct sockaddr_storage *peers, size_t n)
+{
+    struct probe *p = arg;
+    for (size_t i = 0; i < n; i++) {
+        char a[BL_NET_ADDRSTRLEN];
+        printf("%s\n", bl_net_format((const struct sockaddr *)&peers[i], sizeof peers[i], a,
+                                     sizeof a));
+    }
+    fflush(stdout);
+    p->done = 1;
+}
+
+static void probe_stopped(void *arg) { ((struct probe *)arg)->stopped = 1; }
+
+static void probe_timeout(bl_loop *loop, void *arg)
+{
+    (void)loop;
+    *(int *)arg = 1;
+}
+
+static int cmd_probe(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"info-hash", required_argument, NULL, 'i'}, {"port", required_argument, NULL, 'p'},
+        {"left", required_argument, NULL, 'l'},      {"stop", no_argument, NULL, 's'},
+        {"timeout", required_argument, NULL, 't'},   {NULL, 0, NULL, 0},
+    };
+    bl_tc_config cfg = {.port = 6881, .udp_timeout_ms = 1000, .http_timeout_ms = 5000,
+                        .retry_min_s = 1, .retry_max_s = 2};
+    const char *ih = NULL;
+    unsigned long timeout = 20, v;
+    uint64_t left = 1;
+    struct probe pr = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i': ih = optarg; break;
+        case 's': pr.want_stop = 1; break;
+        case 'p':
+            if (parse_num("--port", optarg, 65535, &v))
+                return 2;
+            cfg.port = (uint16_t)v;
+            break;
+        case 'l': {
+            char *end;
+            left = strtoull(optarg, &end, 10);
+            if (!*optarg || *end) {
+                fprintf(stderr, "bitlib tracker probe: --left wants a number\n");
+                return 2;
+            }
+            break;
+        }
+        case 't':
+            if (parse_num("--timeout", optarg, 3600, &timeout))
+                return 2;
+            break;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!ih || strlen(ih) != 40 || optind >= argc) {
+        fprintf(stderr, "bitlib tracker probe: needs --info-hash (40 hex digits) and a URL\n");
+        return 2;
+    }
+    for (int i = 0; i < 20; i++) {
+        unsigned b;
+        if (sscanf(ih + 2 * i, "%2x", &b) != 1) {
+            fprintf(stderr, "bitlib tracker probe: --info-hash is not hex\n");
+            return 2;
+        }
+        cfg.info_hash[i] = (uint8_t)b;
+    }
+    memcpy(cfg.peer_id, "-BL0100-", 8);
+    for (int i = 8; i < 20; i++)
+        cfg.peer_id[i] = (uint8_t)('a' + (getpid() + i * 7) % 26);
+    int nurls = argc - optind;
+    char ***tiers = calloc((size_t)nurls, sizeof *tiers);
+    char **cells = calloc((size_t)nurls * 2, sizeof *cells);
+    if (!tiers || !cells) {
+        free(tiers);
+        free(cells);
+        return 1;
+    }
+    for (int i = 0; i < nurls; i++) {
+        cells[2 * i] = argv[optind + i];
+        tiers[i] = &cells[2 * i];
+    }
+    cfg.tiers = tiers;
+    cfg.num_tiers = (size_t)nurls;
+    cfg.on_peers = probe_peers;
+    cfg.on_stopped = probe_stopped;
+    cfg.arg = &pr;
+    bl_err err = {0};
+    bl_loop *loop = bl_loop_new(&err);
+    if (loop)
+        pr.tc = bl_tc_new(loop, &cfg, &err);
+    int rc = 1;
+    if (!loop || !pr.tc) {
+        fprintf(stderr, "bitlib tracker probe: %s\n", err.msg);
+        goto out;
+    }
+    bl_tc_set_stats(pr.tc, 0, 0, left);
+    int expired = 0;
+    uint64_t t = bl_loop_timer(loop, timeout * 1000, probe_timeout, &expired);
+    while (!pr.done && !expired && bl_loop_run_once(loop, -1) >= 0)
+        ;
+    if (pr.done && pr.want_stop) {
+        bl_tc_event(pr.tc, BL_TC_STOPPED);
+        while (!pr.stopped && !expired && bl_loop_run_once(loop, -1) >= 0)
+            ;
+    }
+    bl_loop_timer_cancel(loop, t);
+    if (!pr.done)
+        fprintf(stderr, "bitlib tracker probe: no tracker answered within %lu s (%s)\n", timeout,
+                bl_tc_get_status(pr.tc)->last_error);
+    rc = pr.done && (!pr.want_stop || pr.stopped) ? 0 : 1;
+out:
+    bl_tc_free(pr.tc);
+    bl_loop_free(loop);
+    free(tiers);
+    free(cells);
+    return rc;
+}
+
+static int parse_num(const char *opt, const char *v, unsigned long max, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (!*v || *end || errno || n == 0 || n > max || v[0] == '-') {
+        fprintf(stderr, "bitlib tracker: %s wants a number in 1..%lu, not '%s'\n", opt, max, v);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static void on_stop(bl_loop *loop, int signo, void *arg)
+{
+    (void)arg;
+    (void)signo;
+    bl_loop_stop(loop);   /* the server logs its stop line when freed */
+}
+
+static void on_hup(bl_loop *loop, int signo, void *arg)
+{
+    (void)loop;
+    (void)signo;
+    bl_trk_server_reload_whitelist(arg, NULL);
+}
+
+int cmd_tracker(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "probe") && !cli_wants_help(argc, argv))
+        return cmd_probe(argc - 1, argv + 1);
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    enum { O_INTERVAL = 256, O_MIN_INTERVAL, O_TTL, O_WL, O_JSON, O_MAXT, O_MAXP, O_MAXPT,
+           O_NUMWANT };
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"interval", required_argument, NULL, O_INTERVAL},
+        {"min-interval", required_argument, NULL, O_MIN_INTERVAL},
+        {"peer-ttl", required_argument, NULL, O_TTL},
+        {"whitelist", required_argument, NULL, O_WL},
+        {"json-log", no_argument, NULL, O_JSON},
+        {"verbose", no_argument, NULL, 'v'},
+        {"max-torrents", required_argument, NULL, O_MAXT},
+        {"max-peers", required_argument, NULL, O_MAXP},
+        {"max-peers-per-torrent", required_argument, NULL, O_MAXPT},
+        {"numwant-max", required_argument, NULL, O_NUMWANT},
+        {NULL, 0, NULL, 0},
+    };
+    bl_trk_server_config cfg = {.listen = "0.0.0.0:6969"};
+    unsigned long v;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "l:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': cfg.listen = optarg; break;
+        case O_WL: cfg.whitelist_path = optarg; break;
+        case O_JSON: cfg.json_log = true; break;
+        case 'v': cfg.verbose = true; break;
+        case O_INTERVAL:
+            if (parse_num("--interval", optarg, 86400, &v))
+                return 2;
+            cfg.interval_s = (uint32_t)v;
+            break;
+        case O_MIN_INTERVAL:
+            if (parse_num("--min-interval", optarg, 86400, &v))
+                return 2;
+            cfg.min_interval_s = (uint32_t)v;
+            break;
+        case O_TTL:
+            if (parse_num("--peer-ttl", optarg, 7 * 86400, &v))
+                return 2;
+            cfg.limits.peer_ttl_s = (uint32_t)v;
+            break;
+        case O_MAXT:
+            if (parse_num("--max-torrents", optarg, 100000000, &v))
+                return 2;
+            cfg.limits.max_torrents = v;
+            break;
+        case O_MAXP:
+            if (parse_num("--max-peers", optarg, 100000000, &v))
+                return 2;
+            cfg.limits.max_peers_total = v;
+            break;
+        case O_MAXPT:
+            if (parse_num("--max-peers-per-torrent", optarg, 100000000, &v))
+                return 2;
+            cfg.limits.max_peers_per_torrent = v;
+            break;
+        case O_NUMWANT:
+            if (parse_num("--numwant-max", optarg, 1000, &v))
+                return 2;
+            cfg.limits.max_numwant = (uint32_t)v;
+            if (v < 50)
+                cfg.limits.default_numwant = (uint32_t)v;
+            break;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "bitlib tracker: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+
+    bl_err err = {0};
+    bl_loop *loop = bl_loop_new(&err);
+    if (!loop) {
+        fprintf(stderr, "bitlib tracker: %s\n", err.msg);
+        return 1;
+    }
+    bl_trk_server *s = NULL;
+    if (bl_loop_signal(loop, SIGINT, on_stop, NULL, &err) ||
+        bl_loop_signal(loop, SIGTERM, on_stop, NULL, &err) ||
+        !(s = bl_trk_server_new(loop, &cfg, &err)) ||
+        bl_loop_signal(loop, SIGHUP, on_hup, s, &err)) {
+        bl_error("tracker: %s", err.msg);
+        bl_trk_server_free(s);
+        bl_loop_free(loop);
+        return 1;
+    }
+    int rc = bl_loop_run(loop);
+    bl_trk_server_free(s);
+    bl_loop_free(loop);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,65 @@
+/* ctl: the node daemon's local control socket, on the daemon's loop.
+ *
+ * It is the daemon's "make this file (or these bytes) local and tell me
+ * when" interface for front ends outside FUSE (an LD_AUDIT library, job
+ * wrappers) and the source of `bitlib status`.
+ *
+ * Where: a unix stream socket, by default RUNDIR/<key>.sock where RUNDIR is
+ * /run/bitlib for root (else $XDG_RUNTIME_DIR/bitlib, else
+ * /tmp/bitlib-<uid>) and key = the first 16 hex digits of the SHA-1 of the
+ * mount point's canonical path (bl_fusefs_canonical).  Root's socket is
+ * mode 0666: the data is read-only and the loader of any user needs it.
+ *
+ * Protocol: the client sends one request line (at most 4096 bytes with its
+ * '\n'), the daemon answers with one line holding one JSON object.  A
+ * connection may carry several requests; they are answered in order (the
+ * next one is read only after the current one is answered).  PATH is the
+ * rest of the line: set-relative ("lib/libx.so"), or absolute under the
+ * mount point or under the description's recorded mount; symlinks are
+ * followed inside the set.
+ *
+ *   ping                      {"ok":true}
+ *   status                    the node's status object (bl_node_status_json)
+ *   lookup PATH               {"ok":true,"path","type":"file|dir|symlink","mode",
+ *                              "size","local"[,"target"]}  (description only: no network)
+ *   fetch PATH                answered when every byte of the file is local:
+ *                              {"ok":true,"path","size","cache":"<file in the cache>",
+ *                               "waited_ms"}
+ *   fetch-range OFF LEN PATH  the same for bytes [OFF, OFF+LEN) (LEN 0: to the end)
+ *
+ * Failures answer {"ok":false,"error":"..."}; a fetch whose pieces stop
+ * coming fails after the mount's --read-timeout, like a read would. */
+#ifndef BL_FS_CTL_H
+#define BL_FS_CTL_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/evloop.h"
+#include "fs/node.h"
+
+#define BL_CTL_LINE_MAX 4096
+
+typedef struct bl_ctl bl_ctl;
+
+/* Serve on sock_path (a stale socket file is replaced; a live one is an
+ * error).  mountpoint is the canonical mount point, for path translation
+ * and reports. */
+bl_ctl *bl_ctl_new(bl_loop *loop, bl_node *node, const char *sock_path, const char *mountpoint,
+                   bl_err *err);
+/* Close every connection (their waits are cancelled) and remove the socket. */
+void bl_ctl_free(bl_ctl *c);
+
+/* The runtime directory (created if missing) and the default paths for a
+ * canonical mount point: RUNDIR/<key>.sock and RUNDIR/<key>.log. */
+int bl_ctl_runtime_dir(char *out, size_t outsz, bool create, bl_err *err);
+int bl_ctl_default_path(const char *canonical_mp, const char *suffix, bool create, char *out,
+                        size_t outsz, bl_err *err);
+
+/* Client side: send one request line (without '\n') and read one reply
+ * line into reply (without '\n'), waiting at most timeout_ms (< 0: forever). */
+int bl_ctl_request(const char *sock_path, const char *line, int timeout_ms, bl_buf *reply,
+                   bl_err *err);
+
+#endif

@@ -1,0 +1,369 @@
+/* node: see node.h.  The mode policy lives here and nowhere else:
+ *
+ *   start   bulk: want everything (BULK); hybrid: the prefetch list
+ *           (PREFETCH, symlinks resolved inside the set); file, block: nothing
+ *   open    bulk, file, hybrid: the file's pieces become OPENED
+ *   read    every mode: missing pieces the read covers get a deadline */
+#include "fs/node.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "core/sha1.h"
+#include "fs/pending.h"
+
+#define TICK_MS 100
+/* After a wait for piece P times out, new waits needing P fail at once for
+ * this long: the kernel retries a failed read-ahead page by page, and each
+ * retry must not cost another full timeout. */
+#define FAIL_FAST_MS 3000
+#define MAX_WAITERS 65536
+
+struct wait {
+    bl_node_ready_fn fn;
+    void *arg;
+};
+
+struct bl_node {
+    bl_loop *loop;
+    bl_node_config cfg;
+    const bl_metainfo *mi;
+    bl_fsindex ix;
+    bl_swarm *swarm;
+    bl_pending *pending;
+    bl_node_counters ctr;
+    uint64_t *timed_out_at;  /* per piece: loop time its last wait timed out, 0 */
+    uint64_t tick_timer;
+    uint64_t start_ms;
+    bool stopped;
+};
+
+static const char *const mode_names[] = {"bulk", "file", "hybrid", "block"};
+
+const char *bl_fs_mode_name(enum bl_fs_mode m)
+{
+    return (unsigned)m < 4 ? mode_names[m] : "?";
+}
+
+int bl_fs_mode_parse(const char *s, enum bl_fs_mode *m)
+{
+    for (unsigned i = 0; i < 4; i++)
+        if (!strcmp(s, mode_names[i])) {
+            *m = (enum bl_fs_mode)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* ---- waiting -------------------------------------------------------------- */
+
+static void drain(bl_node *n)
+{
+    bl_pending_done d;
+    while (bl_pending_pop(n->pending, &d)) {
+        struct wait *w = d.cookie;
+        if (d.result == ETIMEDOUT && d.piece < n->mi->num_pieces)
+            n->timed_out_at[d.piece] = bl_loop_now_ms(n->loop);
+        bl_node_ready_fn fn = w->fn;
+        void *arg = w->arg;
+        free(w);
+        fn(arg, d.result, d.piece);
+    }
+}
+
+static void on_piece(void *arg, uint32_t piece)
+{
+    bl_node *n = arg;
+    if (bl_pending_piece(n->pending, piece, bl_loop_now_ms(n->loop)))
+        drain(n);
+}
+
+static void on_complete(void *arg)
+{
+    bl_node *n = arg;
+    bl_swarm_stats st;
+    bl_swarm_get_stats(n->swarm, &st);
+    bl_info("every wanted piece is local (%u/%u pieces)", st.pieces_had, st.pieces_total);
+}
+
+static void tick(bl_loop *loop, void *arg)
+{
+    bl_node *n = arg;
+    n->tick_timer = bl_loop_timer(loop, TICK_MS, tick, n);
+    if (bl_pending_expire(n->pending, bl_loop_now_ms(loop)))
+        drain(n);
+}
+
+static bool have_piece(void *ctx, uint32_t piece)
+{
+    return bl_store_have(bl_swarm_store(ctx), piece);
+}
+
+int bl_node_wait(bl_node *n, size_t entry, uint64_t off, uint64_t len, bl_node_ready_fn fn,
+                 void *arg, int64_t *id, uint32_t *failed_piece)
+{
+    if (id)
+        *id = 0;
+    const bl_mentry *e = &n->mi->entries[entry];
+    if (!S_ISREG(e->mode) || e->file < 0 || off >= e->size)
+        return 1;
+    if (len == 0 || len > e->size - off)
+        len = e->size - off;
+    uint32_t first, last;
+    bl_metainfo_piece_range(n->mi, (size_t)e->file, off, len, &first, &last);
+    if (first > last)
+        return 1;
+    uint64_t now = bl_loop_now_ms(n->loop);
+    bl_store *st = bl_swarm_store(n->swarm);
+    for (uint32_t p = first; p <= last; p++) {
+        uint64_t t = n->timed_out_at[p];
+        if (t && now - t < FAIL_FAST_MS && !bl_store_have(st, p)) {
+            if (failed_piece)
+                *failed_piece = p;
+            return -2;
+        }
+    }
+    struct wait *w = malloc(sizeof *w);
+    if (!w)
+        return -1;
+    w->fn = fn;
+    w->arg = arg;
+    int64_t wid = bl_pending_add(n->pending, first, last, have_piece, n->swarm, now,
+                                 n->cfg.read_timeout_ms, w);
+    if (wid <= 0) {
+        free(w);
+        return wid == 0 ? 1 : -1;
+    }
+    for (uint32_t p = first; p <= last; p++)
+        if (!bl_store_have(bl_swarm_store(n->swarm), p))
+            bl_swarm_deadline(n->swarm, p, now + n->cfg.read_timeout_ms);
+    if (id)
+        *id = wid;
+    return 0;
+}
+
+bool bl_node_cancel(bl_node *n, int64_t id)
+{
+    struct wait *w = bl_pending_cancel(n->pending, id);
+    free(w);
+    return w != NULL;
+}
+
+size_t bl_node_waiting(const bl_node *n) { return bl_pending_count(n->pending); }
+
+/* ---- policy ----------------------------------------------------------------- */
+
+static void want_entry(bl_node *n, size_t entry, enum bl_prio cls)
+{
+    uint32_t first, last;
+    if (bl_fsindex_pieces(&n->ix, entry, &first, &last))
+        bl_swarm_want(n->swarm, first, last, cls);
+}
+
+void bl_node_opened(bl_node *n, size_t entry)
+{
+    if (n->cfg.mode != BL_FS_BLOCK)
+        want_entry(n, entry, BL_PRIO_OPENED);
+}
+
+static void want_prefetch(bl_node *n)
+{
+    size_t files = 0, missing = 0;
+    for (size_t i = 0; i < n->mi->num_prefetch; i++) {
+        size_t e = bl_fsindex_resolve(&n->ix, n->mi->prefetch[i], true);
+        if (e == BL_FS_NO_ENTRY) {
+            missing++;
+            continue;
+        }
+        if (S_ISREG(n->mi->entries[e].mode)) {
+            want_entry(n, e, BL_PRIO_PREFETCH);
+            files++;
+        }
+    }
+    bl_info("hybrid mode: prefetching %zu files of the description's list%s", files,
+            missing ? " (some entries do not resolve inside the set; skipped)" : "");
+}
+
+/* ---- life ------------------------------------------------------------------- */
+
+bl_node *bl_node_new(bl_loop *loop, const bl_node_config *cfg, bl_err *err)
+{
+    bl_node *n = calloc(1, sizeof *n);
+    if (!n) {
+        bl_fail(err, "out of memory");
+        return NULL;
+    }
+    n->loop = loop;
+    n->cfg = *cfg;
+    n->mi = cfg->mi;
+    if (bl_fsindex_build(&n->ix, n->mi, err) < 0) {
+        free(n);
+        return NULL;
+    }
+    n->pending = bl_pending_new(n->mi->num_pieces, MAX_WAITERS);
+    n->timed_out_at = calloc(n->mi->num_pieces ? n->mi->num_pieces : 1, sizeof(uint64_t));
+    if (!n->pending || !n->timed_out_at) {
+        bl_fail(err, "out of memory");
+        goto fail;
+    }
+    bl_swarm_config sc = {
+        .mi = n->mi, .dir = cfg->cache_dir, .seed = false, .listen = cfg->listen,
+        .use_trackers = cfg->use_trackers, .policy = cfg->policy,
+        .on_piece = on_piece, .on_complete = on_complete, .arg = n,
+    };
+    n->swarm = bl_swarm_new(loop, &sc, err);
+    if (!n->swarm)
+        goto fail;
+    return n;
+fail:
+    bl_node_free(n);
+    return NULL;
+}
+
+int bl_node_start(bl_node *n, bl_err *err)
+{
+    bl_loop_refresh_now(n->loop);
+    n->start_ms = bl_loop_now_ms(n->loop);
+    if (n->cfg.mode == BL_FS_BULK)
+        bl_swarm_want_all(n->swarm, BL_PRIO_BULK);
+    else if (n->cfg.mode == BL_FS_HYBRID)
+        want_prefetch(n);
+    if (bl_swarm_start(n->swarm, err) < 0)
+        return -1;
+    n->tick_timer = bl_loop_timer(n->loop, TICK_MS, tick, n);
+    return 0;
+}
+
+void bl_node_stop(bl_node *n)
+{
+    if (n->stopped)
+        return;
+    n->stopped = true;
+    bl_pending_fail_all(n->pending, ECANCELED);
+    drain(n);
+    if (n->tick_timer) {
+        bl_loop_timer_cancel(n->loop, n->tick_timer);
+        n->tick_timer = 0;
+    }
+    if (n->swarm)
+        bl_swarm_stop(n->swarm);
+}
+
+void bl_node_free(bl_node *n)
+{
+    if (!n)
+        return;
+    if (n->tick_timer)
+        bl_loop_timer_cancel(n->loop, n->tick_timer);
+    if (n->pending) {
+        bl_pending_done d;
+        bl_pending_fail_all(n->pending, ECANCELED);
+        while (bl_pending_pop(n->pending, &d))
+            free(d.cookie);
+        bl_pending_free(n->pending);
+    }
+    bl_swarm_free(n->swarm);
+    bl_fsindex_free(&n->ix);
+    free(n->timed_out_at);
+    free(n);
+}
+
+bl_swarm *bl_node_swarm(bl_node *n) { return n->swarm; }
+const bl_fsindex *bl_node_index(const bl_node *n) { return &n->ix; }
+const bl_metainfo *bl_node_mi(const bl_node *n) { return n->mi; }
+bl_node_counters *bl_node_counters_of(bl_node *n) { return &n->ctr; }
+enum bl_fs_mode bl_node_mode(const bl_node *n) { return n->cfg.mode; }
+uint64_t bl_node_read_timeout_ms(const bl_node *n) { return n->cfg.read_timeout_ms; }
+const char *bl_node_cache_dir(const bl_node *n) { return n->cfg.cache_dir; }
+
+int64_t bl_node_read(bl_node *n, size_t entry, uint64_t off, size_t len, uint8_t *out,
+                     bl_err *err)
+{
+    const bl_mentry *e = &n->mi->entries[entry];
+    if (!S_ISREG(e->mode))
+        return bl_fail(err, "not a regular file");
+    if (e->file < 0 || off >= e->size)
+        return 0;
+    return bl_store_read_file(bl_swarm_store(n->swarm), (size_t)e->file, off, len, out, err);
+}
+
+bool bl_node_all_local(const bl_node *n)
+{
+    return bl_store_complete(bl_swarm_store(n->swarm));
+}
+
+bool bl_node_entry_local(const bl_node *n, size_t entry)
+{
+    const bl_mentry *e = &n->mi->entries[entry];
+    if (!S_ISREG(e->mode) || e->file < 0 || e->size == 0)
+        return true;
+    return bl_store_file_ready(bl_swarm_store(n->swarm), (size_t)e->file, 0, e->size);
+}
+
+/* ---- status ----------------------------------------------------------------- */
+
+#define U(x) ((unsigned long long)(x))
+
+void bl_node_status_json(bl_node *n, bl_buf *b, const char *mountpoint)
+{
+    bl_swarm_stats st;
+    bl_swarm_get_stats(n->swarm, &st);
+    uint32_t q[BL_PRIO_COUNT];
+    bl_swarm_queue(n->swarm, q);
+    char ih[2 * BL_SHA1_LEN + 1];
+    bl_hex(n->mi->info_hash, BL_SHA1_LEN, ih);
+    const bl_node_counters *c = &n->ctr;
+    bl_buf_printf(b, "{\"pid\":%d,\"mountpoint\":", (int)getpid());
+    bl_json_cstr(b, mountpoint);
+    bl_buf_puts(b, ",\"name\":");
+    bl_json_cstr(b, n->mi->name);
+    bl_buf_printf(b, ",\"info_hash\":\"%s\",\"mode\":\"%s\",\"cache\":", ih,
+                  bl_fs_mode_name(n->cfg.mode));
+    bl_json_cstr(b, n->cfg.cache_dir);
+    bl_buf_printf(b,
+                  ",\"uptime_s\":%.3f,\"read_timeout_s\":%.3f,\"pieces_had\":%u,"
+                  "\"pieces_total\":%u,\"pieces_wanted\":%u,\"piece_length\":%llu,"
+                  "\"bytes_downloaded\":%llu,\"bytes_uploaded\":%llu,\"bytes_from_seeders\":%llu,"
+                  "\"bytes_from_peers\":%llu,\"bytes_wasted\":%llu,\"hash_failures\":%u,"
+                  "\"rate_down\":%llu,\"rate_up\":%llu,",
+                  (double)(bl_loop_now_ms(n->loop) - n->start_ms) / 1000.0,
+                  (double)n->cfg.read_timeout_ms / 1000.0, st.pieces_had, st.pieces_total,
+                  st.pieces_wanted, U(n->mi->piece_length), U(st.bytes_downloaded),
+                  U(st.bytes_uploaded), U(st.bytes_from_seeders),
+                  U(st.bytes_downloaded - st.bytes_from_seeders), U(st.bytes_wasted),
+                  st.hash_failures, U(st.rate_down), U(st.rate_up));
+    bl_buf_printf(b, "\"queue\":{\"deadline\":%u,\"opened\":%u,\"prefetch\":%u,\"bulk\":%u,"
+                     "\"none\":%u},",
+                  q[BL_PRIO_DEADLINE], q[BL_PRIO_OPENED], q[BL_PRIO_PREFETCH], q[BL_PRIO_BULK],
+                  q[BL_PRIO_NONE]);
+    bl_buf_printf(b, "\"reads_waiting\":%zu,", bl_pending_count(n->pending));
+    bl_buf_printf(b,
+                  "\"fuse\":{\"lookups\":%llu,\"lookups_negative\":%llu,\"getattrs\":%llu,"
+                  "\"readdirs\":%llu,\"readlinks\":%llu,\"statfs\":%llu,\"opens\":%llu,"
+                  "\"reads\":%llu,\"read_bytes\":%llu,\"cache_hits\":%llu,\"reads_waited\":%llu,"
+                  "\"read_timeouts\":%llu,\"read_errors\":%llu,\"interrupted\":%llu,"
+                  "\"erofs\":%llu},\"fetches\":%llu,\"fetch_timeouts\":%llu,",
+                  U(c->lookups), U(c->lookups_negative), U(c->getattrs), U(c->readdirs),
+                  U(c->readlinks), U(c->statfs), U(c->opens), U(c->reads), U(c->read_bytes),
+                  U(c->cache_hits), U(c->reads_waited), U(c->read_timeouts), U(c->read_errors),
+                  U(c->interrupted), U(c->erofs), U(c->fetches), U(c->fetch_timeouts));
+    bl_swarm_peer_stats ps[256];
+    size_t np = bl_swarm_list_peers(n->swarm, ps, 256, false);
+    if (np > 256)
+        np = 256;
+    bl_buf_printf(b, "\"num_peers\":%u,\"peers_seeding\":%u,\"peers\":[", st.peers,
+                  st.peers_seeding);
+    for (size_t i = 0; i < np; i++) {
+        bl_buf_puts(b, i ? ",{\"addr\":" : "{\"addr\":");
+        bl_json_cstr(b, ps[i].addr);
+        bl_buf_puts(b, ",\"client\":");
+        bl_json_cstr(b, ps[i].client);
+        bl_buf_printf(b, ",\"seeder\":%s,\"downloaded\":%llu,\"uploaded\":%llu}",
+                      ps[i].seeder ? "true" : "false", U(ps[i].downloaded), U(ps[i].uploaded));
+    }
+    bl_buf_puts(b, "]}");
+}
