@@ -2,7 +2,8 @@
 # t_swarm_stock_leechers: a `bitlib seed` serves a set (made by `bitlib create`, BEP 47 padded)
 # to four stock leechers at once, each in its own network namespace: python3-libtorrent,
 # aria2c, transmission-cli and ctorrent.  opentracker introduces them (the stock clients all
-# need a tracker except libtorrent, which is also given the seeder directly).  Every leecher's
+# need a tracker except libtorrent, which is also given the seeder directly; the seed announces
+# itself).  Every leecher's
 # copy is compared with the original by SHA-256.
 set -euo pipefail
 
@@ -43,13 +44,16 @@ HASH=$(stock_infohash "$TMP/set.torrent")
 echo "  set: 40 files, 12 MiB, info-hash $HASH"
 
 stock_opentracker $TRACKER $TPORT "$TMP/ot" "$HASH" >/dev/null
-netlab_spawn $SEED "$SEED_LOG" "$BITLIB" seed --no-tracker \
+# The seed announces itself to opentracker (its tracker client); the stock clients find it
+# there.  A build without a tracker client gets announced on its behalf instead.
+netlab_spawn $SEED "$SEED_LOG" "$BITLIB" seed \
     --listen "$(netlab_ip $SEED):$PORT" "$TMP/set.torrent" "$TMP/set" >/dev/null
 SEED_PID=$NETLAB_LAST_PID
 netlab_wait_listen $SEED $PORT 30
-# The seed runs without its tracker client here (this test is about the wire protocol):
-# announce it on its behalf, from its own address.
-stock_announce $SEED "$URL" "$HASH" $PORT 0
+sleep 0.3
+if grep -q 'trackers are not spoken by this build' "$SEED_LOG"; then
+    stock_announce $SEED "$URL" "$HASH" $PORT 0
+fi
 
 T0=$SECONDS
 tx0=$(netlab_tx_bytes $SEED)
