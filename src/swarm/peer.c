@@ -115,6 +115,7 @@ void peer_close(peer *p, const char *why)
     close(p->fd);
     p->fd = -1;
     bl_picker_peer_released(s->picker, p->id);
+    swarm_solo_peer_gone(s, p->id);
     if (p->picker_registered)
         bl_picker_peer_gone(s->picker, p->has_all ? NULL : p->have.bits, p->has_all);
     for (uint32_t i = bl_bitfield_next_set(&p->promised, 0); i < p->promised.npieces;
@@ -328,12 +329,14 @@ void peer_fill_requests(peer *p)
     if (p->outstanding > limit / 2)
         return;
     bl_block blocks[32];
+    /* pieces being fetched again from one other peer alone are not asked of this one */
+    const uint8_t *solo = swarm_solo_mask(s, p);
     while (p->outstanding < limit) {
         int want = (int)(limit - p->outstanding);
         if (want > 32)
             want = 32;
-        int n = bl_picker_next(s->picker, p->id, p->have.bits, p->has_all, now_ms(p), blocks,
-                               want);
+        int n = bl_picker_next(s->picker, p->id, solo ? solo : p->have.bits,
+                               solo ? false : p->has_all, now_ms(p), blocks, want);
         if (n <= 0)
             break;
         uint32_t intents[32];

@@ -401,9 +401,44 @@ void swarm_contrib_add(bl_swarm *s, uint32_t piece, uint32_t peer_id)
         c->ids[c->n++] = peer_id;
 }
 
+static void solo_drop(bl_swarm *s, uint32_t piece)
+{
+    for (uint32_t i = 0; i < s->num_solo; i++)
+        if (s->solo[i].piece == piece) {
+            s->solo[i] = s->solo[--s->num_solo];
+            return;
+        }
+}
+
+void swarm_solo_peer_gone(bl_swarm *s, uint32_t peer_id)
+{
+    for (uint32_t i = 0; i < s->num_solo;)
+        if (s->solo[i].peer_id == peer_id)
+            s->solo[i] = s->solo[--s->num_solo];
+        else
+            i++;
+}
+
+/* p's bitfield without the pieces reserved for another peer, or NULL when
+ * nothing is reserved (use p's own). */
+const uint8_t *swarm_solo_mask(bl_swarm *s, const peer *p)
+{
+    if (!s->num_solo)
+        return NULL;
+    size_t len = bl_bitfield_bytes(s->mi->num_pieces);
+    if (!s->solo_mask && !(s->solo_mask = malloc(len)))
+        return NULL;
+    memcpy(s->solo_mask, p->have.bits, len);
+    for (uint32_t i = 0; i < s->num_solo; i++)
+        if (s->solo[i].peer_id != p->id)
+            s->solo_mask[s->solo[i].piece / 8] &= (uint8_t)~(0x80u >> (s->solo[i].piece % 8));
+    return s->solo_mask;
+}
+
 void swarm_piece_verified(bl_swarm *s, uint32_t piece)
 {
     contrib_drop(s, piece);
+    solo_drop(s, piece);
     bl_picker_piece_verified(s->picker, piece);
     s->st.pieces_had++;
     for (peer *p = s->peers; p; p = p->next)
@@ -420,6 +455,15 @@ void swarm_piece_verified(bl_swarm *s, uint32_t piece)
     }
 }
 
+static bool convicted(const bl_swarm *s, uint32_t peer_id)
+{
+    uint32_t n = s->num_convicted < 32 ? s->num_convicted : 32;
+    for (uint32_t i = 0; i < n; i++)
+        if (s->convicted[i] == peer_id)
+            return true;
+    return false;
+}
+
 void swarm_piece_failed(bl_swarm *s, uint32_t piece)
 {
     struct contrib *c = contrib_find(s, piece);
@@ -433,21 +477,58 @@ void swarm_piece_failed(bl_swarm *s, uint32_t piece)
     s->st.hash_failures++;
     s->st.bytes_wasted += bl_metainfo_piece_size(s->mi, piece);
     bl_picker_piece_failed(s->picker, piece);
+    /* A peer already dropped for bad data may have left blocks in this piece:
+     * that explains the failure, and its honest co-contributors get no strike
+     * (else a liar's leftovers would get the honest seed banned too). */
+    for (uint8_t i = 0; i < n; i++)
+        if (convicted(s, ids[i])) {
+            bl_warn("piece %u failed its hash check (it held blocks from a peer already "
+                    "dropped for bad data)", piece);
+            return;
+        }
+    solo_drop(s, piece);
+    if (n > 1) {
+        /* Several peers filled it: any of them may have lied.  Blame no one
+         * yet; fetch it again from the most suspect contributor alone, so
+         * the next failure is a sole source's. */
+        peer *suspect = NULL;
+        for (peer *p = s->peers; p; p = p->next)
+            for (uint8_t i = 0; i < n; i++)
+                if (p->id == ids[i] && p->state == PEER_ACTIVE &&
+                    bl_bitfield_test(&p->have, piece)) {
+                    p->suspicion++;
+                    /* most suspect first; between equals, the one that has had
+                     * fewer turns, so a liar and an honest peer alternate */
+                    if (!suspect || p->suspicion > suspect->suspicion ||
+                        (p->suspicion == suspect->suspicion &&
+                         p->solo_turns < suspect->solo_turns))
+                        suspect = p;
+                }
+        if (suspect && s->num_solo < 64) {
+            suspect->solo_turns++;
+            s->solo[s->num_solo].piece = piece;
+            s->solo[s->num_solo++].peer_id = suspect->id;
+        } else {
+            suspect = NULL;
+        }
+        bl_warn("piece %u failed its hash check (data from %u peers); fetching it again from "
+                "%s", piece, n, suspect ? suspect->name : "anyone");
+        return;
+    }
     for (peer *p = s->peers; p;) {
         peer *next = p->next;
         for (uint8_t i = 0; i < n; i++) {
             if (p->id != ids[i])
                 continue;
-            /* the sole source of a bad piece is certainly lying; a shared
-             * one gets a strike, and a second strike ends it */
-            p->strikes += n == 1 ? PEER_MAX_STRIKES : 1;
-            bl_warn("piece %u failed its hash check (data from %s%s)", piece, p->name,
-                    n > 1 ? " and others" : "");
+            /* the sole source of a bad piece is certainly lying */
+            p->strikes += PEER_MAX_STRIKES;
+            bl_warn("piece %u failed its hash check (data from %s)", piece, p->name);
             if (p->strikes >= PEER_MAX_STRIKES) {
                 candidate *cd = swarm_candidate(s, (struct sockaddr *)&p->addr, p->addr_len,
                                                 false);
                 if (cd)
                     cd->banned = true;
+                s->convicted[s->num_convicted++ % 32] = p->id;
                 peer_close(p, "sent data that failed the hash check");
             }
         }
@@ -634,6 +715,7 @@ void bl_swarm_free(bl_swarm *s)
         bl_store_close(s->store);
     free(s->cands);
     free(s->contrib);
+    free(s->solo_mask);
     free(s->history);
     bl_bitfield_free(&s->intent_sent);
     free(s->sent_ms);

@@ -76,6 +76,8 @@ struct peer {
     bool picker_registered;       /* availability counted in the picker */
     uint32_t wanted_count;        /* pieces it has that we want and lack */
     uint32_t strikes;
+    uint32_t suspicion;           /* shared hash failures it contributed to */
+    uint32_t solo_turns;          /* failed pieces given to it alone to re-fetch */
 
     uint32_t outstanding;         /* our requests in flight at this peer */
     uint32_t pipeline;            /* how many we allow in flight */
@@ -134,6 +136,16 @@ struct bl_swarm {
     /* contributors to pieces being assembled: piece -> up to 4 peer ids */
     struct contrib { uint32_t piece; uint32_t ids[4]; uint8_t n; } *contrib;
     size_t num_contrib, cap_contrib;
+    /* ids of peers recently dropped for bad data (a ring): their blocks
+     * left in pieces still being assembled explain those pieces' failures */
+    uint32_t convicted[32];
+    uint32_t num_convicted;
+    /* pieces that failed with blocks from several peers: fetched again from
+     * one of them alone (the most suspect), so the next failure names the
+     * liar; solo_mask is scratch for masking the others' bitfields */
+    struct solo { uint32_t piece, peer_id; } solo[64];
+    uint32_t num_solo;
+    uint8_t *solo_mask;
 
     uint64_t tick_timer;
     uint64_t last_rechoke_ms, last_rate_ms;
@@ -165,6 +177,8 @@ void peer_send_intents(peer *from_seed, const uint32_t *pieces, size_t n);
 /* swarm.c, for peer.c */
 void swarm_piece_verified(bl_swarm *s, uint32_t piece);
 void swarm_piece_failed(bl_swarm *s, uint32_t piece);
+const uint8_t *swarm_solo_mask(bl_swarm *s, const peer *p);
+void swarm_solo_peer_gone(bl_swarm *s, uint32_t peer_id);
 void swarm_contrib_add(bl_swarm *s, uint32_t piece, uint32_t peer_id);
 void swarm_rechoke(bl_swarm *s);
 void swarm_remember(bl_swarm *s, const peer *p);
