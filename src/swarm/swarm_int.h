@@ -35,7 +35,7 @@
 #define PEER_MAX_STRIKES 2               /* hash failures before a ban */
 #define PEER_PROMISE_MS 3000             /* an intent not followed by HAVE expires */
 #define PEER_PROMISES_MAX 8192
-#define SEED_SPREAD_MS 1000              /* a seed sends one piece to one coop peer per second */
+#define SEED_SPREAD_MS 250               /* a seed sends a piece to one coop peer per window */
 
 enum peer_state { PEER_CONNECTING, PEER_HANDSHAKE, PEER_ACTIVE, PEER_DEAD };
 
