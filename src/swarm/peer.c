@@ -563,10 +563,10 @@ static void got_piece(peer *p, const bl_msg *m)
     p->last_block_ms = now_ms(p);
     int nc = bl_picker_block_received(s->picker, p->id, &b, cancel, 16, &complete);
     if (nc < 0) {
-        /* not requested, or already in: a late duplicate */
+        /* not requested from this peer, or already in: a late duplicate.
+         * Its request was already accounted for when it was cancelled,
+         * released or rejected, so outstanding stays as it is. */
         s->st.bytes_wasted += b.length;
-        if (p->outstanding)
-            p->outstanding--;
         return;
     }
     if (p->outstanding)

@@ -506,7 +506,10 @@ int bl_picker_block_received(bl_picker *p, uint32_t peer, const bl_block *b,
     bool bad;
     if (piece_complete) *piece_complete = false;
     struct blk *k = lookup(p, b, &bad);
-    if (!k || k->state == BLK_GOT) return -1;
+    /* Only from a peer we asked: a block pushed unasked (or arriving after
+     * we cancelled or released it) could spoil a piece assembled from
+     * honest peers' blocks. */
+    if (!k || k->state != BLK_REQ || !is_requester(k, peer)) return -1;
     struct piece *pc = &p->pc[b->piece];
     int n = 0;
     for (uint32_t r = 0; r < k->nreq; r++) {

@@ -104,7 +104,8 @@ int bl_picker_next(bl_picker *p, uint32_t peer, const uint8_t *peer_bits, bool p
                    uint64_t now_ms, bl_block *out, int max);
 
 /* Block data arrived from peer.  Returns -1 if it is not wanted (bad
- * geometry, piece had, block already received: drop the data), else the
+ * geometry, piece had, block already received, or not requested from this
+ * peer -- unasked data is never used: drop it), else the
  * number of peers written to cancel_peers (at most max_cancel) to which a
  * CANCEL for this block should go.  *piece_complete (may be NULL) is set
  * when every block of the piece is in: verify it, then call

@@ -584,10 +584,32 @@ static void test_endgame_delay(void **state)
     bl_picker_free(p);
 }
 
+
+/* Data is used only from a peer it was requested from. */
+static void test_unsolicited_refused(void **state)
+{
+    (void)state;
+    bl_picker *p = bl_picker_new(2, 2 * BL_BLOCK_SIZE, 2 * BL_BLOCK_SIZE, BL_BLOCK_SIZE, 9);
+    bl_picker_set_priority(p, 0, 1, BL_PRIO_BULK, false);
+    bl_picker_peer_bitfield(p, NULL, true);
+    bl_block b[1];
+    assert_int_equal(bl_picker_next(p, 1, NULL, true, 0, b, 1), 1);
+    bl_block other = b[0];
+    other.offset = other.offset ? 0 : BL_BLOCK_SIZE; /* the sibling block, never requested */
+    bool complete;
+    assert_int_equal(bl_picker_block_received(p, 2, &b[0], NULL, 0, &complete), -1);
+    assert_int_equal(bl_picker_block_received(p, 1, &other, NULL, 0, &complete), -1);
+    assert_int_equal(bl_picker_block_received(p, 1, &b[0], NULL, 0, &complete), 0);
+    /* a second copy of a block already in is refused too */
+    assert_int_equal(bl_picker_block_received(p, 1, &b[0], NULL, 0, &complete), -1);
+    bl_picker_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spare_seeds),
+        cmocka_unit_test(test_unsolicited_refused),
         cmocka_unit_test(test_endgame_delay),
         cmocka_unit_test(test_geometry),
         cmocka_unit_test(test_class_order),
