@@ -88,8 +88,10 @@ static void reap(bl_loop *loop, void *arg)
         peer_free(p);
     }
     /* blocks the dead held are requestable again */
-    for (peer *q = s->peers; q; q = q->next)
+    for (peer *q = s->peers, *next; q; q = next) { /* filling may close q */
+        next = q->next;
         peer_fill_requests(q);
+    }
 }
 
 void peer_free(peer *p)
@@ -576,14 +578,17 @@ static void got_piece(peer *p, const bl_msg *m)
     s->st.bytes_downloaded += b.length;
     if (peer_is_seeder(p))
         s->st.bytes_from_seeders += b.length;
+    /* CANCELs go out with the next flush: flushing here could close a peer
+     * and unlink it from the list being walked */
     for (int i = 0; i < nc; i++)
         for (peer *q = s->peers; q; q = q->next)
             if (q->id == cancel[i] && q->state == PEER_ACTIVE) {
                 bl_wire_put_request(&q->out, BL_MSG_CANCEL, b.piece, b.offset, b.length);
                 if (q->outstanding)
                     q->outstanding--;
-                peer_flush(q);
             }
+    if (nc > 0)
+        swarm_defer_flush(s);
     swarm_contrib_add(s, b.piece, p->id);
     bl_err err;
     int rc = bl_store_write_block(s->store, b.piece, b.offset, m->data, b.length, &err);

@@ -293,9 +293,11 @@ static void flush_all(bl_loop *loop, void *arg)
     bl_swarm *s = arg;
     (void)loop;
     s->flush_timer = 0;
-    for (peer *p = s->peers; p; p = p->next)
+    for (peer *p = s->peers, *next; p; p = next) { /* flushing may close p */
+        next = p->next;
         if (p->state == PEER_ACTIVE && p->out.len > p->out_off)
             peer_flush(p);
+    }
 }
 
 void swarm_defer_flush(bl_swarm *s)
@@ -326,7 +328,8 @@ void bl_swarm_want(bl_swarm *s, uint32_t first, uint32_t last, enum bl_prio cls)
                 p->wanted_count++;
     }
     s->completed_fired = s->completed_fired && bl_swarm_complete(s);
-    for (peer *p = s->peers; p; p = p->next) {
+    for (peer *p = s->peers, *next; p; p = next) { /* filling may close p */
+        next = p->next;
         if (p->state != PEER_ACTIVE)
             continue;
         if (p->wanted_count && !p->am_interested) {
@@ -348,8 +351,10 @@ void bl_swarm_deadline(bl_swarm *s, uint32_t piece, uint64_t deadline_ms)
         return;
     bl_swarm_want(s, piece, piece, BL_PRIO_DEADLINE);
     bl_picker_set_deadline(s->picker, piece, deadline_ms);
-    for (peer *p = s->peers; p; p = p->next)
+    for (peer *p = s->peers, *next; p; p = next) { /* filling may close p */
+        next = p->next;
         peer_fill_requests(p);
+    }
 }
 
 bool bl_swarm_complete(const bl_swarm *s)
