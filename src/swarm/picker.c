@@ -432,10 +432,7 @@ int bl_picker_next(bl_picker *p, uint32_t peer, const uint8_t *peer_bits, bool p
     bool spare = p->spare_seeds && peer_has_all && !in_endgame(p) && p->outstanding > 0;
 
     /* 1. Fresh blocks: pieces in progress, then (if they may lose or run
-     * short) a scan of unstarted pieces.  If sparing a seed leaves it
-     * nothing to send us, ask it for the rarest pieces after all: an idle
-     * seed helps the tail more than it costs. */
-again:
+     * short) a scan of unstarted pieces. */
     for (uint32_t k = 0; k < p->nactive; k++) {
         uint32_t i = p->active[k];
         if (p->pc[i].cls != BL_PRIO_NONE && free_blocks(p, i) &&
@@ -466,10 +463,6 @@ again:
                     peer_has(peer_bits, peer_has_all, i) && !spared(p, spare, i))
                     cand_insert(p, &nc, max, i);
             }
-    }
-    if (nc == 0 && spare) {
-        spare = false;
-        goto again;
     }
     for (int k = 0; k < nc && n < max; k++)
         n += take_free(p, p->cands[k].piece, peer, now_ms, out + n, max - n);

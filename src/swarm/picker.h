@@ -68,8 +68,7 @@ void bl_picker_set_endgame_extra(bl_picker *p, uint32_t extra);
 void bl_picker_set_endgame_delay(bl_picker *p, uint32_t ms);
 /* Spare seeds (off by default; cooperative swarms turn it on): a peer that
  * has everything (peer_has_all) is asked only for pieces that no other
- * connected peer has while it has such pieces for us (then the rarest
- * others), except in endgame, for DEADLINE pieces, and when no
+ * connected peer has, except in endgame, for DEADLINE pieces, and when no
  * request at all is in flight.  Peers then spread what they got, and each
  * piece leaves a seed about once. */
 void bl_picker_set_spare_seeds(bl_picker *p, bool on);
