@@ -737,8 +737,9 @@ static void handle(peer *p, const bl_msg *m)
         bl_block b = {.piece = m->index, .offset = m->begin, .length = m->length};
         if (bl_picker_block_rejected(s->picker, p->id, &b) == 0 && p->outstanding)
             p->outstanding--;
-        /* no refill here: a peer that rejects everything would loop us; the
-         * next tick asks again */
+        /* not at once: a peer that rejects everything would loop us; a
+         * short timer asks again (a seed's spreading rejects are brief) */
+        swarm_refill_soon(s);
         break;
     }
     case BL_MSG_EXTENDED:

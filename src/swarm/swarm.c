@@ -306,6 +306,23 @@ void swarm_defer_flush(bl_swarm *s)
         s->flush_timer = bl_loop_timer(s->loop, 0, flush_all, s);
 }
 
+static void refill_all(bl_loop *loop, void *arg)
+{
+    bl_swarm *s = arg;
+    (void)loop;
+    s->refill_timer = 0;
+    for (peer *p = s->peers, *next; p; p = next) { /* filling may close p */
+        next = p->next;
+        peer_fill_requests(p);
+    }
+}
+
+void swarm_refill_soon(bl_swarm *s)
+{
+    if (!s->refill_timer)
+        s->refill_timer = bl_loop_timer(s->loop, REFILL_AFTER_REJECT_MS, refill_all, s);
+}
+
 bool swarm_wants_piece(const bl_swarm *s, uint32_t piece)
 {
     return !bl_store_have(s->store, piece) && bl_picker_priority(s->picker, piece) != BL_PRIO_NONE;
@@ -708,6 +725,8 @@ void bl_swarm_free(bl_swarm *s)
         bl_loop_timer_cancel(s->loop, s->reap_timer);
     if (s->flush_timer)
         bl_loop_timer_cancel(s->loop, s->flush_timer);
+    if (s->refill_timer)
+        bl_loop_timer_cancel(s->loop, s->refill_timer);
     if (s->tick_timer)
         bl_loop_timer_cancel(s->loop, s->tick_timer);
     if (s->listen_fd >= 0) {

@@ -123,6 +123,7 @@ struct bl_swarm {
     peer *graveyard;              /* closed, freed on the next loop turn */
     uint64_t reap_timer;
     uint64_t flush_timer;         /* deferred flush of HAVEs and intents */
+    uint64_t refill_timer;        /* ask again shortly after a reject */
     uint32_t next_peer_id;
     uint32_t peer_generation;     /* bumped when a peer with a listen port joins */
     bl_bitfield intent_sent;      /* pieces we announced with bitlib_intent */
@@ -185,6 +186,9 @@ void swarm_remember(bl_swarm *s, const peer *p);
 /* Flush every peer's output on the next loop turn: messages queued for many
  * peers in one turn leave in one send() per peer. */
 void swarm_defer_flush(bl_swarm *s);
+/* Refill every peer's requests in REFILL_AFTER_REJECT_MS. */
+void swarm_refill_soon(bl_swarm *s);
+#define REFILL_AFTER_REJECT_MS 50
 bool swarm_wants_piece(const bl_swarm *s, uint32_t piece);
 peer *swarm_find_peer_id(bl_swarm *s, const uint8_t peer_id[20], const peer *except);
 void swarm_pex_learned(bl_swarm *s, const struct sockaddr *sa, socklen_t len);
