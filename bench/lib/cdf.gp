@@ -5,10 +5,12 @@
 set terminal pngcairo size 1000,600 font ",11"
 set output outfile
 set title heading
-set xlabel "seconds from the start gate until the node has read its libraries"
+set xlabel "seconds from the start gate until the node has read its libraries (log scale)"
 set ylabel "fraction of nodes done"
 set yrange [0:1.05]
-set xrange [0:*]
+set logscale x 10
+set xrange [*:*]
+set format x "%g"
 set grid
 set key bottom right box opaque
 set style data steps

@@ -173,7 +173,7 @@ def main():
         dat = args.out + ".cdf.dat"
         with open(dat, "w") as f:
             for r in plotted:
-                f.write("# %s\n0 0\n" % r["system"])
+                f.write("# %s\n%.4f 0\n" % (r["system"], r["times"][0]))
                 for k, t in enumerate(r["times"], 1):
                     f.write("%.4f %.4f\n" % (t, k / r["nodes"]))
                 f.write("\n\n")
