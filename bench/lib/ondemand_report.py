@@ -49,6 +49,9 @@ def node_results(kv):
                 n["t_read"] = d["t_read"] - t0
             if "t_complete" in d:
                 n["t_complete"] = d["t_complete"] - t0
+            for k in ("t_start", "t_mount"):
+                if k in d:
+                    n[k] = d[k] - t0
             if "error" in d:
                 n["error"] = d["error"]
             lat = [x[2] for x in d.get("files", [])]
@@ -59,10 +62,6 @@ def node_results(kv):
         elif os.path.exists(os.path.join(res, "%d.done" % i)):  # ctorrent hook
             with open(os.path.join(res, "%d.done" % i)) as f:
                 n["t_read"] = float(f.read()) - t0
-        m = os.path.join(res, "%d.mount" % i)
-        if os.path.exists(m):
-            with open(m) as f:
-                n["t_mount"] = float(f.read()) - t0
         s = os.path.join(res, "%d.status" % i)
         if os.path.exists(s) and os.path.getsize(s):
             try:
@@ -90,6 +89,9 @@ def summarize(kv):
     if times:
         s["median_s"] = statistics.median(times)
         s["max_s"] = max(times) if len(times) == s["nodes"] else None
+    mounts = [n["t_mount"] for n in nodes if "t_mount" in n]
+    if mounts:
+        s["mount_median_s"] = statistics.median(mounts)
     comp = sorted(n["t_complete"] for n in nodes if "t_complete" in n)
     if comp:
         s["all_local_median_s"] = statistics.median(comp)
@@ -132,8 +134,8 @@ def main():
             % (first["nodes"], first["rate_mbit"], first["files"], first["set_bytes"],
                first["read_files"], first["read_bytes"]))
     print(head)
-    print("%-11s %-8s %5s %8s %8s %8s %8s %9s %9s %8s %6s" % (
-        "system", "status", "done", "median", "max", "med/hyb", "max/hyb", "seed/read",
+    print("%-11s %-8s %5s %6s %8s %8s %8s %8s %9s %9s %7s %5s" % (
+        "system", "status", "done", "mount", "median", "max", "med/hyb", "max/hyb", "seed/read",
         "all-local", "peers%", "cpu%"))
     for r in rows:
         if r.get("status") == "SKIPPED":
@@ -145,13 +147,13 @@ def main():
         peers = 100.0 * fp / (fs + fp) if fs is not None and fp is not None and fs + fp else None
         r["median_over_hybrid"], r["max_over_hybrid"], r["peer_share_pct"] = mh, xh, peers
         al = (fmt(r.get("all_local_max_s")) if "all_local_median_s" in r else "-")
-        print("%-11s %-8s %2d/%-2d %8s %8s %8s %8s %9s %9s %8s %6s" % (
-            r["system"], r.get("status"), r.get("done", 0), r["nodes"],
+        print("%-11s %-8s %2d/%-2d %6s %8s %8s %8s %8s %9s %9s %7s %5s" % (
+            r["system"], r.get("status"), r.get("done", 0), r["nodes"], fmt(r.get("mount_median_s")),
             fmt(r.get("median_s")), fmt(r.get("max_s")) if r.get("max_s") else ">%d" % r.get("timeout_s", 0),
             fmt(mh), fmt(xh), fmt(r.get("seeder_tx_over_read")), al, fmt(peers, "%.0f"),
             fmt(r.get("cpu_busy_pct"), "%.0f")))
-    print("times in seconds from the start gate to the last of the node's files read (median and "
-          "max over nodes); seed/read = bytes the seeder node sent / bytes of the files read; "
+    print("times in seconds from the start gate (mount: median time the mount command took; "
+          "median/max: until the node had read its last file); seed/read = bytes the seeder node sent / bytes of the files read; "
           "all-local = bulk: the last node to have the whole set; peers% = share of bitlib nodes' "
           "bytes that came from other nodes; cpu% = whole machine busy during the run")
 
@@ -160,7 +162,7 @@ def main():
                    "params": {k: first.get(k) for k in ("nodes", "rate_mbit", "files", "set_bytes",
                                                         "read_files", "read_bytes", "piece",
                                                         "timeout_s")}}, f, indent=1)
-    cols = ["system", "status", "nodes", "done", "median_s", "max_s", "median_over_hybrid",
+    cols = ["system", "status", "nodes", "done", "mount_median_s", "median_s", "max_s", "median_over_hybrid",
             "max_over_hybrid", "seeder_tx_bytes", "seeder_tx_over_read", "all_local_median_s",
             "all_local_max_s", "bytes_from_seeders", "bytes_from_peers", "bytes_wasted",
             "cpu_busy_pct", "wall_s"]
