@@ -29,6 +29,8 @@ static int by_rate_desc(const void *a, const void *b)
         return xi ? -1 : 1;
     if (x->rate != y->rate)
         return x->rate > y->rate ? -1 : 1;
+    if (x->unchoked != y->unchoked) /* sticky: the peers we serve keep their slots */
+        return x->unchoked ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
@@ -67,4 +69,21 @@ void bl_choker_run(bl_choker *c, bl_choke_peer *peers, size_t n, uint64_t now_ms
     c->optimistic = peers[pick].id;
     c->has_optimistic = true;
     c->optimistic_since = now_ms;
+}
+
+void bl_choker_fill(bl_choker *c, bl_choke_peer *peers, size_t n)
+{
+    if (n > 1)
+        qsort(peers, n, sizeof *peers, by_rate_desc);
+    size_t busy = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool stock_wants = peers[i].interested && !peers[i].coop;
+        peers[i].unchoke = peers[i].coop || (stock_wants && peers[i].unchoked);
+        busy += stock_wants && peers[i].unchoked;
+    }
+    for (size_t i = 0; i < n && busy < c->slots; i++)
+        if (peers[i].interested && !peers[i].coop && !peers[i].unchoke) {
+            peers[i].unchoke = true;
+            busy++;
+        }
 }

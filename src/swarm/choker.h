@@ -7,7 +7,16 @@
  * download, bytes/s we send them once we seed), re-evaluated at every call
  * (the caller calls every 10 s), plus one optimistic slot that moves to a
  * random choked interested peer every 30 s.  Uninterested peers stay
- * choked. */
+ * choked.
+ *
+ * Stock peers are sticky, as in stock clients: between rounds (a peer became
+ * interested, connected or left) bl_choker_fill only hands out free slots and
+ * never takes one from a peer it serves; in a round, equal rates go to the
+ * peers already unchoked first.  A seed ranks by what it uploaded to each peer
+ * in the last round (libtorrent's "fastest upload" seed choking), so it keeps
+ * serving whoever asked first and newcomers wait for a slot to free up or the
+ * optimistic unchoke: the "first requester" preference that makes per-file
+ * transfers collapse in stock BitTorrent. */
 #ifndef BL_SWARM_CHOKER_H
 #define BL_SWARM_CHOKER_H
 
@@ -22,7 +31,8 @@ typedef struct bl_choke_peer {
     uint32_t id;
     bool interested;   /* the peer is interested in us */
     bool coop;         /* cooperative: never choked */
-    uint64_t rate;     /* bytes/s, see above */
+    uint64_t rate;     /* bytes/s, or bytes in the last round; see above */
+    bool unchoked;     /* input: currently unchoked by us */
     bool unchoke;      /* output: the decision */
 } bl_choke_peer;
 
@@ -35,8 +45,12 @@ typedef struct bl_choker {
 } bl_choker;
 
 void bl_choker_init(bl_choker *c, unsigned slots, uint64_t seed);
-/* Decide unchoke for every peer (peers[] is reordered).  now_ms drives the
- * optimistic rotation. */
+/* A round (every BL_CHOKE_RECHOKE_MS): decide unchoke for every peer
+ * (peers[] is reordered).  now_ms drives the optimistic rotation. */
 void bl_choker_run(bl_choker *c, bl_choke_peer *peers, size_t n, uint64_t now_ms);
+/* Between rounds: interested stock peers already unchoked stay unchoked,
+ * uninterested ones are choked, and free slots (of `slots`) go to choked
+ * interested peers, best rate first (peers[] is reordered). */
+void bl_choker_fill(bl_choker *c, bl_choke_peer *peers, size_t n);
 
 #endif

@@ -568,27 +568,51 @@ peer *swarm_find_peer_id(bl_swarm *s, const uint8_t peer_id[20], const peer *exc
 
 /* ---- choking --------------------------------------------------------------- */
 
-void swarm_rechoke(bl_swarm *s)
+/* A seed ranks stock peers by what it uploaded to each since the last round
+ * (fastest upload); a leecher by what it receives from each (tit-for-tat). */
+static size_t choke_inputs(bl_swarm *s, bl_choke_peer *cp, size_t max)
 {
-    bl_choke_peer cp[256];
     size_t n = 0;
     bool seeding = bl_store_complete(s->store);
-    for (peer *p = s->peers; p && n < 256; p = p->next) {
+    for (peer *p = s->peers; p && n < max; p = p->next) {
         if (p->state != PEER_ACTIVE)
             continue;
         cp[n].id = p->id;
         cp[n].interested = p->peer_interested;
         cp[n].coop = p->coop;
-        cp[n].rate = seeding ? p->rate_up : p->rate_down;
+        cp[n].rate = seeding ? p->uploaded - p->round_up_base : p->rate_down;
+        cp[n].unchoked = !p->am_choking;
         n++;
     }
-    bl_choker_run(&s->choker, cp, n, bl_loop_now_ms(s->loop));
+    return n;
+}
+
+static void choke_apply(bl_swarm *s, const bl_choke_peer *cp, size_t n)
+{
     for (size_t i = 0; i < n; i++)
         for (peer *p = s->peers; p; p = p->next)
             if (p->id == cp[i].id) {
                 peer_set_choke(p, !cp[i].unchoke);
                 break;
             }
+}
+
+void swarm_rechoke(bl_swarm *s)
+{
+    bl_choke_peer cp[256];
+    size_t n = choke_inputs(s, cp, 256);
+    bl_choker_fill(&s->choker, cp, n);
+    choke_apply(s, cp, n);
+}
+
+void swarm_rechoke_round(bl_swarm *s)
+{
+    bl_choke_peer cp[256];
+    size_t n = choke_inputs(s, cp, 256);
+    bl_choker_run(&s->choker, cp, n, bl_loop_now_ms(s->loop));
+    choke_apply(s, cp, n);
+    for (peer *p = s->peers; p; p = p->next)
+        p->round_up_base = p->uploaded;
 }
 
 /* ---- the clock ------------------------------------------------------------- */
@@ -614,7 +638,7 @@ static void tick(bl_loop *loop, void *arg)
     }
     if (now - s->last_rechoke_ms >= BL_CHOKE_RECHOKE_MS) {
         s->last_rechoke_ms = now;
-        swarm_rechoke(s);
+        swarm_rechoke_round(s);
     }
     for (peer *p = s->peers; p;) {
         peer *next = p->next;

@@ -89,6 +89,7 @@ struct peer {
     uint64_t downloaded, uploaded;
     uint64_t win_down, win_up;    /* bytes in the current rate window */
     uint64_t rate_down, rate_up;  /* bytes/s, last window */
+    uint64_t round_up_base;       /* `uploaded` at the last choke round */
     uint64_t last_recv_ms, last_send_ms, last_block_ms, connected_ms, last_pex_ms;
     uint32_t pex_generation;      /* swarm->peer_generation when we last sent PEX */
     uint64_t timer;               /* connect/handshake timeout timer */
@@ -181,7 +182,8 @@ void swarm_piece_failed(bl_swarm *s, uint32_t piece);
 const uint8_t *swarm_solo_mask(bl_swarm *s, const peer *p);
 void swarm_solo_peer_gone(bl_swarm *s, uint32_t peer_id);
 void swarm_contrib_add(bl_swarm *s, uint32_t piece, uint32_t peer_id);
-void swarm_rechoke(bl_swarm *s);
+void swarm_rechoke(bl_swarm *s);       /* between rounds: fill free slots only */
+void swarm_rechoke_round(bl_swarm *s); /* the periodic choke round */
 void swarm_remember(bl_swarm *s, const peer *p);
 /* Flush every peer's output on the next loop turn: messages queued for many
  * peers in one turn leave in one send() per peer. */
