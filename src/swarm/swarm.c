@@ -125,7 +125,7 @@ bl_swarm *bl_swarm_new(bl_loop *loop, const bl_swarm_config *cfg, bl_err *err)
     }
     s->st.pieces_total = mi->num_pieces;
     s->st.pieces_had = (uint32_t)had;
-    if (cfg->seed && cfg->policy == BL_POLICY_COOPERATIVE) {
+    if (cfg->policy == BL_POLICY_COOPERATIVE) {
         s->sent_ms = calloc(mi->num_pieces, sizeof *s->sent_ms);
         s->sent_to = calloc(mi->num_pieces, sizeof *s->sent_to);
         if (!s->sent_ms || !s->sent_to) {

@@ -35,7 +35,7 @@
 #define PEER_MAX_STRIKES 2               /* hash failures before a ban */
 #define PEER_PROMISE_MS 3000             /* an intent not followed by HAVE expires */
 #define PEER_PROMISES_MAX 8192
-#define SEED_SPREAD_MS 250               /* a seed sends a piece to one coop peer per window */
+#define SEED_SPREAD_MS 250               /* a node sends a piece to one coop peer per window */
 
 enum peer_state { PEER_CONNECTING, PEER_HANDSHAKE, PEER_ACTIVE, PEER_DEAD };
 
@@ -128,7 +128,7 @@ struct bl_swarm {
     uint32_t next_peer_id;
     uint32_t peer_generation;     /* bumped when a peer with a listen port joins */
     bl_bitfield intent_sent;      /* pieces we announced with bitlib_intent */
-    /* a complete node: when and to whom each piece last went (spreading) */
+    /* cooperative: when and to whom each piece last went (spreading) */
     uint64_t *sent_ms;
     uint32_t *sent_to;
 
