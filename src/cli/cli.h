@@ -5,7 +5,10 @@
 
 #include <stdbool.h>
 
+#include <sys/socket.h>
+
 #include "core/version.h"
+#include "swarm/swarm.h"
 
 struct bl_cmd {
     const char *name;
@@ -23,5 +26,25 @@ int cmd_status(int argc, char **argv);
 
 /* True if argv has -h/--help before a "--". */
 bool cli_wants_help(int argc, char **argv);
+
+/* How a node finds peers: the options seed, fetch and mount share
+ * (--listen 'l', --peer 'p', --no-tracker 'T', --policy 'P'). */
+#define CLI_MAX_PEERS 256
+typedef struct cli_peers {
+    const char *listen;
+    struct sockaddr_storage addr[CLI_MAX_PEERS];
+    socklen_t len[CLI_MAX_PEERS];
+    size_t n;
+    bool use_trackers;
+    enum bl_policy policy;
+} cli_peers;
+
+void cli_peers_init(cli_peers *o, const char *default_listen);
+/* Handle option c with its argument: 1 if it was one of the shared options,
+ * 0 if not, -1 after printing a one-line error (bad address, bad policy).
+ * --peer addresses are resolved here, so a typo is reported at once. */
+int cli_peers_option(cli_peers *o, int c, const char *arg, const char *cmd);
+/* Hand the --peer addresses to the swarm. */
+void cli_peers_add(const cli_peers *o, bl_swarm *s);
 
 #endif

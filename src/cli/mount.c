@@ -199,15 +199,19 @@ int cmd_mount(int argc, char **argv)
     };
     const char *cmd = "bitlib mount";
     enum bl_fs_mode mode = BL_FS_HYBRID;
-    const char *cache = NULL, *listen = "0.0.0.0:0", *sock = NULL, *log_path = NULL;
-    const char *peers[256];
-    size_t npeers = 0;
+    const char *cache = NULL, *sock = NULL, *log_path = NULL;
+    cli_peers po;
+    cli_peers_init(&po, "0.0.0.0:0");
     double read_timeout = 60;
-    bool allow_other = false, foreground = false, use_trackers = true;
-    enum bl_policy policy = BL_POLICY_COOPERATIVE;
+    bool allow_other = false, foreground = false;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "m:c:fl:p:vh", longopts, NULL)) != -1) {
+        int shared = cli_peers_option(&po, c, optarg, cmd);
+        if (shared < 0)
+            return 2;
+        if (shared)
+            continue;
         switch (c) {
         case 'm':
             if (bl_fs_mode_parse(optarg, &mode) < 0) {
@@ -228,25 +232,6 @@ int cmd_mount(int argc, char **argv)
         }
         case 'A': allow_other = true; break;
         case 'f': foreground = true; break;
-        case 'l': listen = optarg; break;
-        case 'p':
-            if (npeers == 256) {
-                fprintf(stderr, "%s: at most 256 --peer options\n", cmd);
-                return 2;
-            }
-            peers[npeers++] = optarg;
-            break;
-        case 'T': use_trackers = false; break;
-        case 'P':
-            if (!strcmp(optarg, "cooperative"))
-                policy = BL_POLICY_COOPERATIVE;
-            else if (!strcmp(optarg, "stock"))
-                policy = BL_POLICY_STOCK;
-            else {
-                fprintf(stderr, "%s: --policy '%s': cooperative or stock\n", cmd, optarg);
-                return 2;
-            }
-            break;
         case 'S': sock = optarg; break;
         case 'L': log_path = optarg; break;
         case 'v': bl_log_set_level(BL_LOG_DEBUG); break;
@@ -278,9 +263,9 @@ int cmd_mount(int argc, char **argv)
         return 1;
     }
     int rc = 1;
-    if (!use_trackers && npeers == 0)
+    if (!po.use_trackers && po.n == 0)
         bl_warn("no --peer and --no-tracker: only peers that connect to us will be used");
-    else if (npeers == 0 && mi.num_tiers == 0)
+    else if (po.n == 0 && mi.num_tiers == 0)
         bl_warn("%s names no tracker and no --peer was given: only peers that connect to us "
                 "will be used", desc);
     if (!cache) {
@@ -343,21 +328,13 @@ int cmd_mount(int argc, char **argv)
     }
     bl_node_config nc = {
         .mi = &mi, .cache_dir = cache, .mode = mode,
-        .read_timeout_ms = (uint64_t)(read_timeout * 1000), .listen = listen,
-        .use_trackers = use_trackers, .policy = policy,
+        .read_timeout_ms = (uint64_t)(read_timeout * 1000), .listen = po.listen,
+        .use_trackers = po.use_trackers, .policy = po.policy,
     };
     m.node = bl_node_new(m.loop, &nc, &err);
     if (!m.node)
         goto fail;
-    for (size_t i = 0; i < npeers; i++) {
-        struct sockaddr_storage ss;
-        socklen_t len;
-        if (bl_net_parse_hostport(peers[i], &ss, &len, &err) < 0) {
-            bl_fail_ctx(&err, "--peer %s", peers[i]);
-            goto fail;
-        }
-        bl_swarm_add_peer(bl_node_swarm(m.node), (struct sockaddr *)&ss, len);
-    }
+    cli_peers_add(&po, bl_node_swarm(m.node));
     if (bl_loop_signal(m.loop, SIGINT, on_signal, &m, &err) < 0 ||
         bl_loop_signal(m.loop, SIGTERM, on_signal, &m, &err) < 0)
         goto fail;

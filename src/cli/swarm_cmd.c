@@ -222,11 +222,8 @@ static int run_swarm(bool fetch, int argc, char **argv)
         {0, 0, 0, 0},
     };
     const char *cmd = fetch ? "bitlib fetch" : "bitlib seed";
-    const char *listen = fetch ? "0.0.0.0:0" : "0.0.0.0:6881";
-    const char *peers[256];
-    size_t npeers = 0;
-    bool use_trackers = true;
-    enum bl_policy policy = BL_POLICY_COOPERATIVE;
+    cli_peers po;
+    cli_peers_init(&po, fetch ? "0.0.0.0:0" : "0.0.0.0:6881");
     run r = {.fetch = fetch, .stall_s = 300};
     int c;
     opterr = 0;
@@ -236,16 +233,12 @@ static int run_swarm(bool fetch, int argc, char **argv)
             fprintf(stderr, "%s: %s is an option of bitlib fetch\n", cmd, argv[optind - 1]);
             return 2;
         }
+        int shared = cli_peers_option(&po, c, optarg, cmd);
+        if (shared < 0)
+            return 2;
+        if (shared)
+            continue;
         switch (c) {
-        case 'l': listen = optarg; break;
-        case 'p':
-            if (npeers == 256) {
-                fprintf(stderr, "%s: at most 256 --peer options\n", cmd);
-                return 2;
-            }
-            peers[npeers++] = optarg;
-            break;
-        case 'T': use_trackers = false; break;
         case 'C': r.on_complete = optarg; break;
         case 'K': r.keep_serving = true; break;
         case 'J': r.json = true; break;
@@ -259,16 +252,6 @@ static int run_swarm(bool fetch, int argc, char **argv)
             r.stall_s = (unsigned)v;
             break;
         }
-        case 'P':
-            if (!strcmp(optarg, "cooperative"))
-                policy = BL_POLICY_COOPERATIVE;
-            else if (!strcmp(optarg, "stock"))
-                policy = BL_POLICY_STOCK;
-            else {
-                fprintf(stderr, "%s: --policy '%s': cooperative or stock\n", cmd, optarg);
-                return 2;
-            }
-            break;
         case 'q': r.quiet = true; break;
         case 'v': bl_log_set_level(BL_LOG_DEBUG); break;
         case 'h': fputs(fetch ? fetch_usage : seed_usage, stdout); return 0;
@@ -296,35 +279,25 @@ static int run_swarm(bool fetch, int argc, char **argv)
         bl_metainfo_free(&r.mi);
         return 1;
     }
-    if (!use_trackers && npeers == 0 && fetch) {
+    if (!po.use_trackers && po.n == 0 && fetch) {
         fprintf(stderr, "%s: no way to find peers: give --peer or drop --no-tracker\n", cmd);
         goto out;
     }
-    if (fetch && npeers == 0 && r.mi.num_tiers == 0) {
+    if (fetch && po.n == 0 && r.mi.num_tiers == 0) {
         fprintf(stderr, "%s: %s names no tracker; give peers with --peer ADDR:PORT\n", cmd, desc);
         goto out;
     }
-    bl_swarm_config cfg = {.mi = &r.mi, .dir = dir, .seed = !fetch, .listen = listen,
-                           .use_trackers = use_trackers, .policy = policy,
+    bl_swarm_config cfg = {.mi = &r.mi, .dir = dir, .seed = !fetch, .listen = po.listen,
+                           .use_trackers = po.use_trackers, .policy = po.policy,
                            .on_complete = on_complete, .arg = &r};
     if (!fetch)
         cfg.on_complete = NULL;
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     r.swarm = bl_swarm_new(r.loop, &cfg, &err);
     if (!r.swarm) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         goto out;
     }
-    for (size_t i = 0; i < npeers; i++) {
-        struct sockaddr_storage ss;
-        socklen_t len;
-        if (bl_net_parse_hostport(peers[i], &ss, &len, &err) < 0) {
-            fprintf(stderr, "%s: --peer %s: %s\n", cmd, peers[i], err.msg);
-            goto out;
-        }
-        bl_swarm_add_peer(r.swarm, (struct sockaddr *)&ss, len);
-    }
+    cli_peers_add(&po, r.swarm);
     if (bl_loop_signal(r.loop, SIGINT, on_signal, &r, &err) < 0 ||
         bl_loop_signal(r.loop, SIGTERM, on_signal, &r, &err) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
