@@ -135,6 +135,8 @@ grep "detached" "$ML/remount.err" | sed 's/^/   /'
 cmp -s "$m/keep/a.so" "$set_dir/keep/a.so" || ml_fail "keep/a.so differs after remount"
 st=$(ml_status "$m")
 echo "   $(jq -c '{pieces_had, bytes_downloaded, num_peers}' <<<"$st")"
-jq -e '.bytes_downloaded == 0 and .pieces_had > 0 and .num_peers == 0' <<<"$st" >/dev/null || ml_fail "cache not warm"
+# (another node may re-dial this address meanwhile, so peers are not counted:
+# warm means the data was already there and nothing was downloaded)
+jq -e '.bytes_downloaded == 0 and .pieces_had > 0' <<<"$st" >/dev/null || ml_fail "cache not warm"
 ml_umount "$m"
 echo "PASS"
