@@ -10,27 +10,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$HERE/lib/netlab.sh"
-. "$HERE/lib/stock.sh"
-BITLIB=$(realpath "${BITLIB:-build/bitlib}")
-STOCK_BITLIB=$BITLIB
-
-[[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-stock_require ip tc nsenter perl ss jq "$STOCK_PY"
-[[ -x "$BITLIB" ]] || { echo "FAIL: $BITLIB not built"; exit 1; }
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/t_swarm_cooperative.XXXXXX")
-cleanup() {
-    local rc=$?
-    netlab_down
-    if (( rc != 0 )); then
-        for f in "$TMP"/*.log; do echo "---- $f (tail)"; tail -n 12 "$f"; done
-    fi
-    rm -rf -- "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-fail() { echo "FAIL: $*"; exit 1; }
+. "$HERE/lib/swarmtest.sh"
+swarm_test_init t_swarm_cooperative
 
 N=6 RATE=${RATE:-50} MIB=${MIB:-16} PORT=16881 PIECE=${PIECE:-}
 echo "== $((N + 1)) nodes at $RATE Mbit/s: 1 seed, $N fetchers; set of $MIB MiB in 50 files"

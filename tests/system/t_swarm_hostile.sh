@@ -20,28 +20,10 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$HERE/lib/netlab.sh"
-. "$HERE/lib/stock.sh"
-BITLIB=$(realpath "${BITLIB:-build/bitlib}")
-STOCK_BITLIB=$BITLIB
+. "$HERE/lib/swarmtest.sh"
+TAIL_LINES=25
+swarm_test_init t_swarm_hostile
 HOSTILE=$HERE/lib/hostile_peer.py
-
-[[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-stock_require ip tc nsenter perl ss jq "$STOCK_PY"
-[[ -x "$BITLIB" ]] || { echo "FAIL: $BITLIB not built"; exit 1; }
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/t_swarm_hostile.XXXXXX")
-cleanup() {
-    local rc=$?
-    netlab_down
-    if (( rc != 0 )); then
-        for f in "$TMP"/*.log; do echo "---- $f (tail)"; tail -n 25 "$f"; done
-    fi
-    rm -rf -- "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-fail() { echo "FAIL: $*"; exit 1; }
 
 SEED=0 LIAR=1 SILENT=2 FA=3 FB=4 FC=5 ATTACKER=6 SLOWLIAR=7 FD=8
 PORT=16881

@@ -7,28 +7,10 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$HERE/lib/netlab.sh"
-. "$HERE/lib/stock.sh"
-BITLIB=$(realpath "${BITLIB:-build/bitlib}")
-STOCK_BITLIB=$BITLIB
-
-[[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-stock_require ip tc nsenter perl ss jq "$STOCK_PY"
-"$STOCK_PY" -c 'import libtorrent' 2>/dev/null || { echo "SKIP: python3-libtorrent missing"; exit 77; }
-[[ -x "$BITLIB" ]] || { echo "FAIL: $BITLIB not built"; exit 1; }
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/t_swarm_mixed.XXXXXX")
-cleanup() {
-    local rc=$?
-    netlab_down
-    if (( rc != 0 )); then
-        for f in "$TMP"/*.log; do echo "---- $f (tail)"; tail -n 10 "$f"; done
-    fi
-    rm -rf -- "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-fail() { echo "FAIL: $*"; exit 1; }
+. "$HERE/lib/swarmtest.sh"
+TAIL_LINES=10
+swarm_test_init t_swarm_mixed
+swarm_require_libtorrent
 
 PORT=16881 RATE=50
 echo "== 7 nodes at $RATE Mbit/s: bitlib seed; bitlib fetchers on 1-3; libtorrent leechers on 4-6"

@@ -8,29 +8,10 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$HERE/lib/netlab.sh"
-. "$HERE/lib/stock.sh"
-BITLIB=$(realpath "${BITLIB:-build/bitlib}")
-STOCK_BITLIB=$BITLIB
-
-[[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-stock_require ip tc nsenter perl ss jq opentracker aria2c transmission-cli ctorrent "$STOCK_PY"
-"$STOCK_PY" -c 'import libtorrent' 2>/dev/null || { echo "SKIP: python3-libtorrent missing"; exit 77; }
-[[ -x "$BITLIB" ]] || { echo "FAIL: $BITLIB not built"; exit 1; }
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/t_swarm_stock_leechers.XXXXXX")
+. "$HERE/lib/swarmtest.sh"
+swarm_test_init t_swarm_stock_leechers opentracker aria2c transmission-cli ctorrent
+swarm_require_libtorrent
 SEED_LOG=$TMP/seed.log
-cleanup() {
-    local rc=$?
-    netlab_down
-    if (( rc != 0 )); then
-        for f in "$TMP"/*.log; do echo "---- $f (tail)"; tr '\r' '\n' <"$f" | tail -n 12; done
-    fi
-    rm -rf -- "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-fail() { echo "FAIL: $*"; exit 1; }
 
 SEED=0 TRACKER=1 LT=2 ARIA=3 TR=4 CT=5
 PORT=16881 TPORT=16969

@@ -9,28 +9,9 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$HERE/lib/netlab.sh"
-. "$HERE/lib/stock.sh"
-BITLIB=$(realpath "${BITLIB:-build/bitlib}")
-STOCK_BITLIB=$BITLIB
-
-[[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-stock_require ip tc nsenter perl ss jq opentracker ctorrent mktorrent "$STOCK_PY"
-"$STOCK_PY" -c 'import libtorrent' 2>/dev/null || { echo "SKIP: python3-libtorrent missing"; exit 77; }
-[[ -x "$BITLIB" ]] || { echo "FAIL: $BITLIB not built"; exit 1; }
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/t_swarm_stock_seeders.XXXXXX")
-cleanup() {
-    local rc=$?
-    netlab_down
-    if (( rc != 0 )); then
-        for f in "$TMP"/*.log; do echo "---- $f (tail)"; tr '\r' '\n' <"$f" | tail -n 12; done
-    fi
-    rm -rf -- "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-fail() { echo "FAIL: $*"; exit 1; }
+. "$HERE/lib/swarmtest.sh"
+swarm_test_init t_swarm_stock_seeders opentracker ctorrent mktorrent
+swarm_require_libtorrent
 
 TRACKER=0 LT=1 CT=2
 TPORT=16969
