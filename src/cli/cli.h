@@ -24,6 +24,10 @@ int cmd_tracker(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 
+/* Report an unknown or incomplete option (getopt left it at argv[optind-1]) in
+ * one line pointing at --help; returns 2, the usage-error exit code. */
+int cli_bad_option(const char *cmd, const char *arg);
+
 /* True if argv has -h/--help before a "--". */
 bool cli_wants_help(int argc, char **argv);
 

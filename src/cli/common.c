@@ -64,3 +64,9 @@ void cli_peers_add(const cli_peers *o, bl_swarm *s)
     for (size_t i = 0; i < o->n; i++)
         bl_swarm_add_peer(s, (const struct sockaddr *)&o->addr[i], o->len[i]);
 }
+
+int cli_bad_option(const char *cmd, const char *arg)
+{
+    fprintf(stderr, "%s: unknown or incomplete option '%s'; see '%s --help'\n", cmd, arg, cmd);
+    return 2;
+}

@@ -214,9 +214,7 @@ int cmd_create(int argc, char **argv)
         case 'q': quiet = true; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default:
-            fprintf(stderr, "bitlib create: unknown or incomplete option '%s'; see "
-                            "'bitlib create --help'\n", argv[optind - 1]);
-            return 2;
+            return cli_bad_option("bitlib create", argv[optind - 1]);
         }
     }
     if (!output) {

@@ -216,9 +216,7 @@ int cmd_inspect(int argc, char **argv)
         case 'J': json = true; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default:
-            fprintf(stderr, "bitlib inspect: unknown option '%s'; see 'bitlib inspect --help'\n",
-                    argv[optind - 1]);
-            return 2;
+            return cli_bad_option("bitlib inspect", argv[optind - 1]);
         }
     }
     if (optind != argc - 1) {

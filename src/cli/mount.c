@@ -237,9 +237,7 @@ int cmd_mount(int argc, char **argv)
         case 'v': bl_log_set_level(BL_LOG_DEBUG); break;
         case 'h': fputs(mount_usage, stdout); return 0;
         default:
-            fprintf(stderr, "%s: unknown or incomplete option '%s'; see '%s --help'\n", cmd,
-                    argv[optind - 1], cmd);
-            return 2;
+            return cli_bad_option(cmd, argv[optind - 1]);
         }
     }
     if (argc - optind != 2) {

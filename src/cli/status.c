@@ -117,9 +117,7 @@ int cmd_status(int argc, char **argv)
         }
         case 'h': fputs(status_usage, stdout); return 0;
         default:
-            fprintf(stderr, "%s: unknown or incomplete option '%s'; see '%s --help'\n", cmd,
-                    argv[optind - 1], cmd);
-            return 2;
+            return cli_bad_option(cmd, argv[optind - 1]);
         }
     }
     if (argc - optind != 1 && !(sock && argc == optind)) {

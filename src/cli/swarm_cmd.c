@@ -256,9 +256,7 @@ static int run_swarm(bool fetch, int argc, char **argv)
         case 'v': bl_log_set_level(BL_LOG_DEBUG); break;
         case 'h': fputs(fetch ? fetch_usage : seed_usage, stdout); return 0;
         default:
-            fprintf(stderr, "%s: unknown or incomplete option '%s'; see '%s --help'\n", cmd,
-                    argv[optind - 1], cmd);
-            return 2;
+            return cli_bad_option(cmd, argv[optind - 1]);
         }
     }
     if (argc - optind != 2) {
