@@ -36,6 +36,8 @@ def main():
                 sys.exit("runnode: %s never appeared" % args.go)
             time.sleep(0.002)
 
+    if os.environ.get("RUNNODE_LOG_START"):
+        print("runnode: starting at %.6f" % time.time(), file=sys.stderr, flush=True)
     child = os.fork()
     if child == 0:
         try:

@@ -562,6 +562,95 @@ static void test_spare_seeds(void **state)
 }
 
 
+/* The word-at-a-time scan offers exactly the pieces a per-piece rule would:
+ * wanted, not had, not started, held by the peer, and (spare seeds, asking
+ * a seed) held by no other peer unless DEADLINE.  Odd piece counts exercise
+ * the bitmap's last, partial word. */
+static void test_scan_matches_rule(void **state)
+{
+    (void)state;
+    enum { N = 1037, PEERS = 4 };
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        srand((unsigned)seed);
+        bl_picker *p = one_block_pieces(N, seed);
+        bl_picker_set_endgame_extra(p, 0);
+        bool spare = seed % 2;
+        bl_picker_set_spare_seeds(p, spare);
+        static uint8_t cls[N], had[N], started[N], avail[N];
+        memset(had, 0, sizeof had);
+        memset(started, 0, sizeof started);
+        memset(avail, 0, sizeof avail);
+        for (uint32_t i = 0; i < N; i++) {
+            cls[i] = (uint8_t)(rand() % BL_PRIO_COUNT);
+            /* half the runs without DEADLINE pieces: the scan masks with
+             * the "no one else holds it" bitmap only then */
+            if (cls[i] == BL_PRIO_DEADLINE && seed % 4 < 2)
+                cls[i] = BL_PRIO_BULK;
+            if (cls[i] == BL_PRIO_DEADLINE)
+                bl_picker_set_deadline(p, i, (uint64_t)(rand() % 1000));
+            else
+                bl_picker_set_priority(p, i, i, (enum bl_prio)cls[i], true);
+        }
+        uint8_t bits[PEERS][(N + 7) / 8];
+        memset(bits, 0, sizeof bits);
+        for (int q = 0; q < PEERS; q++) {
+            for (uint32_t i = 0; i < N; i++)
+                if (rand() % 4 == 0) {
+                    set_bit(bits[q], i);
+                    avail[i]++;
+                }
+            bl_picker_peer_bitfield(p, bits[q], false);
+        }
+        for (int k = 0; k < 300; k++) { /* HAVEs, promises and their withdrawal */
+            uint32_t i = (uint32_t)rand() % N;
+            if (rand() % 3 == 0 && avail[i]) {
+                bl_picker_peer_unhave(p, i);
+                avail[i]--;
+            } else {
+                bl_picker_peer_have(p, i);
+                avail[i]++;
+            }
+        }
+        bl_picker_peer_bitfield(p, NULL, true); /* a seed: peer PEERS */
+        /* some pieces fetched and verified, some in flight from the seed */
+        int inflight = 0;
+        for (int k = 0; k < 200; k++) {
+            bl_block b;
+            if (bl_picker_next(p, PEERS, NULL, true, 0, &b, 1) != 1) break;
+            started[b.piece] = 1;
+            if (rand() % 2) {
+                bool done;
+                assert_true(bl_picker_block_received(p, PEERS, &b, NULL, 0, &done) >= 0);
+                assert_true(done);
+                bl_picker_piece_verified(p, b.piece);
+                had[b.piece] = 1;
+            } else {
+                inflight++;
+            }
+        }
+        for (int q = 0; q <= PEERS; q++) {
+            bool seed_peer = q == PEERS;
+            uint8_t expect[N];
+            int nexpect = 0;
+            for (uint32_t i = 0; i < N; i++) {
+                bool holds = seed_peer || ((bits[q][i >> 3] >> (7 - (i & 7))) & 1);
+                bool spared = spare && seed_peer && avail[i] > 0 && cls[i] != BL_PRIO_DEADLINE;
+                expect[i] = cls[i] != BL_PRIO_NONE && !had[i] && !started[i] && holds && !spared;
+                nexpect += expect[i];
+            }
+            static bl_block out[N];
+            /* a copy of the picker's state cannot be taken, so ask for
+             * everything once and then release it again */
+            int n = bl_picker_next(p, (uint32_t)q, seed_peer ? NULL : bits[q], seed_peer, 0, out, N);
+            assert_int_equal(n, nexpect);
+            for (int k = 0; k < n; k++)
+                assert_true(expect[out[k].piece]);
+            assert_int_equal(bl_picker_peer_released(p, (uint32_t)q), n + (seed_peer ? inflight : 0));
+        }
+        bl_picker_free(p);
+    }
+}
+
 /* Cooperative endgame waits before duplicating a request. */
 static void test_endgame_delay(void **state)
 {
@@ -609,6 +698,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spare_seeds),
+        cmocka_unit_test(test_scan_matches_rule),
         cmocka_unit_test(test_unsolicited_refused),
         cmocka_unit_test(test_endgame_delay),
         cmocka_unit_test(test_geometry),
