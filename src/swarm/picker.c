@@ -324,21 +324,25 @@ static int cand_cmp(const struct cand *a, const struct cand *b)
     return a->piece < b->piece ? -1 : a->piece > b->piece;
 }
 
-/* Keep the best `cap` candidates, sorted best first.  The random value is
- * drawn only for candidates that can still make the list, so a scan costs
- * little, and ties stay uniformly random. */
-static void cand_insert(bl_picker *p, int *n, int cap, uint32_t i)
+/* Keep the best `cap` candidates, sorted best first.  With draw, ties are
+ * broken by a random value, drawn only for candidates that can still make
+ * the list.  Without, the first candidate offered wins a tie: the scan of
+ * unstarted pieces starts at a random place instead, which spreads just as
+ * well and costs one draw per scan rather than one per piece. */
+static void cand_insert(bl_picker *p, int *n, int cap, uint32_t i, bool draw)
 {
     const struct piece *pc = &p->pc[i];
     struct cand c = {
         .deadline = pc->deadline, .piece = i, .avail = pc->avail,
         .cls = pc->cls, .started = started(pc),
     };
-    if (*n == cap && cand_cmp_key(&c, &p->cands[cap - 1]) > 0) return;
-    c.rnd = (uint32_t)(rng_next(p) >> 32);
-    if (*n == cap && cand_cmp(&c, &p->cands[cap - 1]) >= 0) return;
+    if (*n == cap && cand_cmp_key(&c, &p->cands[cap - 1]) >= (draw ? 1 : 0)) return;
+    if (draw) {
+        c.rnd = (uint32_t)(rng_next(p) >> 32);
+        if (*n == cap && cand_cmp(&c, &p->cands[cap - 1]) >= 0) return;
+    }
     int k = *n < cap ? (*n)++ : cap - 1;
-    while (k > 0 && cand_cmp(&c, &p->cands[k - 1]) < 0) {
+    while (k > 0 && (draw ? cand_cmp(&c, &p->cands[k - 1]) : cand_cmp_key(&c, &p->cands[k - 1])) < 0) {
         p->cands[k] = p->cands[k - 1];
         k--;
     }
@@ -372,6 +376,17 @@ static uint64_t map_word(const uint8_t *map, size_t nbytes, size_t w)
     return v;
 }
 
+/* The word mask (as map_word loads it) of the word's pieces b..63. */
+static uint64_t pieces_from(uint32_t b)
+{
+    uint8_t bytes[8] = {0};
+    for (uint32_t k = 0; k < 8; k++)
+        bytes[k] = k < b / 8 ? 0 : k == b / 8 ? (uint8_t)(0xffu >> (b % 8)) : 0xff;
+    uint64_t m;
+    memcpy(&m, bytes, 8);
+    return m;
+}
+
 /* Offer every unstarted wanted piece the peer has to the candidate list
  * (under spare seeds only those no other peer has). */
 static void scan_unstarted(bl_picker *p, int *nc, int max, const uint8_t *peer_bits,
@@ -381,8 +396,15 @@ static void scan_unstarted(bl_picker *p, int *nc, int max, const uint8_t *peer_b
     /* DEADLINE pieces are never spared, so the unheld mask applies only
      * when there are none; otherwise each candidate is checked. */
     bool mask_unheld = spare && !p->cls_count[BL_PRIO_DEADLINE];
-    for (size_t w = 0; w < p->map_words; w++) {
+    /* Start at a random piece: its word is visited twice, first for the
+     * pieces from the start on, last for those before it. */
+    uint32_t start = (uint32_t)(rng_next(p) % p->num_pieces);
+    uint64_t from_start = pieces_from(start % 64);
+    for (size_t step = 0; step <= p->map_words; step++) {
+        size_t w = (start / 64 + step) % p->map_words;
         uint64_t m = map_word(p->fresh, p->map_words * 8, w);
+        if (step == 0) m &= from_start;
+        else if (step == p->map_words) m &= ~from_start;
         if (m && !peer_has_all) m &= map_word(peer_bits, nbytes, w);
         if (m && mask_unheld) m &= map_word(p->unheld, p->map_words * 8, w);
         if (!m) continue;
@@ -394,7 +416,7 @@ static void scan_unstarted(bl_picker *p, int *nc, int max, const uint8_t *peer_b
                 b &= ~(0x80u >> bit);
                 uint32_t i = (uint32_t)((w * 8 + (size_t)k) * 8 + bit);
                 if (!mask_unheld && spared(p, spare, i)) continue;
-                cand_insert(p, nc, max, i);
+                cand_insert(p, nc, max, i, false);
             }
     }
 }
@@ -502,7 +524,7 @@ int bl_picker_next(bl_picker *p, uint32_t peer, const uint8_t *peer_bits, bool p
         uint32_t i = p->active[k];
         if (p->pc[i].cls != BL_PRIO_NONE && free_blocks(p, i) &&
             peer_has(peer_bits, peer_has_all, i) && !spared(p, spare, i))
-            cand_insert(p, &nc, max, i);
+            cand_insert(p, &nc, max, i, true);
     }
     int best_new = BL_PRIO_NONE;
     for (int c = 0; c < BL_PRIO_NONE; c++)
@@ -538,7 +560,7 @@ int bl_picker_next(bl_picker *p, uint32_t peer, const uint8_t *peer_bits, bool p
             if (pc->cls == BL_PRIO_NONE || !pc->nreq || !peer_has(peer_bits, peer_has_all, i))
                 continue;
             if (!endgame && pc->cls != BL_PRIO_DEADLINE) continue;
-            cand_insert(p, &nc, max, i);
+            cand_insert(p, &nc, max, i, true);
         }
         for (int k = 0; k < nc && n < max; k++)
             n += take_dups(p, p->cands[k].piece, peer, now_ms, endgame, out + n, max - n);
@@ -667,6 +689,11 @@ void bl_picker_piece_failed(bl_picker *p, uint32_t piece)
 bool bl_picker_have(const bl_picker *p, uint32_t piece)
 {
     return piece < p->num_pieces && p->pc[piece].had;
+}
+
+bool bl_picker_on_demand(const bl_picker *p)
+{
+    return p->cls_count[BL_PRIO_DEADLINE] + p->cls_count[BL_PRIO_OPENED] > 0;
 }
 
 void bl_picker_get_stats(const bl_picker *p, bl_picker_stats *st)

@@ -97,6 +97,10 @@ void bl_picker_peer_bitfield(bl_picker *p, const uint8_t *bits, bool has_all);
 void bl_picker_peer_gone(bl_picker *p, const uint8_t *bits, bool has_all);
 uint32_t bl_picker_availability(const bl_picker *p, uint32_t piece);
 
+/* True while some wanted piece is in class DEADLINE or OPENED: this node
+ * reads on demand rather than fetching in bulk. */
+bool bl_picker_on_demand(const bl_picker *p);
+
 /* Up to max blocks to request from `peer` (which has peer_bits, or all),
  * in the order to send them; marks them outstanding at that peer.
  * Returns the count (0: nothing this peer can give us now). */

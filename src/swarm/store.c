@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +49,7 @@ struct bl_store {
     struct open_file *open;
     unsigned nopen, max_fds;
     uint64_t tick;
+    bool all_new;            /* open found every data file empty and made it: nothing to check */
 };
 
 /* ---- paths ---- */
@@ -113,6 +115,22 @@ static bool is_data_file(const bl_mfile *f)
 }
 
 /* ---- fd cache ---- */
+
+/* Files kept open by default: every data file if the fd limit allows,
+ * leaving room for sockets (opening and closing a file per piece was a
+ * measurable cost with a few hundred libraries), at least
+ * BL_STORE_DEFAULT_FDS. */
+static unsigned fd_budget(const bl_metainfo *mi)
+{
+    size_t files = 0;
+    for (size_t f = 0; f < mi->num_files; f++) files += is_data_file(&mi->files[f]);
+    struct rlimit rl;
+    uint64_t room = BL_STORE_DEFAULT_FDS;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 512 + BL_STORE_DEFAULT_FDS)
+        room = rl.rlim_cur - 512;
+    uint64_t want = files < BL_STORE_DEFAULT_FDS ? BL_STORE_DEFAULT_FDS : files;
+    return (unsigned)(want < room ? want : room);
+}
 
 static void close_slot(bl_store *s, unsigned k)
 {
@@ -281,7 +299,7 @@ bl_store *bl_store_open(const bl_metainfo *mi, const char *dir, int flags, bl_er
     s->mi = mi;
     s->flags = flags;
     s->max_pend = BL_STORE_DEFAULT_PENDING;
-    s->max_fds = BL_STORE_DEFAULT_FDS;
+    s->max_fds = fd_budget(mi);
     s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     s->bits = calloc(mi->num_pieces / 8 + 1, 1);
     s->slot = malloc((mi->num_files ? mi->num_files : 1) * sizeof *s->slot);
@@ -299,6 +317,7 @@ bl_store *bl_store_open(const bl_metainfo *mi, const char *dir, int flags, bl_er
     if (flags & BL_STORE_CREATE) {
         /* Every data file at its final length now (sparse), so the layout
          * on disk matches the description even before data arrives. */
+        s->all_new = true;
         for (size_t f = 0; f < mi->num_files; f++) {
             const bl_mfile *mf = &mi->files[f];
             if (!is_data_file(mf)) continue;
@@ -310,6 +329,7 @@ bl_store *bl_store_open(const bl_metainfo *mi, const char *dir, int flags, bl_er
                 bl_fail(err, "%s: cannot set length: %s", mf->path, strerror(errno));
                 goto fail;
             }
+            if (st.st_size != 0) s->all_new = false;
         }
     }
     return s;
@@ -584,6 +604,10 @@ int64_t bl_store_check(bl_store *s, int threads, bl_store_progress_fn progress, 
                        bl_err *err)
 {
     const bl_metainfo *mi = s->mi;
+    /* A fresh cache holds only holes: reading and hashing them would only
+     * delay the first connection (measurably, with eight nodes starting on
+     * one machine). */
+    if (s->all_new) return s->had;
     if (threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;

@@ -52,7 +52,9 @@ bl_store *bl_store_open(const bl_metainfo *mi, const char *dir, int flags, bl_er
 void bl_store_close(bl_store *s);
 
 /* Bounds: pieces buffered at once (writes to a new piece beyond it fail),
- * files kept open.  0 leaves a bound unchanged. */
+ * files kept open (by default every data file, as far as RLIMIT_NOFILE at
+ * open time leaves 512 descriptors for other uses; at least 64).  0 leaves
+ * a bound unchanged. */
 void bl_store_set_limits(bl_store *s, unsigned max_pending, unsigned max_fds);
 
 /* Buffer bytes [offset, offset+len) of a piece.  offset must be a multiple

@@ -19,20 +19,16 @@
 
 static void tick(bl_loop *loop, void *arg);
 
-/* Files the store may keep open: every data file if the fd limit allows
- * (raised to the hard limit), leaving room for sockets.  Opening and closing
- * files per piece was a measurable cost with a few hundred libraries. */
-static unsigned swarm_fd_budget(const bl_metainfo *mi)
+/* Raise the soft fd limit to the hard one: the store keeps every data file
+ * open when the limit allows (it sizes its cache at open), and peers need
+ * sockets. */
+static void raise_fd_limit(void)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
     }
-    uint64_t room = rl.rlim_cur > 512 ? rl.rlim_cur - 512 : 64;
-    uint64_t want = mi->num_files < 64 ? 64 : mi->num_files;
-    return (unsigned)(want < room ? want : room);
 }
 
 static uint32_t last_piece_len(const bl_metainfo *mi)
@@ -73,12 +69,13 @@ bl_swarm *bl_swarm_new(bl_loop *loop, const bl_swarm_config *cfg, bl_err *err)
         goto fail;
     if (bl_bitfield_init(&s->intent_sent, mi->num_pieces, err) < 0)
         goto fail;
+    raise_fd_limit();
     s->store = bl_store_open(mi, cfg->dir, cfg->seed ? BL_STORE_READONLY : BL_STORE_CREATE, err);
     if (!s->store)
         goto fail;
     /* pieces being assembled are buffered in memory: bound them by bytes */
     unsigned pending = (unsigned)((64u << 20) / mi->piece_length);
-    bl_store_set_limits(s->store, pending < 8 ? 8 : pending, swarm_fd_budget(mi));
+    bl_store_set_limits(s->store, pending < 8 ? 8 : pending, 0);
     uint64_t seed;
     if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
         seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
