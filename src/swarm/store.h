@@ -2,7 +2,8 @@
  *
  * Under DIR every non-padding file of the description is a plain file at
  * DIR/<path> (a single-file torrent: DIR/<name>), created sparse at its
- * length.  Padding (BEP 47) is never stored: it reads as zeros.  Symlink
+ * length when its first piece is written (empty files: when the store is
+ * opened).  Padding (BEP 47) is never stored: it reads as zeros.  Symlink
  * entries carry no data and are not created (the file system shows them
  * from the description).
  *
@@ -29,7 +30,7 @@
 #include "meta/metainfo.h"
 
 enum {
-    BL_STORE_CREATE = 1 << 0,   /* create DIR, the files and their directories */
+    BL_STORE_CREATE = 1 << 0,   /* create DIR, and the files and their directories on use */
     BL_STORE_READONLY = 1 << 1, /* a seeder's existing copy: never modified */
 };
 

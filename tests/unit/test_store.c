@@ -149,6 +149,7 @@ static void fill_store(bl_store *s, const bl_metainfo *mi, const uint8_t *stream
 {
     srand(seed);
     for (uint32_t i = 0; i < mi->num_pieces; i++) {
+        if (bl_store_have(s, i)) continue;
         uint32_t psize = bl_metainfo_piece_size(mi, i), nb = (psize + BS - 1) / BS;
         uint32_t order[64];
         assert_true(nb <= 64);
@@ -206,12 +207,19 @@ static void test_spanning_pieces(void **state)
     bl_err err = {0};
     bl_store *s = bl_store_open(&mi, tpath("cache"), BL_STORE_CREATE, &err);
     if (!s) fail_msg("open: %s", err.msg);
-    /* Created sparse at full length before any data. */
+    /* Empty files at once; the others when their first piece is written,
+     * sparse at full length. */
     struct stat st;
-    assert_int_equal(stat(tpath("cache/c/d"), &st), 0);
-    assert_int_equal(st.st_size, 40000);
+    assert_int_equal(stat(tpath("cache/c/d"), &st), -1);
     assert_int_equal(stat(tpath("cache/empty"), &st), 0);
     assert_int_equal(st.st_size, 0);
+    /* piece 1 is bytes 32768..65535: the end of c/d only */
+    for (uint32_t off = 0; off < 2 * BS; off += BS)
+        assert_true(bl_store_write_block(s, 1, off, stream + 2 * BS + off, BS, &err) >= 0);
+    assert_int_equal(bl_store_verify(s, 1, &err), 0);
+    assert_int_equal(stat(tpath("cache/c/d"), &st), 0);
+    assert_int_equal(st.st_size, 40000);
+    assert_int_equal(stat(tpath("cache/a"), &st), -1);
     assert_false(bl_store_file_ready(s, 0, 0, 10));
     uint8_t buf[100];
     assert_int_equal(bl_store_read_file(s, 0, 0, 10, buf, &err), BL_STORE_NOT_HAD);
@@ -265,9 +273,9 @@ static void test_corrupt_block(void **state)
     assert_non_null(strstr(err.msg, "SHA-1"));
     assert_false(bl_store_have(s, 0));
     assert_int_equal(bl_store_num_pending(s), 0);
-    /* Nothing reached the files: they are still all zero. */
-    uint8_t zeros[10000] = {0};
-    assert_file_content(tpath("cache/a"), zeros, 10000);
+    /* Nothing reached the files: not even created. */
+    struct stat st;
+    assert_int_equal(stat(tpath("cache/a"), &st), -1);
     uint8_t out[16];
     assert_int_equal(bl_store_read_file(s, 0, 0, 16, out, &err), BL_STORE_NOT_HAD);
     /* The right data afterwards is accepted. */
@@ -494,8 +502,14 @@ static void test_path_escape(void **state)
     assert_int_equal(mkdir(tpath("cache"), 0755), 0);
     assert_int_equal(symlink(tpath("outside"), tpath("cache/c")), 0);
     bl_store *s = bl_store_open(&mi, tpath("cache"), BL_STORE_CREATE, &err);
-    assert_null(s);
+    assert_non_null(s);
+    /* piece 1 lies in c/d: writing it is refused */
+    for (uint32_t off = 0; off < 2 * BS; off += BS)
+        assert_true(bl_store_write_block(s, 1, off, stream + 2 * BS + off, BS, &err) >= 0);
+    assert_int_equal(bl_store_verify(s, 1, &err), -1);
     assert_non_null(strstr(err.msg, "symlink"));
+    assert_false(bl_store_have(s, 1));
+    bl_store_close(s);
     struct stat st;
     assert_int_equal(stat(tpath("outside/d"), &st), -1); /* nothing created outside */
 
