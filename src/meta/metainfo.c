@@ -677,6 +677,29 @@ void bl_metainfo_piece_range(const bl_metainfo *mi, size_t f, uint64_t off, uint
     *last = (uint32_t)((a + len - 1) / mi->piece_length);
 }
 
+size_t bl_metainfo_file_at(const bl_metainfo *mi, uint64_t pos)
+{
+    size_t lo = 0, hi = mi->num_files; /* last file with offset <= pos */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (mi->files[mid].offset <= pos) lo = mid;
+        else hi = mid;
+    }
+    while (lo < mi->num_files && mi->files[lo].offset + mi->files[lo].length <= pos) lo++;
+    return lo;
+}
+
+uint32_t bl_metainfo_piece_data_len(const bl_metainfo *mi, uint32_t i)
+{
+    uint32_t size = bl_metainfo_piece_size(mi, i);
+    if (!size) return 0;
+    uint64_t start = (uint64_t)i * mi->piece_length;
+    size_t f = bl_metainfo_file_at(mi, start + size - 1);
+    if (f >= mi->num_files || !(mi->files[f].attr & BL_ATTR_PAD) || mi->files[f].offset <= start)
+        return size;
+    return (uint32_t)(mi->files[f].offset - start);
+}
+
 uint32_t bl_metainfo_piece_size(const bl_metainfo *mi, uint32_t i)
 {
     if (i + 1 < mi->num_pieces)

@@ -98,6 +98,13 @@ void bl_metainfo_piece_range(const bl_metainfo *mi, size_t f, uint64_t off, uint
                              uint32_t *first, uint32_t *last);
 /* Length of piece i (the last piece may be short). */
 uint32_t bl_metainfo_piece_size(const bl_metainfo *mi, uint32_t i);
+/* Bytes of piece i before its trailing padding (BEP 47): all a peer has to
+ * send, the rest being zeros by definition.  A piece that is padding from
+ * its first byte counts as all data (nothing is gained by special cases). */
+uint32_t bl_metainfo_piece_data_len(const bl_metainfo *mi, uint32_t i);
+/* Index of the file holding byte pos of the data stream (num_files if none;
+ * empty files never hold a byte).  O(log files). */
+size_t bl_metainfo_file_at(const bl_metainfo *mi, uint64_t pos);
 
 /* True if s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
 bool bl_utf8_valid(const char *s, size_t n);

@@ -29,6 +29,7 @@ struct piece {
     uint32_t avail;     /* peers with a bitfield bit / HAVE for it */
     uint32_t nreq;      /* blocks in BLK_REQ */
     uint32_t ngot;      /* blocks in BLK_GOT */
+    uint32_t len;       /* bytes to fetch when shorter than the piece (padding), else 0 */
     int32_t active;     /* index in picker.active, or -1 */
     uint8_t cls;
     uint8_t had;
@@ -85,8 +86,10 @@ static uint64_t rng_next(bl_picker *p)
 uint32_t bl_picker_piece_size(const bl_picker *p, uint32_t piece)
 {
     if (piece >= p->num_pieces) return 0;
+    if (p->pc[piece].len) return p->pc[piece].len;
     return piece + 1 == p->num_pieces ? p->last_len : p->piece_len;
 }
+
 
 uint32_t bl_picker_blocks_in_piece(const bl_picker *p, uint32_t piece)
 {
@@ -226,6 +229,16 @@ void bl_picker_set_spare_seeds(bl_picker *p, bool on) { p->spare_seeds = on; }
 void bl_picker_set_endgame_delay(bl_picker *p, uint32_t ms) { p->endgame_delay_ms = ms; }
 
 void bl_picker_set_deadline_rescue(bl_picker *p, uint32_t ms) { p->rescue_ms = ms; }
+
+void bl_picker_set_piece_length(bl_picker *p, uint32_t piece, uint32_t len)
+{
+    if (piece >= p->num_pieces || !len || len > bl_picker_piece_size(p, piece) ||
+        p->pc[piece].blocks)
+        return;
+    detach(p, piece);
+    p->pc[piece].len = len;
+    attach(p, piece);
+}
 
 void bl_picker_set_priority(bl_picker *p, uint32_t first, uint32_t last, enum bl_prio cls,
                             bool force)

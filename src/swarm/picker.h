@@ -59,6 +59,11 @@ bl_picker *bl_picker_new(uint32_t num_pieces, uint32_t piece_length, uint32_t la
                          uint32_t block_size, uint64_t seed);
 void bl_picker_free(bl_picker *p);
 
+/* Fetch only the first len bytes of a piece (1..its size; the rest is
+ * padding, zeros by definition): its blocks end there.  Ignored once the
+ * piece is in progress. */
+void bl_picker_set_piece_length(bl_picker *p, uint32_t piece, uint32_t len);
+
 /* Extra peers one block may be asked of in endgame: 1 (default, cooperative)
  * or BL_ENDGAME_STOCK (every peer).  0 disables duplicates altogether. */
 void bl_picker_set_endgame_extra(bl_picker *p, uint32_t extra);
@@ -132,7 +137,8 @@ void bl_picker_piece_verified(bl_picker *p, uint32_t piece);
 void bl_picker_piece_failed(bl_picker *p, uint32_t piece);
 bool bl_picker_have(const bl_picker *p, uint32_t piece);
 
-/* Geometry helpers. */
+/* Geometry: bytes fetched of a piece (its size, or less after
+ * bl_picker_set_piece_length) and how many blocks they make. */
 uint32_t bl_picker_piece_size(const bl_picker *p, uint32_t piece);
 uint32_t bl_picker_blocks_in_piece(const bl_picker *p, uint32_t piece);
 

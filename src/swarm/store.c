@@ -214,19 +214,6 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
-/* Index of the first file holding stream byte pos (skipping empty files). */
-static size_t file_at(const bl_metainfo *mi, uint64_t pos)
-{
-    size_t lo = 0, hi = mi->num_files; /* last file with offset <= pos */
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (mi->files[mid].offset <= pos) lo = mid;
-        else hi = mid;
-    }
-    while (lo < mi->num_files && mi->files[lo].offset + mi->files[lo].length <= pos) lo++;
-    return lo;
-}
-
 /* Call fn for each (file, offset in file, chunk of buf) making up stream
  * bytes [start, start+len). */
 typedef int (*seg_fn)(void *ctx, size_t f, uint64_t off, uint8_t *buf, size_t n, bl_err *err);
@@ -235,7 +222,7 @@ static int for_each_segment(const bl_metainfo *mi, uint64_t start, uint64_t len,
                             seg_fn fn, void *ctx, bl_err *err)
 {
     uint64_t pos = start, end = start + len;
-    for (size_t f = file_at(mi, start); pos < end; f++) {
+    for (size_t f = bl_metainfo_file_at(mi, start); pos < end; f++) {
         if (f >= mi->num_files) return bl_fail(err, "span beyond the last file");
         const bl_mfile *mf = &mi->files[f];
         if (mf->length == 0) continue;
@@ -433,15 +420,18 @@ int bl_store_write_block(bl_store *s, uint32_t piece, uint32_t offset, const uin
     if (piece >= mi->num_pieces) return bl_fail(err, "piece %u out of range", piece);
     if (bl_store_have(s, piece)) return bl_fail(err, "piece %u already verified", piece);
     uint32_t psize = bl_metainfo_piece_size(mi, piece);
+    uint32_t dlen = bl_metainfo_piece_data_len(mi, piece);
     uint64_t end = (uint64_t)offset + len;
-    if (!len || offset % BL_BLOCK_SIZE || end > psize || (end % BL_BLOCK_SIZE && end != psize))
+    if (!len || offset % BL_BLOCK_SIZE || end > psize ||
+        (end % BL_BLOCK_SIZE && end != psize && end != dlen))
         return bl_fail(err, "piece %u: block [%u, +%u) is not whole 16 KiB blocks of a %u-byte "
                             "piece", piece, offset, len, psize);
     struct pending *p = find_pending(s, piece);
     if (!p) {
         if (s->npend >= s->max_pend)
             return bl_fail(err, "piece %u: %u pieces already in flight", piece, s->max_pend);
-        struct pending np = {.piece = piece, .nblocks = (psize + BL_BLOCK_SIZE - 1) / BL_BLOCK_SIZE};
+        /* trailing padding is never sent: it is zeros by definition */
+        struct pending np = {.piece = piece, .nblocks = (dlen + BL_BLOCK_SIZE - 1) / BL_BLOCK_SIZE};
         np.buf = malloc(psize);
         np.got = calloc(np.nblocks, 1);
         if (!np.buf || !np.got) {
@@ -449,11 +439,12 @@ int bl_store_write_block(bl_store *s, uint32_t piece, uint32_t offset, const uin
             free(np.got);
             return bl_fail(err, "piece %u: out of memory for a %u-byte buffer", piece, psize);
         }
+        memset(np.buf + dlen, 0, psize - dlen);
         s->pend[s->npend] = np;
         p = &s->pend[s->npend++];
     }
     memcpy(p->buf + offset, data, len);
-    for (uint32_t b = offset / BL_BLOCK_SIZE; (uint64_t)b * BL_BLOCK_SIZE < end; b++)
+    for (uint32_t b = offset / BL_BLOCK_SIZE; (uint64_t)b * BL_BLOCK_SIZE < end && b < p->nblocks; b++)
         if (!p->got[b]) {
             p->got[b] = 1;
             p->ngot++;

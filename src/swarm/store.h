@@ -59,9 +59,11 @@ void bl_store_close(bl_store *s);
 void bl_store_set_limits(bl_store *s, unsigned max_pending, unsigned max_fds);
 
 /* Buffer bytes [offset, offset+len) of a piece.  offset must be a multiple
- * of 16 KiB (BL_BLOCK_SIZE) and the span must end on a 16 KiB boundary or at
- * the piece's end (one or more whole blocks).  Returns 1 when every block
- * of the piece is buffered (call bl_store_verify), 0 when more are needed,
+ * of 16 KiB (BL_BLOCK_SIZE) and the span must end on a 16 KiB boundary, at
+ * the piece's end, or where its trailing padding begins
+ * (bl_metainfo_piece_data_len: padding is zeros and need not be sent).
+ * Returns 1 when every block of the piece's data is buffered (call
+ * bl_store_verify), 0 when more are needed,
  * -1 on error (bad span, piece already had, too many pieces pending,
  * read-only store, out of memory). */
 int bl_store_write_block(bl_store *s, uint32_t piece, uint32_t offset, const uint8_t *data,

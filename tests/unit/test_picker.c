@@ -652,6 +652,42 @@ static void test_scan_matches_rule(void **state)
     }
 }
 
+/* A piece ending in padding is fetched only up to the padding. */
+static void test_short_piece(void **state)
+{
+    (void)state;
+    bl_picker *p = bl_picker_new(3, 2 * BS, 2 * BS, BS, 7);
+    assert_non_null(p);
+    bl_picker_set_piece_length(p, 0, BS + 100);
+    bl_picker_set_piece_length(p, 1, 100);
+    bl_picker_set_piece_length(p, 2, 3 * BS); /* longer than the piece: ignored */
+    assert_int_equal(bl_picker_piece_size(p, 0), BS + 100);
+    assert_int_equal(bl_picker_blocks_in_piece(p, 0), 2);
+    assert_int_equal(bl_picker_blocks_in_piece(p, 1), 1);
+    assert_int_equal(bl_picker_piece_size(p, 2), 2 * BS);
+    bl_picker_set_priority(p, 0, 2, BL_PRIO_BULK, false);
+    bl_block b[8];
+    int n = bl_picker_next(p, 1, NULL, true, 0, b, 8);
+    assert_int_equal(n, 5);
+    uint32_t bytes = 0;
+    for (int k = 0; k < n; k++) {
+        bytes += b[k].length;
+        if (b[k].piece == 1) assert_int_equal(b[k].length, 100);
+        if (b[k].piece == 0 && b[k].offset == BS) assert_int_equal(b[k].length, 100);
+    }
+    assert_int_equal(bytes, BS + 100 + 100 + 2 * BS);
+    /* the full-length block is not what was asked: refused */
+    bl_block whole = {1, 0, BS};
+    assert_int_equal(bl_picker_block_received(p, 1, &whole, NULL, 0, NULL), -1);
+    bl_block shortb = {1, 0, 100};
+    bool done;
+    assert_int_equal(bl_picker_block_received(p, 1, &shortb, NULL, 0, &done), 0);
+    assert_true(done);
+    bl_picker_set_piece_length(p, 0, 50); /* in progress: ignored */
+    assert_int_equal(bl_picker_piece_size(p, 0), BS + 100);
+    bl_picker_free(p);
+}
+
 /* Cooperative endgame waits before duplicating a request. */
 static void test_endgame_delay(void **state)
 {
@@ -700,6 +736,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spare_seeds),
         cmocka_unit_test(test_scan_matches_rule),
+        cmocka_unit_test(test_short_piece),
         cmocka_unit_test(test_unsolicited_refused),
         cmocka_unit_test(test_endgame_delay),
         cmocka_unit_test(test_geometry),

@@ -429,6 +429,18 @@ static void test_padding(void **state)
     assert_memory_equal(out, stream, BS);
     assert_int_equal(bl_store_read_file(s, 1, 0, 10, out, &err), -1); /* padding is no file */
     bl_store_close(s);
+
+    /* Trailing padding need not be sent: piece 0 is x's 100 bytes, then zeros. */
+    assert_int_equal(bl_metainfo_piece_data_len(&mi, 0), 100);
+    assert_int_equal(bl_metainfo_piece_data_len(&mi, 1), BS);
+    assert_int_equal(bl_metainfo_piece_data_len(&mi, 2), 20000 - BS);
+    s = bl_store_open(&mi, tpath("cache3"), BL_STORE_CREATE, &err);
+    assert_non_null(s);
+    assert_int_equal(bl_store_write_block(s, 0, 0, stream, 99, &err), -1); /* not at a boundary */
+    assert_int_equal(bl_store_write_block(s, 0, 0, stream, 100, &err), 1);
+    assert_int_equal(bl_store_verify(s, 0, &err), 0);
+    assert_file_content(tpath("cache3/x"), stream, 100);
+    bl_store_close(s);
     bl_metainfo_free(&mi);
 
     /* A description whose hash covers non-zero padding is refused at write. */
