@@ -504,6 +504,7 @@ static void got_extended(peer *p, const bl_msg *m)
         if (hs.has_port && hs.port) {
             p->listen_port = hs.port;
             s->peer_generation++;
+            swarm_pex_soon(s);
             struct sockaddr_storage ss = p->addr;
             bl_net_set_port((struct sockaddr *)&ss, hs.port);
             candidate *c = swarm_candidate(s, (struct sockaddr *)&ss, p->addr_len, true);
@@ -539,6 +540,19 @@ static void got_extended(peer *p, const bl_msg *m)
         }
     }
     /* other extensions: not spoken, ignored */
+}
+
+uint64_t peer_pex_due(peer *p, uint64_t now)
+{
+    bl_swarm *s = p->sw;
+    if (p->state != PEER_ACTIVE || !p->coop || !p->ext_pex_id ||
+        p->pex_generation == s->peer_generation)
+        return 0;
+    if (now - p->last_pex_ms < PEER_PEX_COOP_MS)
+        return PEER_PEX_COOP_MS - (now - p->last_pex_ms);
+    send_pex(p);
+    peer_flush(p);
+    return 0;
 }
 
 static void got_have(peer *p, uint32_t piece)

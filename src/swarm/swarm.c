@@ -16,6 +16,7 @@
 #define DEFAULT_MAX_PEERS 80
 #define MAX_CANDIDATES 4096
 #define DIALS_PER_TICK 16
+#define PEX_GATHER_MS 10
 
 static void tick(bl_loop *loop, void *arg);
 
@@ -173,6 +174,8 @@ candidate *swarm_candidate(bl_swarm *s, const struct sockaddr *sa, socklen_t len
     return c;
 }
 
+static void dial_now(bl_loop *loop, void *arg);
+
 int bl_swarm_add_peer(bl_swarm *s, const struct sockaddr *sa, socklen_t len)
 {
     if (s->listen_fd >= 0) {
@@ -182,7 +185,14 @@ int bl_swarm_add_peer(bl_swarm *s, const struct sockaddr *sa, socklen_t len)
             same_addr(&me, mlen, sa, len))
             return 0; /* ourselves */
     }
-    return swarm_candidate(s, sa, len, true) ? 0 : -1;
+    size_t known = s->num_cands;
+    if (!swarm_candidate(s, sa, len, true))
+        return -1;
+    /* dial a new candidate at once rather than at the next tick: nodes
+     * starting together find each other in milliseconds */
+    if (s->num_cands > known && !s->dial_timer)
+        s->dial_timer = bl_loop_timer(s->loop, 0, dial_now, s);
+    return 0;
 }
 
 void swarm_pex_learned(bl_swarm *s, const struct sockaddr *sa, socklen_t len)
@@ -210,6 +220,15 @@ static void dial(bl_swarm *s, candidate *c)
         return;
     }
     c->connected = true;
+}
+
+static void dial_some(bl_swarm *s, uint64_t now);
+
+static void dial_now(bl_loop *loop, void *arg)
+{
+    bl_swarm *s = arg;
+    s->dial_timer = 0;
+    dial_some(s, bl_loop_now_ms(loop));
 }
 
 static void dial_some(bl_swarm *s, uint64_t now)
@@ -308,6 +327,28 @@ void swarm_defer_flush(bl_swarm *s)
 {
     if (!s->flush_timer)
         s->flush_timer = bl_loop_timer(s->loop, 0, flush_all, s);
+}
+
+static void pex_now(bl_loop *loop, void *arg)
+{
+    bl_swarm *s = arg;
+    s->pex_timer = 0;
+    uint64_t now = bl_loop_now_ms(loop), wait = 0;
+    for (peer *p = s->peers, *next; p; p = next) { /* telling may close p */
+        next = p->next;
+        uint64_t w = peer_pex_due(p, now);
+        if (w && (!wait || w < wait))
+            wait = w;
+    }
+    if (wait)
+        s->pex_timer = bl_loop_timer(loop, wait, pex_now, s);
+}
+
+void swarm_pex_soon(bl_swarm *s)
+{
+    /* a few ms, so that peers joining together go out in one message */
+    if (!s->pex_timer && s->cfg.policy == BL_POLICY_COOPERATIVE)
+        s->pex_timer = bl_loop_timer(s->loop, PEX_GATHER_MS, pex_now, s);
 }
 
 static void refill_all(bl_loop *loop, void *arg)
@@ -755,6 +796,10 @@ void bl_swarm_free(bl_swarm *s)
         bl_loop_timer_cancel(s->loop, s->flush_timer);
     if (s->refill_timer)
         bl_loop_timer_cancel(s->loop, s->refill_timer);
+    if (s->dial_timer)
+        bl_loop_timer_cancel(s->loop, s->dial_timer);
+    if (s->pex_timer)
+        bl_loop_timer_cancel(s->loop, s->pex_timer);
     if (s->tick_timer)
         bl_loop_timer_cancel(s->loop, s->tick_timer);
     if (s->listen_fd >= 0) {

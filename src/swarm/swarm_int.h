@@ -31,7 +31,7 @@
 #define PEER_REQUEST_TIMEOUT_MS 20000    /* requests out, no block arrives */
 #define PEER_KEEPALIVE_MS 60000
 #define PEER_PEX_INTERVAL_MS 60000      /* stock peers: BEP 11 asks for at most one a minute */
-#define PEER_PEX_COOP_MS 1000           /* cooperative peers: as soon as something changed */
+#define PEER_PEX_COOP_MS 200            /* cooperative peers: as soon as something changed */
 #define PEER_MAX_STRIKES 2               /* hash failures before a ban */
 #define PEER_PROMISE_MS 3000             /* an intent not followed by HAVE expires */
 #define PEER_PROMISES_MAX 8192
@@ -124,6 +124,8 @@ struct bl_swarm {
     peer *graveyard;              /* closed, freed on the next loop turn */
     uint64_t reap_timer;
     uint64_t flush_timer;         /* deferred flush of HAVEs and intents */
+    uint64_t dial_timer;          /* new candidates: dial them without waiting for a tick */
+    uint64_t pex_timer;           /* a peer joined: tell cooperative peers soon */
     uint64_t refill_timer;        /* ask again shortly after a reject */
     uint32_t next_peer_id;
     uint32_t peer_generation;     /* bumped when a peer with a listen port joins */
@@ -173,6 +175,10 @@ void peer_fill_requests(peer *p);
 void peer_recount_wanted(peer *p);
 void peer_tick(peer *p, uint64_t now);
 void peer_flush(peer *p);
+/* Tell a cooperative peer about peers that joined since its last PEX, if
+ * PEER_PEX_COOP_MS have passed; else return the ms left (0: done or nothing
+ * to tell).  May close p. */
+uint64_t peer_pex_due(peer *p, uint64_t now);
 void peer_free(peer *p);
 void peer_send_intents(peer *from_seed, const uint32_t *pieces, size_t n);
 
@@ -188,6 +194,8 @@ void swarm_remember(bl_swarm *s, const peer *p);
 /* Flush every peer's output on the next loop turn: messages queued for many
  * peers in one turn leave in one send() per peer. */
 void swarm_defer_flush(bl_swarm *s);
+/* A peer with a listen port joined: cooperative peers hear of it soon. */
+void swarm_pex_soon(bl_swarm *s);
 /* Refill every peer's requests in REFILL_AFTER_REJECT_MS. */
 void swarm_refill_soon(bl_swarm *s);
 #define REFILL_AFTER_REJECT_MS 50
