@@ -52,6 +52,8 @@ struct bl_picker {
     uint32_t cls_count[BL_PRIO_COUNT];  /* not had */
     uint32_t unstarted[BL_PRIO_COUNT];  /* not had, nothing requested/received */
     uint64_t wanted_free;               /* free blocks of wanted, not-had pieces */
+    uint64_t active_free;               /* ... of those, in pieces in progress */
+    uint32_t bs_shift;                  /* log2(bs) when bs is a power of two, else 0 */
     uint64_t outstanding;
     uint32_t endgame_extra, rescue_ms;
     bool spare_seeds;
@@ -93,8 +95,10 @@ uint32_t bl_picker_piece_size(const bl_picker *p, uint32_t piece)
 
 uint32_t bl_picker_blocks_in_piece(const bl_picker *p, uint32_t piece)
 {
-    uint32_t len = bl_picker_piece_size(p, piece);
-    return (uint32_t)(((uint64_t)len + p->bs - 1) / p->bs);
+    uint64_t len = bl_picker_piece_size(p, piece);
+    /* a shift, not a division: this runs for every piece in progress */
+    if (p->bs_shift) return (uint32_t)((len + p->bs - 1) >> p->bs_shift);
+    return (uint32_t)((len + p->bs - 1) / p->bs);
 }
 
 static uint32_t block_len(const bl_picker *p, uint32_t piece, uint32_t j)
@@ -129,7 +133,11 @@ static void account(bl_picker *p, uint32_t i, int sign)
     }
     p->cls_count[pc->cls] += (uint32_t)sign;
     if (!started(pc)) p->unstarted[pc->cls] += (uint32_t)sign;
-    if (pc->cls != BL_PRIO_NONE) p->wanted_free += (uint64_t)(int64_t)sign * free_blocks(p, i);
+    if (pc->cls != BL_PRIO_NONE) {
+        uint64_t nfree = (uint64_t)(int64_t)sign * free_blocks(p, i);
+        p->wanted_free += nfree;
+        if (started(pc)) p->active_free += nfree;
+    }
 }
 static void detach(bl_picker *p, uint32_t i) { account(p, i, -1); }
 static void attach(bl_picker *p, uint32_t i) { account(p, i, +1); }
@@ -183,6 +191,8 @@ bl_picker *bl_picker_new(uint32_t num_pieces, uint32_t piece_length, uint32_t la
     p->piece_len = piece_length;
     p->last_len = num_pieces ? last_piece_length : piece_length;
     p->bs = block_size;
+    if (!(block_size & (block_size - 1)))
+        while ((1u << p->bs_shift) < block_size) p->bs_shift++;
     p->rng = seed;
     p->endgame_extra = 1;
     size_t n = num_pieces ? num_pieces : 1;
@@ -533,7 +543,7 @@ int bl_picker_next(bl_picker *p, uint32_t peer, const uint8_t *peer_bits, bool p
 
     /* 1. Fresh blocks: pieces in progress, then (if they may lose or run
      * short) a scan of unstarted pieces. */
-    for (uint32_t k = 0; k < p->nactive; k++) {
+    for (uint32_t k = 0; p->active_free && k < p->nactive; k++) {
         uint32_t i = p->active[k];
         if (p->pc[i].cls != BL_PRIO_NONE && free_blocks(p, i) &&
             peer_has(peer_bits, peer_has_all, i) && !spared(p, spare, i))
