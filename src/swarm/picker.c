@@ -423,8 +423,8 @@ static void scan_unstarted(bl_picker *p, int *nc, int max, const uint8_t *peer_b
      * pieces from the start on, last for those before it. */
     uint32_t start = (uint32_t)(rng_next(p) % p->num_pieces);
     uint64_t from_start = pieces_from(start % 64);
-    for (size_t step = 0; step <= p->map_words; step++) {
-        size_t w = (start / 64 + step) % p->map_words;
+    size_t w = start / 64;
+    for (size_t step = 0; step <= p->map_words; step++, w = w + 1 == p->map_words ? 0 : w + 1) {
         uint64_t m = map_word(p->fresh, p->map_words * 8, w);
         if (step == 0) m &= from_start;
         else if (step == p->map_words) m &= ~from_start;
