@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -98,6 +99,7 @@ void peer_free(peer *p)
 {
     bl_buf_free(&p->in);
     bl_buf_free(&p->out);
+    free(p->spans);
     bl_bitfield_free(&p->have);
     bl_bitfield_free(&p->promised);
     free(p->promises);
@@ -157,67 +159,165 @@ void peer_close(peer *p, const char *why)
         s->reap_timer = bl_loop_timer(s->loop, 0, reap, s);
 }
 
-void peer_flush(peer *p)
+static bool out_pending(const peer *p)
 {
-    if (p->state == PEER_DEAD || p->state == PEER_CONNECTING)
-        return;
-    while (p->out_off < p->out.len) {
-        ssize_t n = send(p->fd, p->out.data + p->out_off, p->out.len - p->out_off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+    return p->out_off < p->out.len || p->span_count;
+}
+
+/* Send one span's bytes from its file; 1 if it is done, 0 if the socket is
+ * full, -1 after closing the peer. */
+static int send_span(peer *p, struct out_span *sp)
+{
+    bl_err err;
+    int fd = bl_store_file_fd(p->sw->store, sp->file, &err);
+    if (fd < 0) {
+        char why[160];
+        snprintf(why, sizeof why, "cannot read data to serve: %s", err.msg);
+        peer_close(p, why);
+        return -1;
+    }
+    while (sp->len) {
+        off_t off = (off_t)sp->off;
+        ssize_t n = sendfile(p->fd, fd, &off, sp->len);
         if (n > 0) {
-            p->out_off += (size_t)n;
+            sp->off += (uint64_t)n;
+            sp->len -= (uint32_t)n;
+            p->span_bytes -= (uint64_t)n;
             p->last_send_ms = now_ms(p);
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        char why[128];
-        snprintf(why, sizeof why, "send: %s", n < 0 ? strerror(errno) : "connection closed");
+            return 0;
+        char why[160];
+        snprintf(why, sizeof why, "send: %s", n < 0 ? strerror(errno)
+                                                   : "a served file is shorter than described");
         peer_close(p, why);
+        return -1;
+    }
+    return 1;
+}
+
+void peer_flush(peer *p)
+{
+    if (p->state == PEER_DEAD || p->state == PEER_CONNECTING)
         return;
+    while (out_pending(p)) {
+        struct out_span *sp = p->span_count ? &p->spans[p->span_head] : NULL;
+        size_t upto = sp ? sp->at : p->out.len;
+        if (p->out_off < upto) {
+            /* MSG_MORE: a block's header waits for its data */
+            ssize_t n = send(p->fd, p->out.data + p->out_off, upto - p->out_off,
+                             MSG_NOSIGNAL | MSG_DONTWAIT | (sp ? MSG_MORE : 0));
+            if (n > 0) {
+                p->out_off += (size_t)n;
+                p->last_send_ms = now_ms(p);
+                continue;
+            }
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            char why[128];
+            snprintf(why, sizeof why, "send: %s", n < 0 ? strerror(errno) : "connection closed");
+            peer_close(p, why);
+            return;
+        }
+        int rc = send_span(p, sp);
+        if (rc < 0)
+            return;
+        if (rc == 0)
+            break;
+        p->span_head++;
+        if (--p->span_count == 0)
+            p->span_head = 0;
     }
     /* Compact rarely: moving the unsent tail after every partial send would
      * copy the buffer many times over. */
-    if (p->out_off == p->out.len) {
+    if (!out_pending(p)) {
         bl_buf_reset(&p->out);
         p->out_off = 0;
     } else if (p->out_off >= PEER_OUT_HIGH / 2) {
         bl_buf_consume(&p->out, p->out_off);
+        for (size_t k = 0; k < p->span_count; k++)
+            p->spans[p->span_head + k].at -= p->out_off;
         p->out_off = 0;
     }
-    unsigned mask = p->out.len ? BL_EV_READ | BL_EV_WRITE : BL_EV_READ;
+    unsigned mask = out_pending(p) ? BL_EV_READ | BL_EV_WRITE : BL_EV_READ;
     if (mask != p->ev_mask) { /* epoll_ctl only when it changes */
         bl_loop_mod(p->sw->loop, p->fd, mask);
         p->ev_mask = mask;
     }
 }
 
+struct serve_ctx {
+    peer *p;
+    bl_err *err;
+};
+
+/* One stretch of a block being served: a file span, or padding as zeros. */
+static int queue_span(void *ctx, long file, uint64_t off, uint32_t n)
+{
+    struct serve_ctx *c = ctx;
+    peer *p = c->p;
+    if (file < 0) {
+        if (!bl_buf_reserve(&p->out, n))
+            return bl_fail(c->err, "out of memory");
+        memset(p->out.data + p->out.len, 0, n);
+        p->out.len += n;
+        p->out.data[p->out.len] = 0;
+        return 0;
+    }
+    if (p->span_head + p->span_count == p->span_cap) {
+        if (p->span_head) { /* slide the live spans to the front */
+            memmove(p->spans, p->spans + p->span_head, p->span_count * sizeof *p->spans);
+            p->span_head = 0;
+        } else {
+            size_t cap = p->span_cap ? p->span_cap * 2 : 64;
+            struct out_span *ns = realloc(p->spans, cap * sizeof *ns);
+            if (!ns)
+                return bl_fail(c->err, "out of memory");
+            p->spans = ns;
+            p->span_cap = cap;
+        }
+    }
+    p->spans[p->span_head + p->span_count++] =
+        (struct out_span){.at = p->out.len, .file = (uint32_t)file, .len = n, .off = off};
+    p->span_bytes += n;
+    return 0;
+}
+
 /* Serve queued requests in arrival order while the socket keeps up. */
 static void serve(peer *p)
 {
     bl_swarm *s = p->sw;
-    while (p->serve_len && p->out.len - p->out_off < PEER_OUT_HIGH && p->state == PEER_ACTIVE) {
+    while (p->serve_len && p->out.len - p->out_off + p->span_bytes < PEER_OUT_HIGH &&
+           p->state == PEER_ACTIVE) {
         bl_block b = p->serve_q[p->serve_head];
         p->serve_head = (p->serve_head + 1) % p->serve_cap;
         p->serve_len--;
-        if (!bl_buf_reserve(&p->out, 13 + (size_t)b.length)) {
+        size_t mark = p->out.len, spans = p->span_count;
+        uint64_t span_bytes = p->span_bytes;
+        if (!bl_buf_reserve(&p->out, 13)) {
             peer_close(p, "out of memory");
             return;
         }
         bl_wire_put_piece_header(&p->out, b.piece, b.offset, b.length);
         bl_err err;
-        int rc = bl_store_read(s->store, b.piece, b.offset, b.length, p->out.data + p->out.len,
-                               &err);
+        struct serve_ctx c = {p, &err};
+        int rc = bl_store_spans(s->store, b.piece, b.offset, b.length, queue_span, &c, &err);
         if (rc != 0) {
             bl_warn("peer %s: cannot serve piece %u: %s", p->name, b.piece,
                     rc == BL_STORE_NOT_HAD ? "not had" : err.msg);
-            p->out.len -= 13;
+            p->out.len = mark; /* take the header (and any part) back */
+            p->out.data[mark] = 0;
+            p->span_count = spans;
+            p->span_bytes = span_bytes;
+            if (!spans)
+                p->span_head = 0;
             continue;
         }
-        p->out.len += b.length;
-        p->out.data[p->out.len] = 0;
         if (s->sent_ms && p->coop) {
             s->sent_ms[b.piece] = now_ms(p);
             s->sent_to[b.piece] = p->id;

@@ -228,7 +228,8 @@ static int for_each_segment(const bl_metainfo *mi, uint64_t start, uint64_t len,
         if (mf->length == 0) continue;
         uint64_t fend = mf->offset + mf->length;
         uint64_t n = (fend < end ? fend : end) - pos;
-        if (fn(ctx, f, pos - mf->offset, buf + (pos - start), (size_t)n, err) < 0) return -1;
+        if (fn(ctx, f, pos - mf->offset, buf ? buf + (pos - start) : NULL, (size_t)n, err) < 0)
+            return -1;
         pos += n;
     }
     return 0;
@@ -489,6 +490,45 @@ int bl_store_read(bl_store *s, uint32_t piece, uint32_t offset, uint32_t len, ui
     if (for_each_segment(mi, piece_start(mi, piece) + offset, len, out, seg_read, s, err) < 0)
         return bl_fail_ctx(err, "piece %u", piece);
     return 0;
+}
+
+struct span_walk {
+    const bl_store *s;
+    bl_store_span_fn fn;
+    void *ctx;
+};
+
+static int seg_span(void *ctx, size_t f, uint64_t off, uint8_t *buf, size_t n, bl_err *err)
+{
+    struct span_walk *w = ctx;
+    const bl_mfile *mf = &w->s->mi->files[f];
+    (void)buf;
+    if (mf->attr & BL_ATTR_PAD) return w->fn(w->ctx, -1, off, (uint32_t)n);
+    if (!is_data_file(mf)) return bl_fail(err, "%s: symlink entry holds data", mf->path);
+    return w->fn(w->ctx, (long)f, off, (uint32_t)n);
+}
+
+int bl_store_spans(bl_store *s, uint32_t piece, uint32_t offset, uint32_t len,
+                   bl_store_span_fn fn, void *ctx, bl_err *err)
+{
+    const bl_metainfo *mi = s->mi;
+    if (piece >= mi->num_pieces) return bl_fail(err, "piece %u out of range", piece);
+    uint32_t psize = bl_metainfo_piece_size(mi, piece);
+    if ((uint64_t)offset + len > psize)
+        return bl_fail(err, "piece %u: [%u, +%u) beyond its %u bytes", piece, offset, len, psize);
+    if (!bl_store_have(s, piece)) {
+        bl_fail(err, "piece %u: not verified yet", piece);
+        return BL_STORE_NOT_HAD;
+    }
+    struct span_walk w = {s, fn, ctx};
+    return for_each_segment(mi, piece_start(mi, piece) + offset, len, NULL, seg_span, &w, err);
+}
+
+int bl_store_file_fd(bl_store *s, size_t file, bl_err *err)
+{
+    if (file >= s->mi->num_files || !is_data_file(&s->mi->files[file]))
+        return bl_fail(err, "file %zu holds no data", file);
+    return get_fd(s, file, err);
 }
 
 bool bl_store_file_ready(const bl_store *s, size_t file, uint64_t off, uint64_t len)

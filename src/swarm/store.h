@@ -77,6 +77,19 @@ int bl_store_verify(bl_store *s, uint32_t piece, bl_err *err);
 void bl_store_drop_pending(bl_store *s, uint32_t piece);
 unsigned bl_store_num_pending(const bl_store *s);
 
+/* Serving without copies: where bytes [offset, offset+len) of a had piece
+ * lie.  fn(ctx, file, off, n) is called per stretch, in order: file >= 0
+ * is a data file (read n bytes at off through bl_store_file_fd), file -1
+ * is padding (n zero bytes, not stored).  A negative return from fn stops
+ * the walk.  0, BL_STORE_NOT_HAD, or -1 (span outside the piece, or fn
+ * failed: fn fills err). */
+typedef int (*bl_store_span_fn)(void *ctx, long file, uint64_t off, uint32_t n);
+int bl_store_spans(bl_store *s, uint32_t piece, uint32_t offset, uint32_t len,
+                   bl_store_span_fn fn, void *ctx, bl_err *err);
+/* Descriptor of data file `file` from the store's cache (opened on demand):
+ * valid until the next call into the store; never close it.  -1 on error. */
+int bl_store_file_fd(bl_store *s, size_t file, bl_err *err);
+
 /* Piece-level read for serving peers: [offset, offset+len) of a had
  * piece.  0, BL_STORE_NOT_HAD, or -1 (span outside the piece, I/O error). */
 int bl_store_read(bl_store *s, uint32_t piece, uint32_t offset, uint32_t len, uint8_t *out,

@@ -318,7 +318,7 @@ static void flush_all(bl_loop *loop, void *arg)
     s->flush_timer = 0;
     for (peer *p = s->peers, *next; p; p = next) { /* flushing may close p */
         next = p->next;
-        if (p->state == PEER_ACTIVE && p->out.len > p->out_off)
+        if (p->state == PEER_ACTIVE && (p->out.len > p->out_off || p->span_count))
             peer_flush(p);
     }
 }
