@@ -924,18 +924,18 @@ static void got_handshake(peer *p, const bl_handshake *hs)
 static void process_input(peer *p)
 {
     bl_swarm *s = p->sw;
-    size_t off = 0;
+    size_t off = p->in_off;
     bl_err err;
     if (!p->hs_received) {
         bl_handshake hs;
-        int rc = bl_wire_handshake_decode(p->in.data, p->in.len, &hs, &err);
+        int rc = bl_wire_handshake_decode(p->in.data + off, p->in.len - off, &hs, &err);
         if (rc < 0) {
             peer_close(p, err.msg);
             return;
         }
         if (rc == 0)
             return;
-        off = (size_t)rc;
+        off += (size_t)rc;
         got_handshake(p, &hs);
         if (p->state != PEER_ACTIVE)
             return;
@@ -953,8 +953,18 @@ static void process_input(peer *p)
         handle(p, &m);
         off += used;
     }
-    if (p->state != PEER_DEAD)
-        bl_buf_consume(&p->in, off);
+    /* Move a partial message to the front only now and then: after every
+     * read it copied up to a block per 64 KiB received. */
+    if (p->state != PEER_DEAD) {
+        if (off == p->in.len) {
+            bl_buf_reset(&p->in);
+            off = 0;
+        } else if (off >= PEER_READ_CHUNK) {
+            bl_buf_consume(&p->in, off);
+            off = 0;
+        }
+        p->in_off = off;
+    }
     peer_flush(p);
 }
 

@@ -60,6 +60,7 @@ struct peer {
     uint16_t listen_port;         /* from the extension handshake, 0 unknown */
 
     bl_buf in, out;
+    size_t in_off;                /* bytes of in already handled */
     size_t out_off;               /* bytes of out already sent */
     /* Block data goes out with sendfile, straight from the store's files:
      * span k is sent once out has been sent up to spans[k].at.  No copy
