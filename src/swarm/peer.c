@@ -807,11 +807,7 @@ static void handle(peer *p, const bl_msg *m)
         break;
     case BL_MSG_HAVE:
         got_have(p, m->index);
-        /* most HAVEs name pieces we have or are already fetching: asking
-         * the picker then finds nothing (it was a tenth of a node's CPU at
-         * N=16, one call per HAVE from each of 15 peers) */
-        if (bl_picker_worth_asking(s->picker, m->index))
-            peer_fill_requests(p);
+        peer_fill_requests(p);
         break;
     case BL_MSG_BITFIELD:
     case BL_MSG_HAVE_ALL:

@@ -714,15 +714,6 @@ bool bl_picker_have(const bl_picker *p, uint32_t piece)
     return piece < p->num_pieces && p->pc[piece].had;
 }
 
-bool bl_picker_worth_asking(const bl_picker *p, uint32_t piece)
-{
-    if (piece >= p->num_pieces) return false;
-    const struct piece *pc = &p->pc[piece];
-    if (pc->had || pc->cls == BL_PRIO_NONE) return false;
-    return free_blocks(p, piece) > 0 || in_endgame(p) ||
-           (p->rescue_ms && pc->cls == BL_PRIO_DEADLINE);
-}
-
 bool bl_picker_on_demand(const bl_picker *p)
 {
     return p->cls_count[BL_PRIO_DEADLINE] + p->cls_count[BL_PRIO_OPENED] > 0;

@@ -102,11 +102,6 @@ void bl_picker_peer_bitfield(bl_picker *p, const uint8_t *bits, bool has_all);
 void bl_picker_peer_gone(bl_picker *p, const uint8_t *bits, bool has_all);
 uint32_t bl_picker_availability(const bl_picker *p, uint32_t piece);
 
-/* Could a peer that just announced `piece` be asked for something now?
- * (wanted, not had, and a block free -- or duplicates allowed).  Lets a
- * HAVE skip the request refill when it cannot change anything. */
-bool bl_picker_worth_asking(const bl_picker *p, uint32_t piece);
-
 /* True while some wanted piece is in class DEADLINE or OPENED: this node
  * reads on demand rather than fetching in bulk. */
 bool bl_picker_on_demand(const bl_picker *p);

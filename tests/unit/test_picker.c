@@ -652,28 +652,6 @@ static void test_scan_matches_rule(void **state)
     }
 }
 
-/* A HAVE is worth a refill only for a piece the picker could ask for. */
-static void test_worth_asking(void **state)
-{
-    (void)state;
-    bl_picker *p = one_block_pieces(4, 3);
-    bl_picker_set_endgame_extra(p, 1);
-    assert_false(bl_picker_worth_asking(p, 0)); /* class NONE */
-    bl_picker_set_priority(p, 0, 3, BL_PRIO_BULK, false);
-    assert_true(bl_picker_worth_asking(p, 0));
-    assert_false(bl_picker_worth_asking(p, 9)); /* out of range */
-    bl_block b[2];
-    assert_int_equal(bl_picker_next(p, 1, NULL, true, 0, b, 2), 2);
-    assert_false(bl_picker_worth_asking(p, b[0].piece)); /* requested, not endgame */
-    bool done;
-    assert_int_equal(bl_picker_block_received(p, 1, &b[1], NULL, 0, &done), 0);
-    bl_picker_piece_verified(p, b[1].piece);
-    assert_false(bl_picker_worth_asking(p, b[1].piece)); /* had */
-    assert_int_equal(bl_picker_next(p, 1, NULL, true, 0, b, 2), 2); /* all asked: endgame */
-    assert_true(bl_picker_worth_asking(p, b[0].piece));              /* a duplicate may go */
-    bl_picker_free(p);
-}
-
 /* A piece ending in padding is fetched only up to the padding. */
 static void test_short_piece(void **state)
 {
@@ -759,7 +737,6 @@ int main(void)
         cmocka_unit_test(test_spare_seeds),
         cmocka_unit_test(test_scan_matches_rule),
         cmocka_unit_test(test_short_piece),
-        cmocka_unit_test(test_worth_asking),
         cmocka_unit_test(test_unsolicited_refused),
         cmocka_unit_test(test_endgame_delay),
         cmocka_unit_test(test_geometry),
