@@ -475,8 +475,9 @@ int bl_store_verify(bl_store *s, uint32_t piece, bl_err *err)
 
 /* ---- reads ---- */
 
-int bl_store_read(bl_store *s, uint32_t piece, uint32_t offset, uint32_t len, uint8_t *out,
-                  bl_err *err)
+/* [offset, offset+len) lies inside a had piece: 0, BL_STORE_NOT_HAD or -1. */
+static int check_had_span(const bl_store *s, uint32_t piece, uint32_t offset, uint32_t len,
+                          bl_err *err)
 {
     const bl_metainfo *mi = s->mi;
     if (piece >= mi->num_pieces) return bl_fail(err, "piece %u out of range", piece);
@@ -487,6 +488,15 @@ int bl_store_read(bl_store *s, uint32_t piece, uint32_t offset, uint32_t len, ui
         bl_fail(err, "piece %u: not verified yet", piece);
         return BL_STORE_NOT_HAD;
     }
+    return 0;
+}
+
+int bl_store_read(bl_store *s, uint32_t piece, uint32_t offset, uint32_t len, uint8_t *out,
+                  bl_err *err)
+{
+    const bl_metainfo *mi = s->mi;
+    int rc = check_had_span(s, piece, offset, len, err);
+    if (rc != 0) return rc;
     if (for_each_segment(mi, piece_start(mi, piece) + offset, len, out, seg_read, s, err) < 0)
         return bl_fail_ctx(err, "piece %u", piece);
     return 0;
@@ -512,14 +522,8 @@ int bl_store_spans(bl_store *s, uint32_t piece, uint32_t offset, uint32_t len,
                    bl_store_span_fn fn, void *ctx, bl_err *err)
 {
     const bl_metainfo *mi = s->mi;
-    if (piece >= mi->num_pieces) return bl_fail(err, "piece %u out of range", piece);
-    uint32_t psize = bl_metainfo_piece_size(mi, piece);
-    if ((uint64_t)offset + len > psize)
-        return bl_fail(err, "piece %u: [%u, +%u) beyond its %u bytes", piece, offset, len, psize);
-    if (!bl_store_have(s, piece)) {
-        bl_fail(err, "piece %u: not verified yet", piece);
-        return BL_STORE_NOT_HAD;
-    }
+    int rc = check_had_span(s, piece, offset, len, err);
+    if (rc != 0) return rc;
     struct span_walk w = {s, fn, ctx};
     return for_each_segment(mi, piece_start(mi, piece) + offset, len, NULL, seg_span, &w, err);
 }
