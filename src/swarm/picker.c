@@ -1,12 +1,12 @@
 /* picker: see picker.h.
  *
  * Counters (had, pieces per class, unstarted pieces per class, free wanted
- * blocks) are kept exact by detach()/attach() around every change to a
- * piece, so endgame detection and "is a full scan worth it" are O(1).
- * Pieces in progress (some block requested or received) sit in `active`
- * with a per-block array; a full scan over all pieces happens only when
- * the in-progress pieces cannot fill the request, i.e. about once per piece
- * started. */
+ * blocks, of those in pieces in progress) and the `fresh` bitmap are kept
+ * exact by detach()/attach() around every change to a piece, so endgame
+ * detection and "is a scan worth it" are O(1).  Pieces in progress (some
+ * block requested or received) sit in `active` with a per-block array; the
+ * unstarted pieces are scanned a 64-bit word at a time only when the
+ * in-progress pieces cannot fill the request. */
 #include "swarm/picker.h"
 
 #include <stdlib.h>
@@ -91,7 +91,6 @@ uint32_t bl_picker_piece_size(const bl_picker *p, uint32_t piece)
     if (p->pc[piece].len) return p->pc[piece].len;
     return piece + 1 == p->num_pieces ? p->last_len : p->piece_len;
 }
-
 
 uint32_t bl_picker_blocks_in_piece(const bl_picker *p, uint32_t piece)
 {

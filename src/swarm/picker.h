@@ -5,8 +5,9 @@
  * Pieces carry a priority class (DEADLINE > OPENED > PREFETCH > BULK; NONE
  * is never fetched).  Inside a class: DEADLINE pieces go earliest deadline
  * first; then pieces already in progress go before new ones (few half
- * pieces); then rarest first, ties broken at random so that many nodes
- * asking one seeder spread over its pieces.  Requests are per block.
+ * pieces); then rarest first, ties broken at random (among new pieces: the
+ * first from a random starting piece on) so that many nodes asking one
+ * seeder spread over its pieces.  Requests are per block.
  *
  * Invariant: outside endgame no block is outstanding at two peers.  Endgame
  * starts when every block of every wanted piece is requested or received;

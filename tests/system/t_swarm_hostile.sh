@@ -30,6 +30,10 @@ PORT=16881
 
 echo "== 9 nodes at 20 Mbit/s: seed, liar, silent peer, fetchers A B C D, attacker, slow liar"
 netlab_up 9 20
+# Fetcher C must still be downloading when the attacks on it are over (they take several
+# seconds on a busy machine, and C also learns of A, B and D through PEX): its download
+# link gets 4 Mbit/s, about 17 s for the set.
+tc -n "$(netlab_hub_ns)" qdisc replace dev "p$FC" root tbf rate 4mbit burst 128kb latency 20ms
 "$STOCK_PY" "$HERE/lib/gen_libset.py" "$TMP/set" --files 30 --total-mib 8 --seed 7 >/dev/null
 "$BITLIB" create -q -p "${PIECE:-1M}" -o "$TMP/set.torrent" "$TMP/set"
 read -r HASH PLEN TOTAL < <("$BITLIB" inspect --json "$TMP/set.torrent" |
