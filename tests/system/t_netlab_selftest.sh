@@ -72,11 +72,13 @@ rate_of() {
                     END { printf "%.1f\n", b * 8 / (l - f) / 1e6 }'
 }
 
-# check_rate LABEL MEASURED: between 50% and 110% of the configured rate.
+# check_rate LABEL MEASURED: at most 110% of the configured rate (the limiter works), and at
+# least 10% (the rate is set in the right unit).  A tighter lower bound measured the machine,
+# not netlab: a busy 2-core CI machine got 19 Mbit/s out of a 50 Mbit/s link from Python.
 check_rate() {
     echo "  $1: ${2} Mbit/s (limit $RATE)"
-    awk -v m="$2" -v r="$RATE" 'BEGIN { exit !(m <= 1.10 * r && m >= 0.50 * r) }' \
-        || fail "$1: $2 Mbit/s is not within 50%..110% of $RATE Mbit/s"
+    awk -v m="$2" -v r="$RATE" 'BEGIN { exit !(m <= 1.10 * r && m >= 0.10 * r) }' \
+        || fail "$1: $2 Mbit/s is not within 10%..110% of $RATE Mbit/s"
 }
 
 echo "== netlab_up 3 $RATE"
