@@ -15,6 +15,12 @@ CC      ?= cc
 PKGS    := libcrypto fuse3 libcurl libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lisal -lpthread -lm
+# Intel's multi-buffer hashing (x86-64 only; src/core/sha1batch.c hashes one
+# buffer at a time without it)
+ifneq ($(wildcard /usr/include/intel-ipsec-mb.h),)
+PKG_CFLAGS += -DBL_HAVE_IPSEC_MB
+PKG_LIBS   += -lIPSec_MB
+endif
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wvla -Wformat=2 -Wpointer-arith -Wcast-qual -Wno-unused-parameter -Wno-format-truncation

@@ -713,17 +713,8 @@ static void got_piece(peer *p, const bl_msg *m)
         bl_picker_piece_failed(s->picker, b.piece);
         return;
     }
-    if (!complete)
-        return;
-    rc = bl_store_verify(s->store, b.piece, &err);
-    if (rc == 0)
-        swarm_piece_verified(s, b.piece);
-    else if (rc == BL_STORE_HASH_FAIL)
-        swarm_piece_failed(s, b.piece);
-    else {
-        bl_error("piece %u: %s", b.piece, err.msg);
-        bl_picker_piece_failed(s->picker, b.piece);
-    }
+    if (complete)
+        swarm_verify_piece(s, b.piece);
 }
 
 /* A cooperative seed spreads distinct pieces: a request for a piece it sent

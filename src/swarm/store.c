@@ -29,6 +29,7 @@ struct pending {
     uint32_t nblocks, ngot;
     uint8_t *buf;
     uint8_t *got; /* one byte per 16 KiB block */
+    bool hashing; /* handed out by bl_store_piece_data: buf must stay */
 };
 
 struct open_file {
@@ -404,13 +405,17 @@ static struct pending *find_pending(bl_store *s, uint32_t piece)
     return NULL;
 }
 
-void bl_store_drop_pending(bl_store *s, uint32_t piece)
+static void free_pending(bl_store *s, struct pending *p)
 {
-    struct pending *p = find_pending(s, piece);
-    if (!p) return;
     free(p->buf);
     free(p->got);
     *p = s->pend[--s->npend];
+}
+
+void bl_store_drop_pending(bl_store *s, uint32_t piece)
+{
+    struct pending *p = find_pending(s, piece);
+    if (p && !p->hashing) free_pending(s, p);
 }
 
 int bl_store_write_block(bl_store *s, uint32_t piece, uint32_t offset, const uint8_t *data,
@@ -428,6 +433,7 @@ int bl_store_write_block(bl_store *s, uint32_t piece, uint32_t offset, const uin
         return bl_fail(err, "piece %u: block [%u, +%u) is not whole 16 KiB blocks of a %u-byte "
                             "piece", piece, offset, len, psize);
     struct pending *p = find_pending(s, piece);
+    if (p && p->hashing) return bl_fail(err, "piece %u: complete, being verified", piece);
     if (!p) {
         if (s->npend >= s->max_pend)
             return bl_fail(err, "piece %u: %u pieces already in flight", piece, s->max_pend);
@@ -453,24 +459,45 @@ int bl_store_write_block(bl_store *s, uint32_t piece, uint32_t offset, const uin
     return p->ngot == p->nblocks;
 }
 
-int bl_store_verify(bl_store *s, uint32_t piece, bl_err *err)
+const uint8_t *bl_store_piece_data(bl_store *s, uint32_t piece, uint32_t *len, bl_err *err)
+{
+    struct pending *p = find_pending(s, piece);
+    if (!p || p->ngot != p->nblocks || p->hashing) {
+        bl_fail(err, "piece %u: not complete, or already being verified", piece);
+        return NULL;
+    }
+    p->hashing = true;
+    *len = bl_metainfo_piece_size(s->mi, piece);
+    return p->buf;
+}
+
+int bl_store_piece_hashed(bl_store *s, uint32_t piece, const uint8_t digest[BL_SHA1_LEN],
+                          bl_err *err)
 {
     const bl_metainfo *mi = s->mi;
     struct pending *p = find_pending(s, piece);
-    if (!p || p->ngot != p->nblocks) return bl_fail(err, "piece %u: not complete", piece);
-    uint32_t psize = bl_metainfo_piece_size(mi, piece);
-    uint8_t md[BL_SHA1_LEN];
-    bl_sha1(p->buf, psize, md);
-    if (memcmp(md, mi->piece_hashes + (size_t)piece * BL_SHA1_LEN, BL_SHA1_LEN) != 0) {
-        bl_store_drop_pending(s, piece);
+    if (!p || !p->hashing) return bl_fail(err, "piece %u: not being verified", piece);
+    if (memcmp(digest, mi->piece_hashes + (size_t)piece * BL_SHA1_LEN, BL_SHA1_LEN) != 0) {
+        free_pending(s, p);
         bl_fail(err, "piece %u: SHA-1 mismatch", piece);
         return BL_STORE_HASH_FAIL;
     }
-    int rc = for_each_segment(mi, piece_start(mi, piece), psize, p->buf, seg_write, s, err);
-    bl_store_drop_pending(s, piece);
+    int rc = for_each_segment(mi, piece_start(mi, piece), bl_metainfo_piece_size(mi, piece),
+                              p->buf, seg_write, s, err);
+    free_pending(s, p);
     if (rc < 0) return bl_fail_ctx(err, "piece %u", piece);
     mark_had(s, piece);
     return 0;
+}
+
+int bl_store_verify(bl_store *s, uint32_t piece, bl_err *err)
+{
+    uint32_t len;
+    const uint8_t *data = bl_store_piece_data(s, piece, &len, err);
+    if (!data) return -1;
+    uint8_t md[BL_SHA1_LEN];
+    bl_sha1(data, len, md);
+    return bl_store_piece_hashed(s, piece, md, err);
 }
 
 /* ---- reads ---- */

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/sha1.h"
 #include "meta/metainfo.h"
 
 enum {
@@ -73,7 +74,17 @@ int bl_store_write_block(bl_store *s, uint32_t piece, uint32_t offset, const uin
  * BL_STORE_HASH_FAIL: mismatch, the buffer is dropped.  -1: not complete,
  * or an I/O error (the buffer is dropped, the piece is not had). */
 int bl_store_verify(bl_store *s, uint32_t piece, bl_err *err);
-/* Forget a buffered piece (the picker gave it up). */
+/* The same in two steps, so that pieces can be hashed in batches
+ * (core/sha1batch): bl_store_piece_data gives a complete buffered piece,
+ * padding included, len = its size (NULL: not complete, or already handed
+ * out).  The bytes stay unchanged, and further writes to the piece are
+ * refused, until bl_store_piece_hashed passes its SHA-1 and gets
+ * bl_store_verify's result. */
+const uint8_t *bl_store_piece_data(bl_store *s, uint32_t piece, uint32_t *len, bl_err *err);
+int bl_store_piece_hashed(bl_store *s, uint32_t piece, const uint8_t digest[BL_SHA1_LEN],
+                          bl_err *err);
+/* Forget a buffered piece (the picker gave it up); not one handed out by
+ * bl_store_piece_data and not yet hashed. */
 void bl_store_drop_pending(bl_store *s, uint32_t piece);
 unsigned bl_store_num_pending(const bl_store *s);
 

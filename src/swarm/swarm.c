@@ -12,6 +12,8 @@
 #include "swarm/swarm_int.h"
 #include "swarm/tracker_glue.h"
 
+static void piece_hashed(void *arg, uint64_t tag, const uint8_t digest[BL_SHA1_LEN]);
+
 #define TICK_MS 250
 #define DEFAULT_MAX_PEERS 80
 #define MAX_CANDIDATES 4096
@@ -77,6 +79,11 @@ bl_swarm *bl_swarm_new(bl_loop *loop, const bl_swarm_config *cfg, bl_err *err)
     /* pieces being assembled are buffered in memory: bound them by bytes */
     unsigned pending = (unsigned)((64u << 20) / mi->piece_length);
     bl_store_set_limits(s->store, pending < 8 ? 8 : pending, 0);
+    /* BITLIB_HASH_BATCH=0 hashes each piece alone, for side-by-side measurements */
+    const char *batch = getenv("BITLIB_HASH_BATCH");
+    s->hasher = bl_sha1_batch_new(!batch || strcmp(batch, "0") != 0, piece_hashed, s, err);
+    if (!s->hasher)
+        goto fail;
     uint64_t seed;
     if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
         seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
@@ -502,6 +509,56 @@ const uint8_t *swarm_solo_mask(bl_swarm *s, const peer *p)
     return s->solo_mask;
 }
 
+/* ---- verification ----------------------------------------------------------- */
+
+static void piece_hashed(void *arg, uint64_t tag, const uint8_t digest[BL_SHA1_LEN])
+{
+    bl_swarm *s = arg;
+    uint32_t piece = (uint32_t)tag;
+    bl_err err;
+    int rc = bl_store_piece_hashed(s->store, piece, digest, &err);
+    if (rc == 0)
+        swarm_piece_verified(s, piece);
+    else if (rc == BL_STORE_HASH_FAIL)
+        swarm_piece_failed(s, piece);
+    else {
+        bl_error("piece %u: %s", piece, err.msg);
+        bl_picker_piece_failed(s->picker, piece);
+    }
+}
+
+static void hash_now(bl_loop *loop, void *arg)
+{
+    bl_swarm *s = arg;
+    (void)loop;
+    s->hash_timer = 0;
+    bl_sha1_batch_flush(s->hasher);
+}
+
+/* A complete piece is hashed together with others (core/sha1batch): it waits
+ * until the lanes are full, at most HASH_BATCH_WAIT_MS -- or only until the
+ * end of this loop pass when a reader is waiting for it. */
+void swarm_verify_piece(bl_swarm *s, uint32_t piece)
+{
+    bl_err err;
+    uint32_t len;
+    const uint8_t *data = bl_store_piece_data(s->store, piece, &len, &err);
+    if (!data || bl_sha1_batch_submit(s->hasher, data, len, piece, &err) < 0) {
+        bl_error("piece %u: %s", piece, err.msg);
+        bl_picker_piece_failed(s->picker, piece);
+        return;
+    }
+    if (!bl_sha1_batch_waiting(s->hasher))
+        return;
+    bool urgent = bl_picker_priority(s->picker, piece) <= BL_PRIO_OPENED;
+    if (urgent && s->hash_timer) {
+        bl_loop_timer_cancel(s->loop, s->hash_timer);
+        s->hash_timer = 0;
+    }
+    if (!s->hash_timer)
+        s->hash_timer = bl_loop_timer(s->loop, urgent ? 0 : HASH_BATCH_WAIT_MS, hash_now, s);
+}
+
 void swarm_piece_verified(bl_swarm *s, uint32_t piece)
 {
     contrib_drop(s, piece);
@@ -806,6 +863,9 @@ void bl_swarm_free(bl_swarm *s)
         bl_loop_del(s->loop, s->listen_fd);
         close(s->listen_fd);
     }
+    if (s->hash_timer)
+        bl_loop_timer_cancel(s->loop, s->hash_timer);
+    bl_sha1_batch_free(s->hasher); /* before the store: it points into the store's buffers */
     if (s->picker)
         bl_picker_free(s->picker);
     if (s->store)

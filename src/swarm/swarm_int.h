@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/evloop.h"
 #include "core/net.h"
+#include "core/sha1batch.h"
 #include "swarm/bitfield.h"
 #include "swarm/choker.h"
 #include "swarm/picker.h"
@@ -35,6 +36,7 @@
 #define PEER_MAX_STRIKES 2               /* hash failures before a ban */
 #define PEER_PROMISE_MS 3000             /* an intent not followed by HAVE expires */
 #define PEER_PROMISES_MAX 8192
+#define HASH_BATCH_WAIT_MS 10         /* longest a complete piece waits for lane-mates */
 #define SEED_SPREAD_MS 250               /* a node sends a piece to one coop peer per window */
 
 enum peer_state { PEER_CONNECTING, PEER_HANDSHAKE, PEER_ACTIVE, PEER_DEAD };
@@ -141,6 +143,8 @@ struct bl_swarm {
     uint64_t dial_timer;          /* new candidates: dial them without waiting for a tick */
     uint64_t pex_timer;           /* a peer joined: tell cooperative peers soon */
     uint64_t refill_timer;        /* ask again shortly after a reject */
+    bl_sha1_batch *hasher;        /* complete pieces wait here to be hashed together */
+    uint64_t hash_timer;          /* hash the waiting pieces even if the lanes are not full */
     uint32_t next_peer_id;
     uint32_t peer_generation;     /* bumped when a peer with a listen port joins */
     bl_bitfield intent_sent;      /* pieces we announced with bitlib_intent */
@@ -197,6 +201,7 @@ void peer_free(peer *p);
 void peer_send_intents(peer *from_seed, const uint32_t *pieces, size_t n);
 
 /* swarm.c, for peer.c */
+void swarm_verify_piece(bl_swarm *s, uint32_t piece);
 void swarm_piece_verified(bl_swarm *s, uint32_t piece);
 void swarm_piece_failed(bl_swarm *s, uint32_t piece);
 const uint8_t *swarm_solo_mask(bl_swarm *s, const peer *p);
