@@ -55,6 +55,7 @@ struct bl_picker {
     uint64_t active_free;               /* ... of those, in pieces in progress */
     uint32_t bs_shift;                  /* log2(bs) when bs is a power of two, else 0 */
     uint64_t outstanding;
+    uint64_t supply;                    /* bumped when blocks may become requestable */
     uint32_t endgame_extra, rescue_ms;
     bool spare_seeds;
     uint32_t endgame_delay_ms;
@@ -262,6 +263,7 @@ void bl_picker_set_priority(bl_picker *p, uint32_t first, uint32_t last, enum bl
         if (cls != BL_PRIO_DEADLINE) pc->deadline = BL_NO_DEADLINE;
         attach(p, i);
     }
+    p->supply++;
 }
 
 void bl_picker_set_deadline(bl_picker *p, uint32_t piece, uint64_t deadline_ms)
@@ -272,6 +274,7 @@ void bl_picker_set_deadline(bl_picker *p, uint32_t piece, uint64_t deadline_ms)
     pc->cls = BL_PRIO_DEADLINE;
     if (deadline_ms < pc->deadline) pc->deadline = deadline_ms;
     attach(p, piece);
+    p->supply++;
 }
 
 enum bl_prio bl_picker_priority(const bl_picker *p, uint32_t piece)
@@ -654,6 +657,7 @@ int bl_picker_block_cancelled(bl_picker *p, uint32_t peer, const bl_block *b)
     if (k->nreq == 0) {
         k->state = BLK_FREE;
         pc->nreq--;
+        p->supply++;
     }
     attach(p, b->piece);
     settle(p, b->piece);
@@ -706,6 +710,19 @@ void bl_picker_piece_failed(bl_picker *p, uint32_t piece)
     pc->nreq = pc->ngot = 0;
     attach(p, piece);
     settle(p, piece);
+    p->supply++;
+}
+
+uint64_t bl_picker_supply(const bl_picker *p) { return p->supply; }
+
+bool bl_picker_requestable(const bl_picker *p, uint32_t piece)
+{
+    return piece < p->num_pieces && p->pc[piece].cls != BL_PRIO_NONE && free_blocks(p, piece) > 0;
+}
+
+bool bl_picker_dups_due(const bl_picker *p)
+{
+    return in_endgame(p) || (p->rescue_ms && p->cls_count[BL_PRIO_DEADLINE]);
 }
 
 bool bl_picker_have(const bl_picker *p, uint32_t piece)

@@ -34,6 +34,7 @@
 #define PEER_PEX_INTERVAL_MS 60000      /* stock peers: BEP 11 asks for at most one a minute */
 #define PEER_PEX_COOP_MS 200            /* cooperative peers: as soon as something changed */
 #define PEER_MAX_STRIKES 2               /* hash failures before a ban */
+#define PEER_DRY_RECHECK_MS 250        /* a dry peer is asked again after this anyway */
 #define PEER_PROMISE_MS 3000             /* an intent not followed by HAVE expires */
 #define PEER_PROMISES_MAX 8192
 #define HASH_BATCH_WAIT_MS 10         /* longest a complete piece waits for lane-mates */
@@ -89,6 +90,8 @@ struct peer {
     bool am_choking, am_interested, peer_choking, peer_interested;
     bl_bitfield have;
     bool has_all;                 /* BEP 6 HAVE ALL (have is kept full too) */
+    bool dry;                     /* the last fill found nothing more to ask it for */
+    uint64_t dry_supply, dry_ms;  /* picker supply and time of that fill */
     bool picker_registered;       /* availability counted in the picker */
     uint32_t wanted_count;        /* pieces it has that we want and lack */
     uint32_t strikes;

@@ -513,6 +513,87 @@ static void test_no_duplicates_sim(void **state)
 }
 
 
+/* bl_picker_supply / requestable / dups_due let a caller skip asking a peer
+ * that just gave nothing.  Random operations on a swarm of four peers; peer
+ * 1 is skipped exactly when a caller would skip it, and at each such moment
+ * the picker is asked anyway: it must give nothing (else a skip would lose
+ * a request). */
+struct out_req {
+    bl_block b;
+    uint32_t peer;
+};
+
+static void test_supply_skip(void **state)
+{
+    (void)state;
+    enum { NP = 48, NPEERS = 4 };
+    int skips_checked = 0;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        bl_picker *p = bl_picker_new(NP, 2 * BS, BS, BS, seed);
+        assert_non_null(p);
+        bl_picker_set_endgame_delay(p, 500);
+        bl_picker_set_priority(p, 0, NP - 1, seed % 2 ? BL_PRIO_BULK : BL_PRIO_NONE, true);
+        uint8_t bits[NPEERS + 1][(NP + 7) / 8];
+        memset(bits, 0, sizeof bits);
+        struct out_req out[4 * NP];
+        int nout = 0;
+        bool dry = false;
+        uint64_t dry_supply = 0, rng = seed * 0x9e3779b97f4a7c15ull;
+        for (int step = 0; step < 3000; step++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t r = (uint32_t)(rng >> 33), op = r % 9, peer = 1 + (r >> 4) % NPEERS;
+            uint32_t piece = (r >> 8) % NP;
+            if (op == 0) { /* HAVE */
+                if (!(bits[peer][piece >> 3] & (0x80 >> (piece & 7)))) {
+                    set_bit(bits[peer], piece);
+                    bl_picker_peer_have(p, piece);
+                    if (peer == 1 && bl_picker_requestable(p, piece)) dry = false;
+                }
+            } else if (op <= 3) { /* ask */
+                bl_block b[4];
+                int max = 1 + (int)((r >> 12) % 4);
+                bool skip = peer == 1 && dry && dry_supply == bl_picker_supply(p) &&
+                            !bl_picker_dups_due(p);
+                int n = bl_picker_next(p, peer, bits[peer], false, 0, b, max);
+                if (skip) {
+                    assert_int_equal(n, 0);
+                    skips_checked++;
+                }
+                for (int k = 0; k < n; k++) out[nout++] = (struct out_req){b[k], peer};
+                if (peer == 1) {
+                    dry = n < max;
+                    dry_supply = bl_picker_supply(p);
+                }
+            } else if (op <= 5 && nout) { /* a block arrives */
+                int k = (int)((r >> 12) % (uint32_t)nout);
+                bool complete = false;
+                if (bl_picker_block_received(p, out[k].peer, &out[k].b, NULL, 0, &complete) >= 0 &&
+                    complete) {
+                    if ((r >> 20) % 4) bl_picker_piece_verified(p, out[k].b.piece);
+                    else bl_picker_piece_failed(p, out[k].b.piece);
+                }
+                out[k] = out[--nout];
+            } else if (op == 6 && nout) { /* cancelled or rejected */
+                int k = (int)((r >> 12) % (uint32_t)nout);
+                bl_picker_block_cancelled(p, out[k].peer, &out[k].b);
+                out[k] = out[--nout];
+            } else if (op == 7 && (r >> 12) % 8 == 0) { /* a peer chokes us */
+                bl_picker_peer_released(p, peer);
+                for (int k = 0; k < nout;)
+                    if (out[k].peer == peer) out[k] = out[--nout];
+                    else k++;
+            } else if (op == 8 && (r >> 12) % 4 == 0) { /* reads want some pieces */
+                uint32_t last = piece + (r >> 20) % 4;
+                if ((r >> 24) % 3 == 0) bl_picker_set_deadline(p, piece, 100 + (r >> 26));
+                else bl_picker_set_priority(p, piece, last, (enum bl_prio)((r >> 26) % 4), false);
+            }
+        }
+        bl_picker_free(p);
+    }
+    /* the property was exercised, not vacuous */
+    assert_true(skips_checked > 500);
+}
+
 /* Spare seeds: a seed is asked only for pieces no other peer has (or will
  * have: bl_picker_peer_have also counts promises), unless nothing is in
  * flight at all. */
@@ -735,6 +816,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spare_seeds),
+        cmocka_unit_test(test_supply_skip),
         cmocka_unit_test(test_scan_matches_rule),
         cmocka_unit_test(test_short_piece),
         cmocka_unit_test(test_unsolicited_refused),
