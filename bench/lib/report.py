@@ -6,6 +6,8 @@ Each RESULT.kv holds key=value lines written by bench/swarm for one system.  Per
   /T_min   T_last over the fluid lower bound max(F/u_seed, F/d, N*F/(u_seed + N*u))
   seed/F   bytes the seeder's interface sent during the run, over the data size F
   cpu%     busy share of all CPUs of the machine during the run (the machine is shared)
+  steal%   share of it the hypervisor gave to other machines (counted in cpu%): a run with
+           much steal had less CPU, whatever the system did
   cli_cpu  CPU seconds of every process the system ran (seeder, tracker, nodes)
 """
 import argparse
@@ -61,6 +63,8 @@ def summarize(kv):
     r["seeder_tx_over_F"] = r["seeder_tx_bytes"] / F
     busy, total = int(kv["cpu_busy_ticks"]), int(kv["cpu_total_ticks"])
     r["cpu_busy_pct"] = 100.0 * busy / total if total else None
+    steal = int(kv.get("cpu_steal_ticks") or 0)
+    r["cpu_steal_pct"] = 100.0 * steal / total if total else None
     r["client_cpu_s"] = float(kv.get("client_cpu_s") or 0)
     r["ncpu"] = int(kv["ncpu"])
     if "verify" in kv:
@@ -87,22 +91,23 @@ def main():
           % (first["nodes"], first["rate_mbit"], first["data_bytes"],
              first["data_bytes"] / 2**20, first["files"], first["t_min_s"]))
     head = ("system", "status", "done", "T_last s", "/T_min", "median s", "seed/F",
-            "cpu%", "cli_cpu s", "verify")
-    print("%-10s %-8s %5s %9s %7s %9s %7s %5s %9s %6s" % head)
+            "cpu%", "steal%", "cli_cpu s", "verify")
+    print("%-10s %-8s %5s %9s %7s %9s %7s %5s %6s %9s %6s" % head)
     for r in rows:
-        print("%-10s %-8s %5s %9s %7s %9s %7s %5s %9s %6s  %s" % (
+        print("%-10s %-8s %5s %9s %7s %9s %7s %5s %6s %9s %6s  %s" % (
             r["system"], r["status"],
             "%d/%d" % (r["done"], r["nodes"]) if "done" in r else "-",
             fmt(r.get("t_last_s"), ".2f"), fmt(r.get("ratio_to_bound"), ".2f"),
             fmt(r.get("t_median_s"), ".2f"), fmt(r.get("seeder_tx_over_F"), ".2f"),
-            fmt(r.get("cpu_busy_pct"), ".0f"), fmt(r.get("client_cpu_s"), ".1f"),
+            fmt(r.get("cpu_busy_pct"), ".0f"), fmt(r.get("cpu_steal_pct"), ".0f"),
+            fmt(r.get("client_cpu_s"), ".1f"),
             r.get("verify", "-"), r.get("notes", "")))
     with open(args.out + ".json", "w") as f:
         json.dump(rows, f, indent=1)
         f.write("\n")
     cols = ["system", "status", "nodes", "rate_mbit", "data_bytes", "files", "done", "t_last_s",
             "t_min_s", "ratio_to_bound", "t_first_s", "t_median_s", "seeder_tx_bytes",
-            "seeder_tx_over_F", "cpu_busy_pct", "client_cpu_s", "ncpu", "wall_s", "verify", "notes"]
+            "seeder_tx_over_F", "cpu_busy_pct", "cpu_steal_pct", "client_cpu_s", "ncpu", "wall_s", "verify", "notes"]
     with open(args.out + ".csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
