@@ -29,7 +29,7 @@ struct pending {
     uint32_t piece;
     uint32_t nblocks, ngot;
     uint8_t *buf;
-    uint8_t *got; /* one byte per 16 KiB block */
+    uint8_t *got; /* one byte per 16 KiB block, after buf in the same allocation */
     bool hashing; /* handed out by bl_store_piece_data: buf must stay */
 };
 
@@ -38,6 +38,8 @@ struct open_file {
     int fd;
     uint64_t used;
 };
+
+#define STORE_SPARE_BUFS 32
 
 struct bl_store {
     const bl_metainfo *mi;
@@ -52,6 +54,11 @@ struct bl_store {
     unsigned nopen, max_fds;
     uint64_t tick;
     bool all_new;            /* open made the directory: nothing in it to check */
+    /* Buffers of finished pieces, kept for the next ones: with 16 KiB pieces
+     * every block is a piece, and malloc/free per block showed in profiles. */
+    uint8_t *spare[STORE_SPARE_BUFS];
+    unsigned nspare;
+    uint8_t *padded;         /* bitmap: pieces that end in padding (NULL: none do) */
 };
 
 /* ---- paths ---- */
@@ -320,6 +327,18 @@ bl_store *bl_store_open(const bl_metainfo *mi, const char *dir, int flags, bl_er
         goto fail;
     }
     for (size_t f = 0; f < mi->num_files; f++) s->slot[f] = -1;
+    /* which pieces end in padding: the rest need no file lookup per block */
+    for (size_t f = 0; f < mi->num_files; f++) {
+        const bl_mfile *mf = &mi->files[f];
+        if (!(mf->attr & BL_ATTR_PAD) || !mf->length || !mi->piece_length) continue;
+        uint64_t piece = mf->offset / mi->piece_length;
+        if (piece >= mi->num_pieces) continue;
+        if (!s->padded && !(s->padded = calloc(mi->num_pieces / 8 + 1, 1))) {
+            bl_fail(err, "out of memory");
+            goto fail;
+        }
+        s->padded[piece >> 3] |= (uint8_t)(0x80 >> (piece & 7));
+    }
     if (flags & BL_STORE_CREATE) {
         /* Data files are created when their first piece is written (get_fd),
          * so a slow file system does not hold up the first connection
@@ -345,10 +364,9 @@ void bl_store_close(bl_store *s)
         while (s->nopen) close_slot(s, s->nopen - 1);
     if (s->dirfd >= 0) close(s->dirfd);
     if (s->pend)
-        for (unsigned k = 0; k < s->npend; k++) {
-            free(s->pend[k].buf);
-            free(s->pend[k].got);
-        }
+        for (unsigned k = 0; k < s->npend; k++) free(s->pend[k].buf);
+    while (s->nspare) free(s->spare[--s->nspare]);
+    free(s->padded);
     free(s->pend);
     free(s->open);
     free(s->slot);
@@ -406,10 +424,18 @@ static struct pending *find_pending(bl_store *s, uint32_t piece)
     return NULL;
 }
 
+/* A piece buffer: piece_length bytes, then one byte per block. */
+static size_t pending_alloc_size(const bl_metainfo *mi)
+{
+    return mi->piece_length + (mi->piece_length + BL_BLOCK_SIZE - 1) / BL_BLOCK_SIZE;
+}
+
 static void free_pending(bl_store *s, struct pending *p)
 {
-    free(p->buf);
-    free(p->got);
+    if (s->nspare < STORE_SPARE_BUFS)
+        s->spare[s->nspare++] = p->buf;
+    else
+        free(p->buf);
     *p = s->pend[--s->npend];
 }
 
@@ -427,7 +453,8 @@ int bl_store_write_block(bl_store *s, uint32_t piece, uint32_t offset, const uin
     if (piece >= mi->num_pieces) return bl_fail(err, "piece %u out of range", piece);
     if (bl_store_have(s, piece)) return bl_fail(err, "piece %u already verified", piece);
     uint32_t psize = bl_metainfo_piece_size(mi, piece);
-    uint32_t dlen = bl_metainfo_piece_data_len(mi, piece);
+    uint32_t dlen = s->padded && (s->padded[piece >> 3] & (0x80 >> (piece & 7)))
+                        ? bl_metainfo_piece_data_len(mi, piece) : psize;
     uint64_t end = (uint64_t)offset + len;
     if (!len || offset % BL_BLOCK_SIZE || end > psize ||
         (end % BL_BLOCK_SIZE && end != psize && end != dlen))
@@ -440,13 +467,11 @@ int bl_store_write_block(bl_store *s, uint32_t piece, uint32_t offset, const uin
             return bl_fail(err, "piece %u: %u pieces already in flight", piece, s->max_pend);
         /* trailing padding is never sent: it is zeros by definition */
         struct pending np = {.piece = piece, .nblocks = (dlen + BL_BLOCK_SIZE - 1) / BL_BLOCK_SIZE};
-        np.buf = malloc(psize);
-        np.got = calloc(np.nblocks, 1);
-        if (!np.buf || !np.got) {
-            free(np.buf);
-            free(np.got);
+        np.buf = s->nspare ? s->spare[--s->nspare] : malloc(pending_alloc_size(mi));
+        if (!np.buf)
             return bl_fail(err, "piece %u: out of memory for a %u-byte buffer", piece, psize);
-        }
+        np.got = np.buf + mi->piece_length;
+        memset(np.got, 0, np.nblocks);
         memset(np.buf + dlen, 0, psize - dlen);
         s->pend[s->npend] = np;
         p = &s->pend[s->npend++];

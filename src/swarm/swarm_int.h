@@ -37,7 +37,7 @@
 #define PEER_DRY_RECHECK_MS 250        /* a dry peer is asked again after this anyway */
 #define PEER_PROMISE_MS 3000             /* an intent not followed by HAVE expires */
 #define PEER_PROMISES_MAX 8192
-#define HASH_BATCH_WAIT_MS 10         /* longest a complete piece waits for lane-mates */
+#define HASH_BATCH_WAIT_MS 20         /* longest a complete piece waits for lane-mates */
 #define SEED_SPREAD_MS 250               /* a node sends a piece to one coop peer per window */
 
 enum peer_state { PEER_CONNECTING, PEER_HANDSHAKE, PEER_ACTIVE, PEER_DEAD };
