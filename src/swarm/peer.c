@@ -125,14 +125,14 @@ void peer_close(peer *p, const char *why)
     for (uint32_t i = bl_bitfield_next_set(&p->promised, 0); i < p->promised.npieces;
          i = bl_bitfield_next_set(&p->promised, i + 1))
         bl_picker_peer_unhave(s->picker, i);
-    if (p->hs_received && p->listen_port) {
+    if (p->hs_received && p->listen_port && !p->duplicate) {
         struct sockaddr_storage ss = p->addr;
         bl_net_set_port((struct sockaddr *)&ss, p->listen_port);
         candidate *c = swarm_candidate(s, (struct sockaddr *)&ss, p->addr_len, false);
         if (c)
             c->connected = false;
     }
-    if (p->outgoing) {
+    if (p->outgoing && !p->duplicate) {
         candidate *c = swarm_candidate(s, (struct sockaddr *)&p->addr, p->addr_len, false);
         if (c) {
             c->connected = false;
@@ -911,6 +911,13 @@ static void got_handshake(peer *p, const bl_handshake *hs)
          * side with the smaller peer id, so both close the same one. */
         bool keep_mine = memcmp(s->peer_id, hs->peer_id, 20) < 0;
         peer *loser = (p->outgoing == keep_mine) ? dup : p;
+        /* the peer stays connected through the other one: its candidate
+         * entries must stay marked connected, or it is dialled again and
+         * again (seen: a duplicate closed every ~1.4 s per pair) */
+        loser->duplicate = true;
+        peer *kept = loser == p ? dup : p;
+        if (loser->outgoing && !kept->outgoing && !kept->listen_port)
+            kept->listen_port = bl_net_port((struct sockaddr *)&loser->addr);
         peer_close(loser, "duplicate connection");
         if (loser == p)
             return;

@@ -212,6 +212,7 @@ static void dial(bl_swarm *s, candidate *c)
     bl_err err;
     bool in_progress = false;
     char name[BL_NET_ADDRSTRLEN];
+    s->st.dials++;
     int fd = bl_net_tcp_connect((struct sockaddr *)&c->addr, c->len, &in_progress, &err);
     if (fd < 0) {
         c->failures++;

@@ -65,6 +65,7 @@ typedef struct bl_swarm_stats {
     uint64_t bytes_uploaded;
     uint64_t bytes_wasted;          /* duplicates and hash failures */
     uint32_t hash_failures;
+    uint32_t dials;                 /* outgoing connections attempted */
     unsigned peers, peers_seeding;
     uint64_t rate_down, rate_up;    /* bytes/s over the last few seconds */
 } bl_swarm_stats;

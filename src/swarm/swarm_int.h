@@ -90,6 +90,7 @@ struct peer {
     bool am_choking, am_interested, peer_choking, peer_interested;
     bl_bitfield have;
     bool has_all;                 /* BEP 6 HAVE ALL (have is kept full too) */
+    bool duplicate;               /* closed as a second connection to a connected peer */
     bool dry;                     /* the last fill found nothing more to ask it for */
     uint64_t dry_supply, dry_ms;  /* picker supply and time of that fill */
     bool picker_registered;       /* availability counted in the picker */
