@@ -37,7 +37,8 @@ def summarize(kv):
     n = int(kv["nodes"])
     F = int(kv["data_bytes"])
     rate = float(kv["rate_mbit"]) * 1e6
-    r = {"system": kv["system"], "status": kv.get("status", "?"), "nodes": n,
+    r = {"system": kv["system"], "round": int(kv.get("round", 1)),
+         "status": kv.get("status", "?"), "nodes": n,
          "rate_mbit": float(kv["rate_mbit"]), "data_bytes": F, "files": int(kv["files"]),
          "t_min_s": fluid_bound(F, n, rate, rate, rate), "notes": kv.get("notes", "")}
     if r["status"] == "SKIPPED":
@@ -76,6 +77,31 @@ def fmt(v, spec):
     return format(v, spec) if isinstance(v, (int, float)) else "-"
 
 
+def print_rounds_summary(rows, rounds):
+    """Per system over its rounds: median, fastest and slowest T_last (completed runs only)."""
+    print()
+    print("over %d rounds (each system ran once per round, taking turns):" % rounds)
+    head = ("system", "ok", "median s", "/T_min", "fastest", "slowest", "seed/F", "steal%")
+    print("%-10s %5s %9s %7s %8s %8s %7s %6s" % head)
+    seen = []
+    for r in rows:
+        if r["system"] not in seen:
+            seen.append(r["system"])
+    for name in seen:
+        runs = [r for r in rows if r["system"] == name]
+        ok = [r for r in runs if "t_last_s" in r]
+        if not ok:
+            print("%-10s %5s" % (name, "0/%d" % len(runs)))
+            continue
+        t = [r["t_last_s"] for r in ok]
+        med = statistics.median(t)
+        print("%-10s %5s %9.2f %7.2f %8.2f %8.2f %7.2f %6s" % (
+            name, "%d/%d" % (len(ok), len(runs)), med, med / ok[0]["t_min_s"], min(t), max(t),
+            statistics.median(r["seeder_tx_over_F"] for r in ok),
+            fmt(statistics.median(r["cpu_steal_pct"] for r in ok
+                                  if r.get("cpu_steal_pct") is not None), ".0f")))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True, help="path prefix for .json and .csv")
@@ -85,6 +111,7 @@ def main():
     if not rows:
         return 1
     first = rows[0]
+    rounds = max(r["round"] for r in rows)
     print()
     print("swarm: N=%d nodes, %g Mbit/s per link each way, F=%d bytes (%.1f MiB, %d files), "
           "fluid bound T_min=%.2f s"
@@ -92,20 +119,22 @@ def main():
              first["data_bytes"] / 2**20, first["files"], first["t_min_s"]))
     head = ("system", "status", "done", "T_last s", "/T_min", "median s", "seed/F",
             "cpu%", "steal%", "cli_cpu s", "verify")
-    print("%-10s %-8s %5s %9s %7s %9s %7s %5s %6s %9s %6s" % head)
+    print("%-12s %-8s %5s %9s %7s %9s %7s %5s %6s %9s %6s" % head)
     for r in rows:
-        print("%-10s %-8s %5s %9s %7s %9s %7s %5s %6s %9s %6s  %s" % (
-            r["system"], r["status"],
+        print("%-12s %-8s %5s %9s %7s %9s %7s %5s %6s %9s %6s  %s" % (
+            r["system"] + (" r%d" % r["round"] if rounds > 1 else ""), r["status"],
             "%d/%d" % (r["done"], r["nodes"]) if "done" in r else "-",
             fmt(r.get("t_last_s"), ".2f"), fmt(r.get("ratio_to_bound"), ".2f"),
             fmt(r.get("t_median_s"), ".2f"), fmt(r.get("seeder_tx_over_F"), ".2f"),
             fmt(r.get("cpu_busy_pct"), ".0f"), fmt(r.get("cpu_steal_pct"), ".0f"),
             fmt(r.get("client_cpu_s"), ".1f"),
             r.get("verify", "-"), r.get("notes", "")))
+    if rounds > 1:
+        print_rounds_summary(rows, rounds)
     with open(args.out + ".json", "w") as f:
         json.dump(rows, f, indent=1)
         f.write("\n")
-    cols = ["system", "status", "nodes", "rate_mbit", "data_bytes", "files", "done", "t_last_s",
+    cols = ["system", "round", "status", "nodes", "rate_mbit", "data_bytes", "files", "done", "t_last_s",
             "t_min_s", "ratio_to_bound", "t_first_s", "t_median_s", "seeder_tx_bytes",
             "seeder_tx_over_F", "cpu_busy_pct", "cpu_steal_pct", "client_cpu_s", "ncpu", "wall_s", "verify", "notes"]
     with open(args.out + ".csv", "w", newline="") as f:
