@@ -1073,15 +1073,18 @@ void peer_tick(peer *p, uint64_t now)
         p->last_block_ms = now;
         p->pipeline = PEER_PIPELINE_MIN;
     }
-    /* Pipeline: enough requests in flight to cover ~0.25 s at the measured
-     * rate, so a fast link never waits for our next request (round trips
-     * inside a cluster are milliseconds).  No deeper: every peer serves in
-     * arrival order, so a deep queue is latency for the pieces at its end
-     * -- the swarm's tail -- and requests queued long at a seeder for
-     * pieces that meanwhile spread to other peers are wasted seeder
-     * bandwidth.  bench/swarm N=16, 4 alternating runs: 0.5 s took
-     * 3.70-4.15 s (seed 1.03-1.05 F), 0.25 s 3.52-3.71 s (1.01-1.02 F). */
-    uint64_t target = p->rate_down / 4 / BL_BLOCK_SIZE;
+    /* Pipeline: enough requests in flight to cover a moment of the measured
+     * rate, so a fast link never waits for our next request.  No deeper:
+     * a peer serves in arrival order, so a deep queue is latency for the
+     * pieces at its end -- the swarm's tail -- and requests queued long at
+     * a seeder for pieces that meanwhile spread to other peers are wasted
+     * seeder bandwidth.  Cooperative peers are cluster nodes, milliseconds
+     * apart: 1/8 s (at least PEER_PIPELINE_START blocks).  bench/swarm,
+     * alternating bitlib-only runs: N=16 0.5 s took 3.70-4.15 s (seed
+     * 1.03-1.05 F), 0.25 s 3.41-3.71 s, 0.125 s 3.32-3.71 s (median 3.43,
+     * 1.01-1.03 F); N=8 0.25 s 3.13-3.14 s, 0.125 s 3.05-3.08 s.  Stock
+     * peers may be far away: 0.5 s, as before those runs. */
+    uint64_t target = p->rate_down / (p->coop ? 8 : 2) / BL_BLOCK_SIZE;
     if (target < PEER_PIPELINE_START)
         target = PEER_PIPELINE_START;
     if (target > PEER_PIPELINE_MAX)
