@@ -754,6 +754,8 @@ int64_t bl_store_check(bl_store *s, int threads, bl_store_progress_fn progress, 
     }
     check_loop(&c, progress, ud);
     for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    /* the other threads may have examined every piece (a claim is 16) */
+    if (progress) progress(atomic_load(&c.done), mi->num_pieces, ud);
     for (uint32_t i = 0; i < mi->num_pieces; i++)
         if (c.ok[i]) mark_had(s, i);
     free(c.ok);

@@ -115,9 +115,10 @@ bool bl_store_file_ready(const bl_store *s, size_t file, uint64_t off, uint64_t 
 
 /* Hash the pieces already on disk and mark the matching ones had (pieces
  * already had are not re-hashed).  threads <= 0: one per online CPU.
- * progress (may be NULL) runs on the calling thread now and then with the
- * number of pieces examined so far.  Returns the number of pieces had
- * afterwards, or -1 if the check could not run. */
+ * progress (may be NULL) runs on the calling thread now and then, and once
+ * when every piece has been examined, with the number examined so far.
+ * Returns the number of pieces had afterwards, or -1 if the check could
+ * not run. */
 typedef void (*bl_store_progress_fn)(uint32_t done, uint32_t total, void *ud);
 int64_t bl_store_check(bl_store *s, int threads, bl_store_progress_fn progress, void *ud,
                        bl_err *err);
