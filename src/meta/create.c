@@ -265,8 +265,10 @@ typedef struct hash_job {
     bl_err *err;
 } hash_job;
 
-/* A claim is hashed as one batch (core/sha1batch: 16 lanes with AVX-512) */
-#define PIECES_PER_CLAIM 16
+/* Pieces a worker claims at once, read in order: small pieces are hashed
+ * as one batch (core/sha1batch: 16 lanes with AVX-512). */
+#define PIECES_PER_CLAIM 8
+#define PIECES_PER_BATCH 16
 
 static void job_fail(hash_job *j, const char *path, const char *why)
 {
@@ -287,7 +289,8 @@ static void *hash_worker(void *arg)
     hash_job *j = arg;
     /* small pieces are read a claim at a time and hashed together; larger
      * ones (hashed one at a time anyway) reuse one buffer */
-    unsigned nbuf = j->piece_length <= BL_SHA1_BATCH_MAX_LEN ? PIECES_PER_CLAIM : 1;
+    unsigned nbuf = j->piece_length <= BL_SHA1_BATCH_MAX_LEN ? PIECES_PER_BATCH : 1;
+    uint32_t claim = nbuf > 1 ? PIECES_PER_BATCH : PIECES_PER_CLAIM;
     uint8_t *bufs = malloc((size_t)nbuf * j->piece_length);
     bl_err berr;
     bl_sha1_batch *batch = bl_sha1_batch_new(nbuf > 1, store_hash, j, &berr);
@@ -300,11 +303,10 @@ static void *hash_worker(void *arg)
         return NULL;
     }
     while (!atomic_load(&j->failed)) {
-        uint32_t first = atomic_fetch_add(&j->next, PIECES_PER_CLAIM);
+        uint32_t first = atomic_fetch_add(&j->next, claim);
         if (first >= j->num_pieces)
             break;
-        uint32_t end = first + PIECES_PER_CLAIM < j->num_pieces ? first + PIECES_PER_CLAIM
-                                                                : j->num_pieces;
+        uint32_t end = first + claim < j->num_pieces ? first + claim : j->num_pieces;
         for (uint32_t p = first; p < end && !atomic_load(&j->failed); p++) {
             uint8_t *buf = bufs + (size_t)((p - first) % nbuf) * j->piece_length;
             const node *nd = &j->w->nodes[j->piece_file[p]];

@@ -626,6 +626,7 @@ struct check {
     const bl_store *s;
     atomic_uint next;
     atomic_uint done;
+    atomic_bool failed;      /* a worker could not get its buffers */
     uint8_t *ok;             /* per piece; each written by one worker */
     uint8_t zero_md[BL_SHA1_LEN]; /* SHA-1 of a full piece of zeros */
 };
@@ -671,9 +672,10 @@ static void check_hashed(void *arg, uint64_t piece, const uint8_t md[BL_SHA1_LEN
                           BL_SHA1_LEN) == 0;
 }
 
-/* Pieces claimed at once by a worker and hashed as one batch
- * (core/sha1batch: 16 lanes with AVX-512), when they are small enough. */
-#define CHECK_CLAIM 16
+/* Pieces a worker claims at once: small pieces are hashed as one batch
+ * (core/sha1batch: 16 lanes with AVX-512); large ones one by one, so that
+ * a set of few big pieces still spreads over every thread. */
+#define CHECK_BATCH 16
 
 /* Hash pieces until none are left; the progress callback only runs when
  * called from the main thread (progress != NULL). */
@@ -681,20 +683,21 @@ static void check_loop(struct check *c, bl_store_progress_fn progress, void *ud)
 {
     const bl_metainfo *mi = c->s->mi;
     size_t plen = mi->piece_length ? mi->piece_length : 1;
-    unsigned nbuf = plen <= BL_SHA1_BATCH_MAX_LEN ? CHECK_CLAIM : 1;
-    uint8_t *bufs = malloc(nbuf * plen);
+    unsigned claim = plen <= BL_SHA1_BATCH_MAX_LEN ? CHECK_BATCH : 1;
+    uint8_t *bufs = malloc(claim * plen);
     bl_err err;
-    bl_sha1_batch *batch = bl_sha1_batch_new(nbuf > 1, check_hashed, c, &err);
+    bl_sha1_batch *batch = bl_sha1_batch_new(claim > 1, check_hashed, c, &err);
+    if (!bufs || !batch) atomic_store(&c->failed, true);
     struct reader r = {.s = c->s, .file = 0, .fd = -1};
-    for (;;) {
-        unsigned first = atomic_fetch_add(&c->next, CHECK_CLAIM);
+    while (!atomic_load(&c->failed)) {
+        unsigned first = atomic_fetch_add(&c->next, claim);
         if (first >= mi->num_pieces) break;
-        unsigned end = mi->num_pieces - first < CHECK_CLAIM ? mi->num_pieces : first + CHECK_CLAIM;
+        unsigned end = mi->num_pieces - first < claim ? mi->num_pieces : first + claim;
         for (unsigned i = first; i < end; i++) {
-            uint8_t *buf = bufs ? bufs + (size_t)((i - first) % nbuf) * plen : NULL;
+            uint8_t *buf = bufs + (size_t)(i - first) * plen;
             uint32_t psize = bl_metainfo_piece_size(mi, i);
             r.all_zero = true;
-            if (buf && batch && !bl_store_have(c->s, i) &&
+            if (!bl_store_have(c->s, i) &&
                 for_each_segment(mi, piece_start(mi, i), psize, buf, seg_check_read, &r,
                                  NULL) == 0) {
                 if (r.all_zero && psize == mi->piece_length)
@@ -703,7 +706,7 @@ static void check_loop(struct check *c, bl_store_progress_fn progress, void *ud)
                     bl_sha1_batch_submit(batch, buf, psize, i, &err);
             }
         }
-        if (batch) bl_sha1_batch_flush(batch); /* the buffers are reused by the next claim */
+        bl_sha1_batch_flush(batch); /* the buffers are reused by the next claim */
         unsigned done = atomic_fetch_add(&c->done, end - first) + (end - first);
         if (progress) progress(done, mi->num_pieces, ud);
     }
@@ -736,6 +739,7 @@ int64_t bl_store_check(bl_store *s, int threads, bl_store_progress_fn progress, 
     if (!c.ok) return bl_fail(err, "out of memory");
     atomic_init(&c.next, 0);
     atomic_init(&c.done, 0);
+    atomic_init(&c.failed, false);
     uint8_t *zeros = calloc(mi->piece_length ? mi->piece_length : 1, 1);
     if (!zeros) {
         free(c.ok);
@@ -756,6 +760,10 @@ int64_t bl_store_check(bl_store *s, int threads, bl_store_progress_fn progress, 
     for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
     /* the other threads may have examined every piece (a claim is 16) */
     if (progress) progress(atomic_load(&c.done), mi->num_pieces, ud);
+    if (atomic_load(&c.failed)) {
+        free(c.ok);
+        return bl_fail(err, "store check: out of memory for piece buffers");
+    }
     for (uint32_t i = 0; i < mi->num_pieces; i++)
         if (c.ok[i]) mark_had(s, i);
     free(c.ok);
