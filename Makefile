@@ -7,6 +7,10 @@
 #   make unit       cmocka unit tests only
 #   make fuzz       libFuzzer targets in build/fuzz/ (clang)
 #   make fuzz-smoke each fuzz target for FUZZ_SECONDS on its corpus
+#   make install    the binary, man pages, systemd units, bash completion,
+#                   modulefiles and examples under DESTDIR + PREFIX (/usr/local)
+#   make uninstall  removes them again (configuration under SYSCONFDIR stays)
+# CPPFLAGS, CFLAGS and LDFLAGS (e.g. from dpkg-buildflags) reach the release build.
 
 .DEFAULT_GOAL := all
 # V=1 prints whole command lines
@@ -49,10 +53,10 @@ endef
 RELEASE_FLAGS := -O2 -g
 ASAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-$(eval $(call variant,build,$(RELEASE_FLAGS),))
+$(eval $(call variant,build,$(RELEASE_FLAGS) $(CPPFLAGS) $(CFLAGS),$(LDFLAGS)))
 $(eval $(call variant,build/asan,$(ASAN_FLAGS),))
 
-.PHONY: all asan unit check system fuzz fuzz-smoke clean
+.PHONY: all asan unit check system fuzz fuzz-smoke clean install uninstall
 all: build/bitlib
 asan: build/asan/bitlib
 
@@ -88,6 +92,61 @@ fuzz-smoke: fuzz
 	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/work/$$n; \
 	  echo "== fuzz $$n for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 build/fuzz/work/$$n fuzz/corpus/$$n 2>&1 | tail -2; done
+
+# ---- install: the layout docs/ and dist/ describe, under DESTDIR + PREFIX ----
+PREFIX        ?= /usr/local
+BINDIR        = $(PREFIX)/bin
+MANDIR        = $(PREFIX)/share/man
+DOCDIR        = $(PREFIX)/share/doc/bitlib
+PKGLIBDIR     = $(PREFIX)/lib/bitlib
+UNITDIR       = $(PREFIX)/lib/systemd/system
+COMPLETIONDIR = $(PREFIX)/share/bash-completion/completions
+MODULEFILEDIR = $(PREFIX)/share/modulefiles
+# the units read their configuration from $(SYSCONFDIR)/bitlib, whatever PREFIX
+SYSCONFDIR    = /etc
+# Files installed beside the binary into $(PKGLIBDIR), mode 0644, each built by
+# its own rule.  A module that builds one adds a line where it is built, e.g.
+#   PKGLIB_FILES += build/libbitlib-audit.so
+PKGLIB_FILES  :=
+# the one place the version lives is src/core/version.h
+VERSION := $(shell sed -n 's/^\#define BL_VERSION "\(.*\)"$$/\1/p' src/core/version.h)
+
+MAN_PAGES  = $(sort $(wildcard docs/man/*.1))
+UNIT_FILES = $(patsubst dist/systemd/%.in,%,$(sort $(wildcard dist/systemd/*.in)))
+ETC_FILES  = $(patsubst examples/etc/%,%,$(shell find examples/etc -type f | sort))
+SUBST = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+            -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+            -e 's|@MODULEFILEDIR@|$(MODULEFILEDIR)|g'
+D = $(DESTDIR)
+
+install: build/bitlib $(PKGLIB_FILES)
+	install -d $(D)$(BINDIR) $(D)$(MANDIR)/man1 $(D)$(UNITDIR) $(D)$(COMPLETIONDIR) \
+	  $(D)$(MODULEFILEDIR)/bitlib $(D)$(DOCDIR) $(D)$(SYSCONFDIR)/bitlib/seed
+	install -m 0755 build/bitlib $(D)$(BINDIR)/bitlib
+	install -m 0644 $(MAN_PAGES) $(D)$(MANDIR)/man1/
+	set -e; for u in $(UNIT_FILES); do \
+	  $(SUBST) dist/systemd/$$u.in > $(D)$(UNITDIR)/$$u; chmod 0644 $(D)$(UNITDIR)/$$u; done
+	install -m 0644 dist/bash-completion/bitlib $(D)$(COMPLETIONDIR)/bitlib
+	$(SUBST) examples/modulefiles/bitlib.tcl.in > $(D)$(MODULEFILEDIR)/bitlib/$(VERSION)
+	$(SUBST) examples/modulefiles/bitlib.lua.in > $(D)$(MODULEFILEDIR)/bitlib/$(VERSION).lua
+	chmod 0644 $(D)$(MODULEFILEDIR)/bitlib/$(VERSION) $(D)$(MODULEFILEDIR)/bitlib/$(VERSION).lua
+	install -m 0644 README.md $(D)$(DOCDIR)/
+	set -e; for f in $(ETC_FILES); do \
+	  install -D -m 0644 examples/etc/$$f $(D)$(DOCDIR)/examples/etc/$$f; done
+	@# the administrator's configuration is never overwritten
+	set -e; for f in $(ETC_FILES); do case $$f in bitlib/seed/*) continue;; esac; \
+	  test -e $(D)$(SYSCONFDIR)/$$f || install -m 0644 examples/etc/$$f $(D)$(SYSCONFDIR)/$$f; done
+	$(if $(PKGLIB_FILES),install -d $(D)$(PKGLIBDIR) && install -m 0644 $(PKGLIB_FILES) $(D)$(PKGLIBDIR)/)
+
+uninstall:
+	rm -f $(D)$(BINDIR)/bitlib $(D)$(COMPLETIONDIR)/bitlib \
+	  $(patsubst docs/man/%,$(D)$(MANDIR)/man1/%,$(MAN_PAGES)) \
+	  $(addprefix $(D)$(UNITDIR)/,$(UNIT_FILES)) \
+	  $(D)$(MODULEFILEDIR)/bitlib/$(VERSION) $(D)$(MODULEFILEDIR)/bitlib/$(VERSION).lua \
+	  $(addprefix $(D)$(PKGLIBDIR)/,$(notdir $(PKGLIB_FILES)))
+	rm -rf $(D)$(DOCDIR)
+	rmdir $(D)$(MODULEFILEDIR)/bitlib $(D)$(PKGLIBDIR) 2>/dev/null || true
+	@echo "make uninstall: $(D)$(SYSCONFDIR)/bitlib (configuration) is left in place"
 
 clean:
 	rm -rf build
