@@ -39,17 +39,6 @@ fail() {
   for f in "$work"/*.log; do [[ -f $f ]] && { echo "--- $f"; tail -n 15 "$f"; }; done
   exit 1
 }
-free_port() {
-  python3 -c 'import socket
-for _ in range(50):
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", p)); print(p); break
-    except OSError: pass
-    finally: u.close(); t.close()'
-}
-
 P=$work/usr ETC=$work/etc
 make -s install PREFIX="$P" SYSCONFDIR="$ETC" >"$work/install.log" 2>&1 || fail "make install"
 U=$P/lib/systemd/system
@@ -112,35 +101,45 @@ as_unit() {
   pids+=($!)
 }
 
-tport=$(free_port) sport=$(free_port)
-[[ -n $tport && -n $sport ]] || fail "no free port"
 mkdir -p "$ETC/bitlib/seed" "$work/data/lib"
 head -c 300000 /dev/urandom >"$work/data/lib/libone.so"
 head -c 70000 /dev/urandom >"$work/data/lib/libtwo.so"
 echo "hello" >"$work/data/README"
 chmod -R a+rX,go-w "$work/data"
-"$P/bin/bitlib" create -q -o "$work/set.torrent" --tracker "http://127.0.0.1:$tport/announce" "$work/data" ||
-  fail "bitlib create"
-chmod 644 "$work/set.torrent"
-# the installed example, with this test's address
-sed "s|^LISTEN=.*|LISTEN=127.0.0.1:$tport|" "$ETC/bitlib/tracker.conf" >"$work/tracker.conf"
-cp "$work/tracker.conf" "$ETC/bitlib/tracker.conf"
+# the installed examples, with this test's addresses (port 0: a free one)
+sed -i "s|^LISTEN=.*|LISTEN=127.0.0.1:0|" "$ETC/bitlib/tracker.conf"
 sed -e "s|^DESC=.*|DESC=$work/set.torrent|" -e "s|^DATA=.*|DATA=$work/data|" \
-    -e "s|^LISTEN=.*|LISTEN=127.0.0.1:$sport|" -e "s|^OPTIONS=.*|OPTIONS=--policy cooperative|" \
+    -e "s|^LISTEN=.*|LISTEN=127.0.0.1:0|" -e "s|^OPTIONS=.*|OPTIONS=--policy cooperative|" \
     "$P/share/doc/bitlib/examples/etc/bitlib/seed/site.conf" >"$ETC/bitlib/seed/site.conf"
 
 mapfile -t targv < <(unit_argv "$U/bitlib-tracker.service" "$ETC/bitlib/tracker.conf" "") || fail "expanding the tracker unit"
 mapfile -t sargv < <(unit_argv "$U/bitlib-seed@.service" "$ETC/bitlib/seed/site.conf" site) || fail "expanding the seeder unit"
 echo "tracker: ${targv[*]}"
 echo "seeder:  ${sargv[*]}"
-[[ ${sargv[*]} == "$P/bin/bitlib seed --listen 127.0.0.1:$sport --policy cooperative $work/set.torrent $work/data" ]] ||
+[[ ${targv[*]} == "$P/bin/bitlib tracker --listen 127.0.0.1:0" ]] ||
+  fail "the tracker unit's command line is not what the configuration says"
+[[ ${sargv[*]} == "$P/bin/bitlib seed --listen 127.0.0.1:0 --policy cooperative $work/set.torrent $work/data" ]] ||
   fail "the seeder unit's command line is not what the configuration says"
 
 as_unit "$work/tracker.log" "${targv[@]}"
 tpid=${pids[-1]}
-for _ in $(seq 50); do curl -s --max-time 1 -o /dev/null "http://127.0.0.1:$tport/announce" && break; sleep 0.1; done
+announce=
+for _ in $(seq 100); do
+  announce=$(grep -o 'http://127\.0\.0\.1:[0-9]*/announce' "$work/tracker.log" | head -1)
+  [[ -n $announce ]] && break
+  sleep 0.1
+done
+[[ -n $announce ]] || fail "the tracker logged no address"
+"$P/bin/bitlib" create -q -o "$work/set.torrent" --tracker "$announce" "$work/data" || fail "bitlib create"
+chmod 644 "$work/set.torrent"
 as_unit "$work/seed.log" "${sargv[@]}"
 spid=${pids[-1]}
+# fetch once the tracker knows the seeder (the probe leaves again with --stop)
+ih=$("$P/bin/bitlib" inspect --json "$work/set.torrent" | grep -o '"info_hash":"[0-9a-f]*"' | cut -d'"' -f4)
+for _ in $(seq 50); do
+  [[ -n $("$P/bin/bitlib" tracker probe --info-hash "$ih" --port 9 --stop --timeout 5 "$announce" 2>/dev/null) ]] && break
+  sleep 0.1
+done
 [[ $(ps -o user= -p "$spid") == nobody ]] || fail "the seeder does not run as nobody"
 timeout 60 "$P/bin/bitlib" fetch -q --stall-timeout 30 "$work/set.torrent" "$work/out" >"$work/fetch.log" 2>&1 ||
   fail "bitlib fetch through the unit-configured tracker and seeder"
