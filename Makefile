@@ -105,9 +105,10 @@ MODULEFILEDIR = $(PREFIX)/share/modulefiles
 # the units read their configuration from $(SYSCONFDIR)/bitlib, whatever PREFIX
 SYSCONFDIR    = /etc
 # Files installed beside the binary into $(PKGLIBDIR), mode 0644, each built by
-# its own rule.  A module that builds one adds a line where it is built, e.g.
+# its own rule.  A module that builds one adds a line anywhere in this file, e.g.
 #   PKGLIB_FILES += build/libbitlib-audit.so
-PKGLIB_FILES  :=
+# and make install, make uninstall, the Debian package and the tests follow.
+PKGLIB_FILES  +=
 # the one place the version lives is src/core/version.h
 VERSION := $(shell sed -n 's/^\#define BL_VERSION "\(.*\)"$$/\1/p' src/core/version.h)
 
@@ -119,7 +120,9 @@ SUBST = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
             -e 's|@MODULEFILEDIR@|$(MODULEFILEDIR)|g'
 D = $(DESTDIR)
 
-install: build/bitlib $(PKGLIB_FILES)
+# $$(PKGLIB_FILES): expanded when install runs, so a += further down counts too
+.SECONDEXPANSION:
+install: build/bitlib $$(PKGLIB_FILES)
 	install -d $(D)$(BINDIR) $(D)$(MANDIR)/man1 $(D)$(UNITDIR) $(D)$(COMPLETIONDIR) \
 	  $(D)$(MODULEFILEDIR)/bitlib $(D)$(DOCDIR) $(D)$(SYSCONFDIR)/bitlib/seed
 	install -m 0755 build/bitlib $(D)$(BINDIR)/bitlib

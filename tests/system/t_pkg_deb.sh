@@ -68,6 +68,9 @@ want=(/usr/bin/bitlib /lib/systemd/system/bitlib-tracker.service /lib/systemd/sy
   /etc/bitlib/tracker.conf /etc/bitlib/seed/ /usr/share/doc/bitlib/copyright
   /usr/share/doc/bitlib/examples/etc/bitlib/seed/site.conf)
 for p in docs/man/*.1; do want+=("/usr/share/man/man1/${p##*/}.gz"); done
+for f in $(make -s -f Makefile -f <(printf 'print-pkglib: ; @echo $(PKGLIB_FILES)\n') print-pkglib); do
+  want+=("/usr/lib/bitlib/${f##*/}")
+done
 for f in "${want[@]}"; do grep -qxF -- "$f" <<<"$contents" || fail "the package lacks $f"; done
 echo "ok: the package holds the binary, ${#want[@]} files checked"
 

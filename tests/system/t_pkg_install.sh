@@ -4,7 +4,8 @@
 #    docs/man page, both units, bash completion, both modulefiles, README and
 #    examples, /etc/bitlib/tracker.conf), paths inside them naming PREFIX and
 #    never DESTDIR, no @PLACEHOLDER@ left, a changed configuration kept on
-#    reinstall, the PKGLIB_FILES hook installing beside the binary;
+#    reinstall, every PKGLIB_FILES file (and one the test adds through the
+#    hook) installed beside the binary;
 #  - a real PREFIX: the installed binary runs and reports src/core/version.h's
 #    version; `man` finds the pages; bash-completion's loader finds the
 #    completion under PREFIX/share; Lmod loads the Lua and the Tcl modulefile
@@ -21,9 +22,14 @@ V=$(sed -n 's/^#define BL_VERSION "\(.*\)"$/\1/p' src/core/version.h)
 [[ -n $V ]] || fail "no BL_VERSION in src/core/version.h"
 make -s all >"$work/build.log" 2>&1 || { tail "$work/build.log"; fail "make all"; }
 
-# 1. staged install
+# 1. staged install, with one more file through the PKGLIB_FILES hook (beside
+# whatever the Makefile lists there itself)
 stage=$work/stage
-make -s install DESTDIR="$stage" PREFIX=/opt/bitlib PKGLIB_FILES=docs/man/bitlib.1 >"$work/install.log" 2>&1 ||
+printf 'PKGLIB_FILES += docs/man/bitlib.1\nprint-pkglib: ; @echo $(PKGLIB_FILES)\n' >"$work/hook.mk"
+mk() { make -s -f Makefile -f "$work/hook.mk" "$@"; }
+pkglib=$(mk print-pkglib)
+grep -qw docs/man/bitlib.1 <<<"$pkglib" || fail "PKGLIB_FILES += does not add to the list ($pkglib)"
+mk install DESTDIR="$stage" PREFIX=/opt/bitlib >"$work/install.log" 2>&1 ||
   { cat "$work/install.log"; fail "make install DESTDIR=... failed"; }
 expected=$(
   {
@@ -37,7 +43,7 @@ expected=$(
     echo opt/bitlib/share/doc/bitlib/README.md
     echo opt/bitlib/share/doc/bitlib/examples/etc/bitlib/tracker.conf
     echo opt/bitlib/share/doc/bitlib/examples/etc/bitlib/seed/site.conf
-    echo opt/bitlib/lib/bitlib/bitlib.1
+    for f in $pkglib; do echo "opt/bitlib/lib/bitlib/${f##*/}"; done
     echo etc/bitlib/tracker.conf
   } | sort)
 got=$(cd "$stage" && find . -type f | sed 's|^\./||' | sort)
@@ -59,7 +65,7 @@ grep -qx 'set prefix /opt/bitlib' "$stage/opt/bitlib/share/modulefiles/bitlib/$V
 echo "# changed by the administrator" >>"$stage/etc/bitlib/tracker.conf"
 make -s install DESTDIR="$stage" PREFIX=/opt/bitlib >"$work/install2.log" 2>&1 || fail "make install (again) failed"
 grep -q 'changed by the administrator' "$stage/etc/bitlib/tracker.conf" || fail "make install overwrote /etc/bitlib/tracker.conf"
-make -s uninstall DESTDIR="$stage" PREFIX=/opt/bitlib PKGLIB_FILES=docs/man/bitlib.1 >"$work/uninstall.log" 2>&1 || fail "make uninstall failed"
+mk uninstall DESTDIR="$stage" PREFIX=/opt/bitlib >"$work/uninstall.log" 2>&1 || fail "make uninstall failed"
 left=$(cd "$stage" && find . -type f | sed 's|^\./||')
 [[ $left == etc/bitlib/tracker.conf ]] || fail "make uninstall left: $(echo $left)"
 echo "ok: DESTDIR install puts exactly the expected $(wc -l <<<"$expected") files under PREFIX, keeps configuration, uninstalls"
