@@ -107,6 +107,31 @@ void peer_free(peer *p)
     free(p);
 }
 
+/* The address a connection's far end listens on: the one we dialled, or
+ * the port its extension handshake names.  false while unknown. */
+static bool listen_endpoint(const peer *p, struct sockaddr_storage *ss)
+{
+    uint16_t port = p->outgoing ? bl_net_port((const struct sockaddr *)&p->addr) : p->listen_port;
+    if (!port)
+        return false;
+    *ss = p->addr;
+    bl_net_set_port((struct sockaddr *)ss, port);
+    return true;
+}
+
+/* Another live connection reaches the listen address p's far end has. */
+static bool reached_otherwise(const peer *p)
+{
+    struct sockaddr_storage mine, theirs;
+    if (!listen_endpoint(p, &mine))
+        return false;
+    for (const peer *q = p->sw->peers; q; q = q->next)
+        if (q != p && q->state == PEER_ACTIVE && q->addr_len == p->addr_len &&
+            listen_endpoint(q, &theirs) && memcmp(&mine, &theirs, p->addr_len) == 0)
+            return true;
+    return false;
+}
+
 void peer_close(peer *p, const char *why)
 {
     if (p->state == PEER_DEAD)
@@ -125,14 +150,17 @@ void peer_close(peer *p, const char *why)
     for (uint32_t i = bl_bitfield_next_set(&p->promised, 0); i < p->promised.npieces;
          i = bl_bitfield_next_set(&p->promised, i + 1))
         bl_picker_peer_unhave(s->picker, i);
-    if (p->hs_received && p->listen_port && !p->duplicate) {
+    /* the peer may stay connected through another connection (a duplicate
+     * being settled): then its address is not dialled again */
+    bool still = p->duplicate || reached_otherwise(p);
+    if (p->hs_received && p->listen_port && !still) {
         struct sockaddr_storage ss = p->addr;
         bl_net_set_port((struct sockaddr *)&ss, p->listen_port);
         candidate *c = swarm_candidate(s, (struct sockaddr *)&ss, p->addr_len, false);
         if (c)
             c->connected = false;
     }
-    if (p->outgoing && !p->duplicate) {
+    if (p->outgoing && !still) {
         candidate *c = swarm_candidate(s, (struct sockaddr *)&p->addr, p->addr_len, false);
         if (c) {
             c->connected = false;
@@ -1087,18 +1115,6 @@ static void on_io(bl_loop *loop, int fd, unsigned events, void *arg)
         if (p->state == PEER_ACTIVE)
             serve(p);
     }
-}
-
-/* The address a connection's far end listens on: the one we dialled, or
- * the port its extension handshake names.  false while unknown. */
-static bool listen_endpoint(const peer *p, struct sockaddr_storage *ss)
-{
-    uint16_t port = p->outgoing ? bl_net_port((const struct sockaddr *)&p->addr) : p->listen_port;
-    if (!port)
-        return false;
-    *ss = p->addr;
-    bl_net_set_port((struct sockaddr *)ss, port);
-    return true;
 }
 
 /* Two connections with one stock peer (each side dialled the other) escape

@@ -799,6 +799,8 @@ static void peer_report(const peer *p, bl_swarm_peer_stats *o)
     o->seeder = p->has_all || bl_bitfield_all(&p->have);
     o->coop = p->coop;
     o->outgoing = p->outgoing;
+    o->interested = p->am_interested;
+    o->choked = p->peer_choking;
     o->downloaded = p->downloaded;
     o->uploaded = p->uploaded;
 }
