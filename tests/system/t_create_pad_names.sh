@@ -63,23 +63,10 @@ cmp -s <(LC_ALL=C sed -E 's/13:creation datei[0-9]+e//' "$ML/default.torrent") \
 [[ "$h_unique" != "$h_default" ]] || ml_fail "unique names, same info-hash?"
 
 echo "== 2. unique names: distinct paths, padding still 'p', everything else identical"
-$PY - "$ML/default.torrent" "$ML/unique.torrent" <<'EOF' || ml_fail "the unique description differs beyond padding names"
+$PY - "$ML/default.torrent" "$ML/unique.torrent" "$HERE/lib" <<'EOF' || ml_fail "the unique description differs beyond padding names"
 import sys
-def bdec(b, i=0):
-    c = b[i:i+1]
-    if c == b'i':
-        j = b.index(b'e', i); return int(b[i+1:j]), j + 1
-    if c == b'l':
-        i += 1; out = []
-        while b[i:i+1] != b'e':
-            v, i = bdec(b, i); out.append(v)
-        return out, i + 1
-    if c == b'd':
-        i += 1; out = {}
-        while b[i:i+1] != b'e':
-            k, i = bdec(b, i); v, i = bdec(b, i); out[k] = v
-        return out, i + 1
-    j = b.index(b':', i); n = int(b[i:j]); return b[j+1:j+1+n], j + 1 + n
+sys.path.insert(0, sys.argv[3])
+from bdecode import bdecode as bdec
 a = bdec(open(sys.argv[1], 'rb').read())[0][b'info']
 b = bdec(open(sys.argv[2], 'rb').read())[0][b'info']
 pa = [f[b'path'] for f in a[b'files']]

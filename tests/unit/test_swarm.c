@@ -323,6 +323,16 @@ static void test_resume_keeps_verified(void **state)
     bl_metainfo_free(&mi);
 }
 
+/* Want every piece of one file of the set, as a mount does when it is opened. */
+static void want_file(bl_swarm *f, const bl_metainfo *mi, const char *path)
+{
+    const bl_mentry *e = bl_metainfo_lookup(mi, path);
+    assert_non_null(e);
+    uint32_t first, last;
+    bl_metainfo_piece_range(mi, (size_t)e->file, 0, e->size, &first, &last);
+    bl_swarm_want(f, first, last, BL_PRIO_OPENED);
+}
+
 static void test_partial_want(void **state)
 {
     (void)state;
@@ -382,10 +392,7 @@ static void test_stock_seeder_keeps_us_unchoked(void **state)
     bl_swarm_config fc = {.mi = &mi, .dir = out, .on_complete = on_complete, .arg = &c};
     bl_swarm *f = bl_swarm_new(c.loop, &fc, &err);
     assert_non_null(f);
-    uint32_t first, last;
-    const bl_mentry *e = bl_metainfo_lookup(&mi, "lib/b.so");
-    bl_metainfo_piece_range(&mi, (size_t)e->file, 0, e->size, &first, &last);
-    bl_swarm_want(f, first, last, BL_PRIO_OPENED);
+    want_file(f, &mi, "lib/b.so");
     assert_int_equal(bl_swarm_start(f, &err), 0);
     add_listener(f, seed);
     bl_loop_timer(c.loop, 20000, on_timeout, NULL);
@@ -398,10 +405,9 @@ static void test_stock_seeder_keeps_us_unchoked(void **state)
     assert_true(ps[0].interested);
     assert_false(ps[0].choked);
     /* the next open is served at once */
-    e = bl_metainfo_lookup(&mi, "lib/a.so");
-    bl_metainfo_piece_range(&mi, (size_t)e->file, 0, e->size, &first, &last);
     c.complete = 0;
-    bl_swarm_want(f, first, last, BL_PRIO_OPENED);
+    want_file(f, &mi, "lib/a.so");
+    const bl_mentry *e = bl_metainfo_lookup(&mi, "lib/a.so");
     bl_loop_timer(c.loop, 20000, on_timeout, NULL);
     bl_loop_run(c.loop);
     assert_int_equal(c.complete, 1);
