@@ -38,7 +38,7 @@ static void check_names(const bl_ext_handshake *st)
         abort();
 }
 
-/* The values behind each key bit of `src` equal those of `dst` where that bit is in keys. */
+/* a and b hold the same value for every key whose bit is in keys. */
 static void check_fields(const bl_ext_handshake *a, const bl_ext_handshake *b, unsigned keys)
 {
     if ((keys & BL_EXT_KEY_P) && (a->has_port != b->has_port || a->port != b->port))
