@@ -37,6 +37,13 @@ static const char usage_text[] =
     "      --prefetch FILE      add the paths listed in FILE (one per line, relative to the\n"
     "                           set root; '#' starts a comment)\n"
     "      --private            set the BEP 27 private flag (no peer exchange or DHT)\n"
+    "      --pad-names STYLE    how padding files are named: 'bep47' (default), '.pad/N' by\n"
+    "                           length as BEP 47 suggests, so paddings of one length share a\n"
+    "                           path; or 'unique', '.pad/N-K': use it when an older client\n"
+    "                           must read the description, e.g. rtorrent 0.9.8 / libtorrent\n"
+    "                           0.13.8 (Debian 12) refuse it otherwise (\"Duplicate filename\n"
+    "                           found\"). Padding stays marked 'p' either way; the names are\n"
+    "                           in the info-hash, so the two styles give different ones\n"
     "  -n, --name NAME          the set's name (default: the directory's name)\n"
     "  -c, --comment TEXT       a comment stored in the file\n"
     "  -j, --threads N          hashing threads (default: one per CPU)\n"
@@ -167,6 +174,7 @@ int cmd_create(int argc, char **argv)
         {"library-path", required_argument, NULL, 'L'},
         {"prefetch", required_argument, NULL, 'P'},
         {"private", no_argument, NULL, 'X'},
+        {"pad-names", required_argument, NULL, 'D'},
         {"name", required_argument, NULL, 'n'},
         {"comment", required_argument, NULL, 'c'},
         {"threads", required_argument, NULL, 'j'},
@@ -199,6 +207,16 @@ int cmd_create(int argc, char **argv)
                 return 1;
             break;
         case 'X': o.is_private = true; break;
+        case 'D':
+            if (!strcmp(optarg, "bep47"))
+                o.pad_names = BL_PAD_NAMES_BEP47;
+            else if (!strcmp(optarg, "unique"))
+                o.pad_names = BL_PAD_NAMES_UNIQUE;
+            else {
+                fprintf(stderr, "bitlib create: --pad-names '%s': 'bep47' or 'unique'\n", optarg);
+                return 2;
+            }
+            break;
         case 'n': o.name = optarg; break;
         case 'c': o.comment = optarg; break;
         case 'j': {

@@ -520,7 +520,7 @@ static void encode(const bl_create_opts *o, const walk *w, const char *name, uin
 
     bl_benc_cstr(b, "files");
     bl_benc_list(b);
-    uint64_t pos = 0;
+    uint64_t pos = 0, pads = 0;
     for (size_t i = 0; i < w->n; i++) {
         const node *nd = &w->nodes[i];
         if (S_ISLNK(nd->mode)) {
@@ -543,8 +543,12 @@ static void encode(const bl_create_opts *o, const walk *w, const char *name, uin
         if (!S_ISREG(nd->mode))
             continue;
         if (nd->offset > pos) {
-            char padname[40];
-            snprintf(padname, sizeof padname, ".pad/%llu", (unsigned long long)(nd->offset - pos));
+            char padname[48];
+            int n = snprintf(padname, sizeof padname, ".pad/%llu",
+                             (unsigned long long)(nd->offset - pos));
+            if (o->pad_names == BL_PAD_NAMES_UNIQUE)
+                snprintf(padname + n, sizeof padname - (size_t)n, "-%llu",
+                         (unsigned long long)++pads);
             bl_benc_dict(b);
             bl_benc_cstr(b, "attr");
             bl_benc_cstr(b, "p");

@@ -23,6 +23,14 @@
 #define BL_PIECE_MIN (16u << 10)
 #define BL_PIECE_MAX (16u << 20)
 
+/* How padding files are named.  BEP 47 suggests ".pad/N" (N its length),
+ * so paddings of one length share a path; BEP 47 clients tell them apart by
+ * attribute 'p', but some older clients refuse two files with one path
+ * (rakshasa libtorrent before its 2025 fix, e.g. Debian 12's 0.13.8:
+ * "Duplicate filename found").  Unique names are ".pad/N-K", K numbering
+ * the padding files from 1; they are still marked 'p'. */
+enum bl_pad_names { BL_PAD_NAMES_BEP47 = 0, BL_PAD_NAMES_UNIQUE = 1 };
+
 typedef struct bl_create_opts {
     const char *const *dirs;     /* directories on disk */
     size_t num_dirs;
@@ -40,6 +48,7 @@ typedef struct bl_create_opts {
     bool is_private;
     const char *comment;
     int threads;                 /* 0: one per online CPU */
+    enum bl_pad_names pad_names; /* default BL_PAD_NAMES_BEP47 */
 } bl_create_opts;
 
 typedef struct bl_create_stats {

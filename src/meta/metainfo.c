@@ -104,9 +104,15 @@ static char *dup_str(const bl_bnode *n)
     return s;
 }
 
-/* Join a list of path components with '/', validating each. */
+static bool is_dots(const uint8_t *s, size_t n)
+{
+    return (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.');
+}
+
+/* Join a list of path components with '/', validating each ("." and ".."
+ * only with dots: a symlink target, resolved by resolve_symlinks). */
 static int join_path(const bl_bdoc *d, const bl_bnode *list, char **out, const char *what,
-                     bl_err *err)
+                     bool dots, bl_err *err)
 {
     if (!list || list->type != BL_BLIST || list->count == 0)
         return bl_fail(err, "%s: must be a non-empty list of strings", what);
@@ -115,7 +121,8 @@ static int join_path(const bl_bdoc *d, const bl_bnode *list, char **out, const c
     bl_buf b;
     bl_buf_init(&b);
     for (const bl_bnode *c = bl_bfirst(d, list); c; c = bl_bnext(d, list, c)) {
-        if (c->type != BL_BSTR || !component_ok(c->str, c->slen)) {
+        if (c->type != BL_BSTR ||
+            !(component_ok(c->str, c->slen) || (dots && is_dots(c->str, c->slen)))) {
             bl_buf_free(&b);
             return bl_fail(err, "%s: invalid path component (empty, '.', '..', '/', NUL or "
                                 "not UTF-8)", what);
@@ -177,15 +184,124 @@ static int add_entry(bl_metainfo *mi, size_t *cap, const char *path, uint32_t mo
     return 0;
 }
 
-/* Relative symlink text that points from the directory of `link` to
- * `target` (both set-relative). */
-static char *relative_link(const char *link, const char *target)
+/* dir + "/" + rel with "." and ".." applied; NULL if it climbs above the
+ * set's root or names the root itself.  dir may be "" (the root). */
+static char *normalize_under(const char *dir, size_t dir_len, const char *rel)
 {
     bl_buf b;
     bl_buf_init(&b);
-    for (const char *p = link; (p = strchr(p, '/')); p++)
+    bl_buf_put(&b, dir, dir_len);
+    for (const char *c = rel; *c;) {
+        const char *slash = strchr(c, '/');
+        size_t n = slash ? (size_t)(slash - c) : strlen(c);
+        if (n == 2 && c[0] == '.' && c[1] == '.') {
+            if (b.len == 0) {
+                bl_buf_free(&b);
+                return NULL;
+            }
+            char *up = memrchr(b.data, '/', b.len);
+            b.len = up ? (size_t)(up - (char *)b.data) : 0;
+        } else if (!(n == 1 && c[0] == '.')) {
+            if (b.len)
+                bl_buf_putc(&b, '/');
+            bl_buf_put(&b, c, n);
+        }
+        c += n + (slash != NULL);
+    }
+    if (b.oom || b.len == 0) {
+        bl_buf_free(&b);
+        return NULL;
+    }
+    bl_buf_putc(&b, '\0'); /* terminate the shortened string */
+    return (char *)bl_buf_steal(&b, NULL);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Is p a file of the set, or a directory holding one?  paths: sorted. */
+static bool in_set(char *const *paths, size_t n, const char *p)
+{
+    size_t lo = 0, hi = n, len = strlen(p);
+    while (lo < hi) { /* first path >= p */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(paths[mid], p) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* p itself, or p/... -- which sort right after p and its other extensions */
+    for (size_t i = lo; i < n && strncmp(paths[i], p, len) == 0; i++)
+        if (paths[i][len] == '\0' || paths[i][len] == '/')
+            return true;
+    return false;
+}
+
+/* BEP 47 says a "symlink path" is relative to the torrent's root; libtorrent
+ * (create_torrent, up to 2.0 at least) writes the link's own text, relative
+ * to the link's directory ("../lib/libz.so.1"), and reads both.  Each target
+ * is read both ways: the one that names a file or directory of the set wins,
+ * the root-relative one (the BEP) when both or neither do.  A target that
+ * climbs out of the set both ways is refused. */
+static int resolve_symlinks(bl_metainfo *mi, bl_err *err)
+{
+    char **paths = NULL;
+    size_t n = 0;
+    int rc = 0;
+    for (size_t i = 0; i < mi->num_files && rc == 0; i++) {
+        bl_mfile *f = &mi->files[i];
+        if (!(f->attr & BL_ATTR_SYMLINK) || !f->symlink_path)
+            continue;
+        if (!paths) {
+            paths = malloc(mi->num_files * sizeof *paths);
+            if (!paths)
+                return bl_fail(err, "out of memory");
+            for (size_t k = 0; k < mi->num_files; k++)
+                if (!(mi->files[k].attr & BL_ATTR_PAD))
+                    paths[n++] = mi->files[k].path;
+            qsort(paths, n, sizeof *paths, cmp_str);
+        }
+        const char *slash = strrchr(f->path, '/');
+        char *from_root = normalize_under("", 0, f->symlink_path);
+        char *from_link = normalize_under(f->path, slash ? (size_t)(slash - f->path) : 0,
+                                          f->symlink_path);
+        char *pick = from_root;
+        if (!(from_root && in_set(paths, n, from_root)) && from_link &&
+            (in_set(paths, n, from_link) || !from_root))
+            pick = from_link;
+        if (!pick) {
+            rc = bl_fail(err, "symlink '%s': target '%s' leaves the set", f->path,
+                         f->symlink_path);
+        } else {
+            free(f->symlink_path);
+            f->symlink_path = pick;
+        }
+        if (pick != from_root)
+            free(from_root);
+        if (pick != from_link)
+            free(from_link);
+    }
+    free(paths);
+    return rc;
+}
+
+/* The shortest relative symlink text that points from the directory of
+ * `link` to `target` (both set-relative): up to their common directory,
+ * then down ("libz.so.1" beside the link, "../lib/libz.so.1" from bin/). */
+static char *relative_link(const char *link, const char *target)
+{
+    /* common leading directories, never the target's last component */
+    size_t common = 0;
+    for (size_t i = 0; link[i] && link[i] == target[i]; i++)
+        if (link[i] == '/')
+            common = i + 1;
+    bl_buf b;
+    bl_buf_init(&b);
+    for (const char *p = link + common; (p = strchr(p, '/')); p++)
         bl_buf_puts(&b, "../");
-    bl_buf_puts(&b, target);
+    bl_buf_puts(&b, target + common);
     return (char *)bl_buf_steal(&b, NULL);
 }
 
@@ -378,7 +494,7 @@ static int parse_files(bl_metainfo *mi, const bl_bdoc *d, const bl_bnode *info, 
             return bl_fail(err, "info.files[%zu].length: missing or negative", i);
         char what[64];
         snprintf(what, sizeof what, "info.files[%zu].path", i);
-        if (join_path(d, bl_bdict_get(d, f, "path"), &mf->path, what, err) < 0)
+        if (join_path(d, bl_bdict_get(d, f, "path"), &mf->path, what, false, err) < 0)
             return -1;
         mf->attr = parse_attr(bl_bdict_get(d, f, "attr"));
         mf->length = (uint64_t)len->ival;
@@ -389,7 +505,7 @@ static int parse_files(bl_metainfo *mi, const bl_bdoc *d, const bl_bnode *info, 
         const bl_bnode *sp = bl_bdict_get(d, f, "symlink path");
         if ((mf->attr & BL_ATTR_SYMLINK) && sp) {
             snprintf(what, sizeof what, "info.files[%zu].symlink path", i);
-            if (join_path(d, sp, &mf->symlink_path, what, err) < 0)
+            if (join_path(d, sp, &mf->symlink_path, what, true, err) < 0)
                 return -1;
         }
     }
@@ -519,7 +635,7 @@ static int parse_doc(bl_metainfo *mi, const bl_bdoc *d, bl_err *err)
     const bl_bnode *cd = bl_bdict_get_type(d, root, "creation date", BL_BINT);
     mi->creation_date = cd ? cd->ival : 0;
 
-    if (parse_files(mi, d, info, err) < 0)
+    if (parse_files(mi, d, info, err) < 0 || resolve_symlinks(mi, err) < 0)
         return -1;
     uint64_t expect = (mi->total_length + mi->piece_length - 1) / mi->piece_length;
     if (expect > UINT32_MAX || pieces->slen / BL_SHA1_LEN != expect)

@@ -107,6 +107,31 @@ void peer_free(peer *p)
     free(p);
 }
 
+/* The address a connection's far end listens on: the one we dialled, or
+ * the port its extension handshake names.  false while unknown. */
+static bool listen_endpoint(const peer *p, struct sockaddr_storage *ss)
+{
+    uint16_t port = p->outgoing ? bl_net_port((const struct sockaddr *)&p->addr) : p->listen_port;
+    if (!port)
+        return false;
+    *ss = p->addr;
+    bl_net_set_port((struct sockaddr *)ss, port);
+    return true;
+}
+
+/* Another live connection reaches the listen address p's far end has. */
+static bool reached_otherwise(const peer *p)
+{
+    struct sockaddr_storage mine, theirs;
+    if (!listen_endpoint(p, &mine))
+        return false;
+    for (const peer *q = p->sw->peers; q; q = q->next)
+        if (q != p && q->state == PEER_ACTIVE && q->addr_len == p->addr_len &&
+            listen_endpoint(q, &theirs) && memcmp(&mine, &theirs, p->addr_len) == 0)
+            return true;
+    return false;
+}
+
 void peer_close(peer *p, const char *why)
 {
     if (p->state == PEER_DEAD)
@@ -125,14 +150,17 @@ void peer_close(peer *p, const char *why)
     for (uint32_t i = bl_bitfield_next_set(&p->promised, 0); i < p->promised.npieces;
          i = bl_bitfield_next_set(&p->promised, i + 1))
         bl_picker_peer_unhave(s->picker, i);
-    if (p->hs_received && p->listen_port && !p->duplicate) {
+    /* the peer may stay connected through another connection (a duplicate
+     * being settled): then its address is not dialled again */
+    bool still = p->duplicate || reached_otherwise(p);
+    if (p->hs_received && p->listen_port && !still) {
         struct sockaddr_storage ss = p->addr;
         bl_net_set_port((struct sockaddr *)&ss, p->listen_port);
         candidate *c = swarm_candidate(s, (struct sockaddr *)&ss, p->addr_len, false);
         if (c)
             c->connected = false;
     }
-    if (p->outgoing && !p->duplicate) {
+    if (p->outgoing && !still) {
         candidate *c = swarm_candidate(s, (struct sockaddr *)&p->addr, p->addr_len, false);
         if (c) {
             c->connected = false;
@@ -366,9 +394,28 @@ static bool serve_remove(peer *p, const bl_block *b)
     return false;
 }
 
+/* Interest in a peer holding pieces we want, of course.  A stock peer also
+ * keeps our interest while it holds pieces we lack and we read on demand:
+ * such a peer chokes us as soon as we say "not interested" and unchokes us
+ * again only at its next choke round (10-30 s) after we say "interested",
+ * so a mount that dropped interest whenever an opened file had arrived
+ * waited a whole round for every next file (seven files behind a seeder
+ * with 30 s rounds: 148 s).  Held until PEER_STOCK_LINGER_MS after the last
+ * want, the unchoked slot is there when the next file is opened: one round
+ * trip.  Cooperative peers never choke, so they get interest only while
+ * they have something we want, as before. */
+static bool want_interest(const peer *p, uint64_t now)
+{
+    if (p->wanted_count > 0)
+        return true;
+    const bl_swarm *s = p->sw;
+    return !p->coop && p->lacking_count > 0 && s->last_want_ms &&
+           now - s->last_want_ms < PEER_STOCK_LINGER_MS;
+}
+
 static void set_interest(peer *p)
 {
-    bool want = p->wanted_count > 0;
+    bool want = want_interest(p, now_ms(p));
     if (want == p->am_interested || p->state != PEER_ACTIVE)
         return;
     p->am_interested = want;
@@ -377,12 +424,16 @@ static void set_interest(peer *p)
 
 void peer_recount_wanted(peer *p)
 {
-    uint32_t n = 0;
+    uint32_t n = 0, lacking = 0;
     for (uint32_t i = bl_bitfield_next_set(&p->have, 0); i < p->have.npieces;
-         i = bl_bitfield_next_set(&p->have, i + 1))
+         i = bl_bitfield_next_set(&p->have, i + 1)) {
         if (swarm_wants_piece(p->sw, i))
             n++;
+        if (!bl_store_have(p->sw->store, i))
+            lacking++;
+    }
     p->wanted_count = n;
+    p->lacking_count = lacking;
     set_interest(p);
 }
 
@@ -412,8 +463,11 @@ void peer_send_have(peer *p, uint32_t piece)
     /* a peer that has the piece gains nothing from hearing about it */
     if (!bl_bitfield_test(&p->have, piece))
         bl_wire_put_index(&p->out, BL_MSG_HAVE, piece);
-    if (bl_bitfield_test(&p->have, piece) && p->wanted_count > 0) {
-        p->wanted_count--;
+    else {
+        if (p->lacking_count > 0)
+            p->lacking_count--;
+        if (p->wanted_count > 0)
+            p->wanted_count--;
         set_interest(p);
     }
 }
@@ -605,39 +659,54 @@ void peer_send_intents(peer *from_seed, const uint32_t *pieces, size_t n)
     swarm_defer_flush(s);
 }
 
+/* An extension handshake: the first, or a later one carrying changes only
+ * (BEP 10), merged into what the peer said before. */
+static void got_ext_handshake(peer *p, const uint8_t *data, size_t len)
+{
+    bl_swarm *s = p->sw;
+    bl_err err;
+    unsigned carried;
+    if (bl_ext_handshake_update(&p->ext, data, len, &carried, &err) < 0) {
+        peer_close(p, err.msg);
+        return;
+    }
+    const bl_ext_handshake *hs = &p->ext;
+    if (carried & BL_EXT_KEY_V)
+        bl_log_safe(p->client, sizeof p->client, hs->client, strlen(hs->client));
+    uint8_t pex_was = p->ext_pex_id;
+    p->ext_pex_id = s->mi->is_private ? 0 : bl_ext_handshake_id(hs, "ut_pex");
+    if (carried & BL_EXT_KEY_REQQ)
+        p->reqq = hs->reqq;
+    if ((carried & BL_EXT_KEY_P) && hs->port != p->listen_port) {
+        p->listen_port = hs->port;
+        s->peer_generation++;
+        swarm_pex_soon(s);
+        struct sockaddr_storage ss = p->addr;
+        bl_net_set_port((struct sockaddr *)&ss, hs->port);
+        candidate *c = swarm_candidate(s, (struct sockaddr *)&ss, p->addr_len, true);
+        if (c)
+            c->connected = true;
+        if (!p->outgoing)
+            p->endpoint_ms = now_ms(p);
+    }
+    bool coop = hs->bitlib_coop && s->cfg.policy == BL_POLICY_COOPERATIVE;
+    p->ext_intent_id = coop ? bl_ext_handshake_id(hs, BL_EXT_BITLIB_INTENT) : 0;
+    if (coop && !p->coop) {
+        p->coop = true;
+        bl_debug("peer %s: cooperative bitlib peer (%s)", p->name, p->client);
+        peer_set_choke(p, false);
+        set_interest(p); /* cooperative peers are never choked: interest as needed */
+    }
+    if (p->ext_pex_id && !pex_was)
+        send_pex(p);
+}
+
 static void got_extended(peer *p, const bl_msg *m)
 {
     bl_swarm *s = p->sw;
     bl_err err;
     if (m->ext_id == BL_EXT_HANDSHAKE_ID) {
-        bl_ext_handshake hs;
-        if (bl_ext_handshake_decode(m->data, m->data_len, &hs, &err) < 0) {
-            peer_close(p, err.msg);
-            return;
-        }
-        bl_log_safe(p->client, sizeof p->client, hs.client, strlen(hs.client));
-        p->ext_pex_id = s->mi->is_private ? 0 : bl_ext_handshake_id(&hs, "ut_pex");
-        if (hs.reqq)
-            p->reqq = hs.reqq;
-        if (hs.has_port && hs.port) {
-            p->listen_port = hs.port;
-            s->peer_generation++;
-            swarm_pex_soon(s);
-            struct sockaddr_storage ss = p->addr;
-            bl_net_set_port((struct sockaddr *)&ss, hs.port);
-            candidate *c = swarm_candidate(s, (struct sockaddr *)&ss, p->addr_len, true);
-            if (c)
-                c->connected = true;
-        }
-        bool coop = hs.bitlib_coop && s->cfg.policy == BL_POLICY_COOPERATIVE;
-        p->ext_intent_id = coop ? bl_ext_handshake_id(&hs, BL_EXT_BITLIB_INTENT) : 0;
-        if (coop && !p->coop) {
-            p->coop = true;
-            bl_debug("peer %s: cooperative bitlib peer (%s)", p->name, p->client);
-            peer_set_choke(p, false);
-        }
-        if (p->ext_pex_id)
-            send_pex(p);
+        got_ext_handshake(p, m->data, m->data_len);
         return;
     }
     if (m->ext_id == BL_EXT_LOCAL_BITLIB_INTENT && p->coop) {
@@ -682,10 +751,11 @@ static void got_have(peer *p, uint32_t piece)
     /* a promised piece is already counted */
     if (!bl_bitfield_clear(&p->promised, piece))
         bl_picker_peer_have(s->picker, piece);
-    if (swarm_wants_piece(s, piece)) {
+    if (!bl_store_have(s->store, piece))
+        p->lacking_count++;
+    if (swarm_wants_piece(s, piece))
         p->wanted_count++;
-        set_interest(p);
-    }
+    set_interest(p);
     if (bl_picker_requestable(s->picker, piece))
         p->dry = false;
 }
@@ -929,6 +999,8 @@ static void got_handshake(peer *p, const bl_handshake *hs)
         p->hs_sent = true;
     }
     p->state = PEER_ACTIVE;
+    if (p->outgoing)
+        p->endpoint_ms = now_ms(p);
     if (p->caps & BL_WIRE_CAP_EXTENSION)
         send_ext_handshake(p);
     send_bitfield(p);
@@ -1045,6 +1117,43 @@ static void on_io(bl_loop *loop, int fd, unsigned events, void *arg)
     }
 }
 
+/* Two connections with one stock peer (each side dialled the other) escape
+ * the peer-id check in got_handshake when the peer uses a new id on every
+ * connection, as libtorrent 2 does: both stayed open.  They are found by
+ * the far end's listen address instead, once PEER_DUP_GRACE_MS have passed
+ * since it became known on both -- time for a peer that settles duplicates
+ * itself to do so.  Then the side with the lower listen port keeps the
+ * connection it opened (libtorrent's rule, so both ends close the same
+ * one); equal ports keep the older connection.  Returns true if p closed. */
+static bool settle_duplicate(peer *p, uint64_t now)
+{
+    bl_swarm *s = p->sw;
+    if (p->endpoint_checked || !p->endpoint_ms || now - p->endpoint_ms < PEER_DUP_GRACE_MS)
+        return false;
+    p->endpoint_checked = true;
+    struct sockaddr_storage mine, theirs;
+    if (!listen_endpoint(p, &mine))
+        return false;
+    for (peer *q = s->peers; q; q = q->next) {
+        if (q == p || q->state != PEER_ACTIVE || q->outgoing == p->outgoing || !q->endpoint_ms ||
+            now - q->endpoint_ms < PEER_DUP_GRACE_MS || q->addr_len != p->addr_len ||
+            !listen_endpoint(q, &theirs) || memcmp(&mine, &theirs, p->addr_len) != 0)
+            continue;
+        uint16_t far = bl_net_port((struct sockaddr *)&mine);
+        peer *ours = p->outgoing ? p : q, *its = p->outgoing ? q : p;
+        peer *loser;
+        if (s->listen_port != far)
+            loser = s->listen_port < far ? its : ours;
+        else
+            loser = p->connected_ms >= q->connected_ms ? p : q;
+        /* the peer stays connected through the other: candidates stay marked */
+        loser->duplicate = true;
+        peer_close(loser, "duplicate connection (the same peer reached both ways)");
+        return loser == p;
+    }
+    return false;
+}
+
 void peer_tick(peer *p, uint64_t now)
 {
     bl_swarm *s = p->sw;
@@ -1065,6 +1174,10 @@ void peer_tick(peer *p, uint64_t now)
         peer_close(p, "silent for too long");
         return;
     }
+    if (settle_duplicate(p, now))
+        return;
+    if (p->am_interested != want_interest(p, now))
+        set_interest(p); /* a stock peer's lingering interest ran out */
     if (p->outstanding && !p->peer_choking && now - p->last_block_ms > PEER_REQUEST_TIMEOUT_MS) {
         bl_info("peer %s: %u requests unanswered for %u s; asking others", p->name,
                 p->outstanding, PEER_REQUEST_TIMEOUT_MS / 1000);

@@ -307,6 +307,8 @@ int bl_swarm_start(bl_swarm *s, bl_err *err)
             return -1;
     }
     s->last_rate_ms = s->last_rechoke_ms = bl_loop_now_ms(s->loop);
+    if (!s->cfg.seed)
+        swarm_wanted_now(s); /* a node may read at once: stock seeders unchoke it meanwhile */
     s->tick_timer = bl_loop_timer(s->loop, 0, tick, s);
     if (bl_swarm_complete(s) && s->cfg.on_complete && !s->cfg.seed) {
         s->completed_fired = true;
@@ -381,10 +383,17 @@ bool swarm_wants_piece(const bl_swarm *s, uint32_t piece)
     return !bl_store_have(s->store, piece) && bl_picker_priority(s->picker, piece) != BL_PRIO_NONE;
 }
 
+void swarm_wanted_now(bl_swarm *s)
+{
+    s->last_want_ms = bl_loop_now_ms(s->loop);
+}
+
 void bl_swarm_want(bl_swarm *s, uint32_t first, uint32_t last, enum bl_prio cls)
 {
     if (s->cfg.seed || first >= s->mi->num_pieces)
         return;
+    if (cls != BL_PRIO_NONE)
+        swarm_wanted_now(s);
     if (last >= s->mi->num_pieces)
         last = s->mi->num_pieces - 1;
     for (uint32_t i = first; i <= last; i++) {
@@ -562,6 +571,7 @@ void swarm_verify_piece(bl_swarm *s, uint32_t piece)
 
 void swarm_piece_verified(bl_swarm *s, uint32_t piece)
 {
+    swarm_wanted_now(s); /* the linger counts from the last arrival */
     contrib_drop(s, piece);
     solo_drop(s, piece);
     bl_picker_piece_verified(s->picker, piece);
@@ -789,6 +799,8 @@ static void peer_report(const peer *p, bl_swarm_peer_stats *o)
     o->seeder = p->has_all || bl_bitfield_all(&p->have);
     o->coop = p->coop;
     o->outgoing = p->outgoing;
+    o->interested = p->am_interested;
+    o->choked = p->peer_choking;
     o->downloaded = p->downloaded;
     o->uploaded = p->uploaded;
 }

@@ -55,6 +55,8 @@ typedef struct bl_swarm_peer_stats {
     char addr[80];
     char client[65];
     bool seeder, coop, outgoing;
+    bool interested;                /* we are interested in it */
+    bool choked;                    /* it chokes us */
     uint64_t downloaded, uploaded;
 } bl_swarm_peer_stats;
 

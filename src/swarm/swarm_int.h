@@ -39,6 +39,8 @@
 #define PEER_PROMISES_MAX 8192
 #define HASH_BATCH_WAIT_MS 20         /* longest a complete piece waits for lane-mates */
 #define SEED_SPREAD_MS 250               /* a node sends a piece to one coop peer per window */
+#define PEER_STOCK_LINGER_MS 120000      /* interest kept in stock peers after the last want */
+#define PEER_DUP_GRACE_MS 3000           /* a stock peer may settle a duplicate itself first */
 
 enum peer_state { PEER_CONNECTING, PEER_HANDSHAKE, PEER_ACTIVE, PEER_DEAD };
 
@@ -78,6 +80,7 @@ struct peer {
     bool coop;                    /* cooperative bitlib peer */
     bool got_first_msg;           /* bitfield/have_all may come only first */
     char client[BL_EXT_CLIENT_MAX + 1];
+    bl_ext_handshake ext;         /* all its extension handshakes said (BEP 10 updates) */
     uint8_t ext_pex_id;           /* the id the peer wants for ut_pex, 0: none */
     uint8_t ext_intent_id;        /* ... for bitlib_intent, 0: none */
 
@@ -95,6 +98,9 @@ struct peer {
     uint64_t dry_supply, dry_ms;  /* picker supply and time of that fill */
     bool picker_registered;       /* availability counted in the picker */
     uint32_t wanted_count;        /* pieces it has that we want and lack */
+    uint32_t lacking_count;       /* pieces it has that we lack, wanted or not */
+    uint64_t endpoint_ms;         /* when its listen address became known, 0: not yet */
+    bool endpoint_checked;        /* checked once for another connection to that address */
     uint32_t strikes;
     uint32_t suspicion;           /* shared hash failures it contributed to */
     uint32_t solo_turns;          /* failed pieces given to it alone to re-fetch */
@@ -175,6 +181,7 @@ struct bl_swarm {
 
     uint64_t tick_timer;
     uint64_t last_rechoke_ms, last_rate_ms;
+    uint64_t last_want_ms;        /* a piece was last wanted or arrived wanted (peer.c) */
     bool completed_fired;
     bool stopping;
 
@@ -223,6 +230,9 @@ void swarm_pex_soon(bl_swarm *s);
 void swarm_refill_soon(bl_swarm *s);
 #define REFILL_AFTER_REJECT_MS 50
 bool swarm_wants_piece(const bl_swarm *s, uint32_t piece);
+/* Something was wanted just now: stock peers holding pieces we lack keep our
+ * interest for PEER_STOCK_LINGER_MS more (see want_interest in peer.c). */
+void swarm_wanted_now(bl_swarm *s);
 peer *swarm_find_peer_id(bl_swarm *s, const uint8_t peer_id[20], const peer *except);
 void swarm_pex_learned(bl_swarm *s, const struct sockaddr *sa, socklen_t len);
 candidate *swarm_candidate(bl_swarm *s, const struct sockaddr *sa, socklen_t len, bool create);

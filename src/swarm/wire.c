@@ -529,6 +529,7 @@ int bl_ext_handshake_decode(const uint8_t *p, size_t len, bl_ext_handshake *hs, 
     }
     const bl_bnode *m = bl_bdict_get_type(&doc, root, "m", BL_BDICT);
     if (m) {
+        hs->keys |= BL_EXT_KEY_M;
         for (const bl_bnode *k = bl_bfirst(&doc, m); k; k = bl_bnext(&doc, m, k)) {
             const bl_bnode *v = bl_bnext(&doc, m, k);
             if (!v)
@@ -547,35 +548,117 @@ int bl_ext_handshake_decode(const uint8_t *p, size_t len, bl_ext_handshake *hs, 
     }
     const bl_bnode *n;
     if ((n = get_int(&doc, root, "p")) && n->ival > 0 && n->ival <= 65535) {
+        hs->keys |= BL_EXT_KEY_P;
         hs->has_port = true;
         hs->port = (uint16_t)n->ival;
     }
     if ((n = bl_bdict_get_type(&doc, root, "v", BL_BSTR))) {
+        hs->keys |= BL_EXT_KEY_V;
         size_t l = n->slen < BL_EXT_CLIENT_MAX ? n->slen : BL_EXT_CLIENT_MAX;
         memcpy(hs->client, n->str, l);
         hs->client[l] = '\0';
     }
-    if ((n = get_int(&doc, root, "reqq")) && n->ival > 0)
+    if ((n = get_int(&doc, root, "reqq")) && n->ival > 0) {
+        hs->keys |= BL_EXT_KEY_REQQ;
         hs->reqq = n->ival > UINT32_MAX ? UINT32_MAX : (uint32_t)n->ival;
+    }
     if ((n = bl_bdict_get_type(&doc, root, "yourip", BL_BSTR)) && (n->slen == 4 || n->slen == 16)) {
+        hs->keys |= BL_EXT_KEY_YOURIP;
         memcpy(hs->yourip, n->str, n->slen);
         hs->yourip_len = (uint8_t)n->slen;
     }
     if ((n = bl_bdict_get_type(&doc, root, "ipv4", BL_BSTR)) && n->slen == 4) {
+        hs->keys |= BL_EXT_KEY_IPV4;
         memcpy(hs->ipv4, n->str, 4);
         hs->has_ipv4 = true;
     }
     if ((n = bl_bdict_get_type(&doc, root, "ipv6", BL_BSTR)) && n->slen == 16) {
+        hs->keys |= BL_EXT_KEY_IPV6;
         memcpy(hs->ipv6, n->str, 16);
         hs->has_ipv6 = true;
     }
-    if ((n = get_int(&doc, root, "metadata_size")) && n->ival > 0)
+    if ((n = get_int(&doc, root, "metadata_size")) && n->ival > 0) {
+        hs->keys |= BL_EXT_KEY_METADATA_SIZE;
         hs->metadata_size = n->ival;
-    if ((n = get_int(&doc, root, "upload_only")))
+    }
+    if ((n = get_int(&doc, root, "upload_only"))) {
+        hs->keys |= BL_EXT_KEY_UPLOAD_ONLY;
         hs->upload_only = n->ival != 0;
-    if ((n = get_int(&doc, root, "bitlib_coop")))
+    }
+    if ((n = get_int(&doc, root, "bitlib_coop"))) {
+        hs->keys |= BL_EXT_KEY_BITLIB_COOP;
         hs->bitlib_coop = n->ival == 1;
+    }
     bl_bdoc_free(&doc);
+    return 0;
+}
+
+/* One "m" entry of a later handshake: replace the name's id, or add it --
+ * into a free slot, else into the slot of an extension the peer disabled. */
+static void merge_name(bl_ext_handshake *st, const bl_ext_name *e)
+{
+    for (size_t i = 0; i < st->n_m; i++)
+        if (strcmp(st->m[i].name, e->name) == 0) {
+            st->m[i].id = e->id;
+            return;
+        }
+    if (st->n_m < BL_EXT_MAX_NAMES) {
+        st->m[st->n_m++] = *e;
+        return;
+    }
+    if (e->id == 0)
+        return; /* disabling what we never held: nothing to do */
+    for (size_t i = 0; i < st->n_m; i++)
+        if (st->m[i].id == 0) {
+            st->m[i] = *e;
+            return;
+        }
+}
+
+void bl_ext_handshake_merge(bl_ext_handshake *st, const bl_ext_handshake *upd)
+{
+    unsigned k = upd->keys;
+    if (k & BL_EXT_KEY_M)
+        for (size_t i = 0; i < upd->n_m && i < BL_EXT_MAX_NAMES; i++)
+            merge_name(st, &upd->m[i]);
+    if (k & BL_EXT_KEY_P) {
+        st->has_port = upd->has_port;
+        st->port = upd->port;
+    }
+    if (k & BL_EXT_KEY_V)
+        memcpy(st->client, upd->client, sizeof st->client);
+    if (k & BL_EXT_KEY_REQQ)
+        st->reqq = upd->reqq;
+    if (k & BL_EXT_KEY_YOURIP) {
+        memcpy(st->yourip, upd->yourip, sizeof st->yourip);
+        st->yourip_len = upd->yourip_len;
+    }
+    if (k & BL_EXT_KEY_IPV4) {
+        memcpy(st->ipv4, upd->ipv4, sizeof st->ipv4);
+        st->has_ipv4 = upd->has_ipv4;
+    }
+    if (k & BL_EXT_KEY_IPV6) {
+        memcpy(st->ipv6, upd->ipv6, sizeof st->ipv6);
+        st->has_ipv6 = upd->has_ipv6;
+    }
+    if (k & BL_EXT_KEY_METADATA_SIZE)
+        st->metadata_size = upd->metadata_size;
+    if (k & BL_EXT_KEY_UPLOAD_ONLY)
+        st->upload_only = upd->upload_only;
+    if (k & BL_EXT_KEY_BITLIB_COOP)
+        st->bitlib_coop = upd->bitlib_coop;
+    st->keys |= k;
+}
+
+int bl_ext_handshake_update(bl_ext_handshake *st, const uint8_t *p, size_t len, unsigned *carried,
+                            bl_err *err)
+{
+    bl_ext_handshake upd;
+    if (bl_ext_handshake_decode(p, len, &upd, err) < 0)
+        return -1;
+    bl_ext_handshake_merge(st, &upd);
+    if (carried)
+        *carried = upd.keys;
     return 0;
 }
 

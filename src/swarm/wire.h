@@ -177,7 +177,25 @@ typedef struct bl_ext_name {
     uint8_t id;                       /* 0: the sender disabled it */
 } bl_ext_name;
 
+/* The keys of a handshake dict we understand, as bits of bl_ext_handshake.keys:
+ * which ones a message carried (with a value we accept), or for a peer's
+ * accumulated state, which ones any of its handshakes carried.  A new key is
+ * one more bit, field, decode line, merge line and encode line. */
+enum {
+    BL_EXT_KEY_M = 1u << 0,             /* "m" (a dict, even empty) */
+    BL_EXT_KEY_P = 1u << 1,             /* "p" */
+    BL_EXT_KEY_V = 1u << 2,             /* "v" */
+    BL_EXT_KEY_REQQ = 1u << 3,          /* "reqq" */
+    BL_EXT_KEY_YOURIP = 1u << 4,        /* "yourip" */
+    BL_EXT_KEY_IPV4 = 1u << 5,          /* "ipv4" */
+    BL_EXT_KEY_IPV6 = 1u << 6,          /* "ipv6" */
+    BL_EXT_KEY_METADATA_SIZE = 1u << 7, /* "metadata_size" */
+    BL_EXT_KEY_UPLOAD_ONLY = 1u << 8,   /* "upload_only" */
+    BL_EXT_KEY_BITLIB_COOP = 1u << 9,   /* "bitlib_coop" */
+};
+
 typedef struct bl_ext_handshake {
+    unsigned keys;                    /* BL_EXT_KEY_* present (see above) */
     bl_ext_name m[BL_EXT_MAX_NAMES];
     size_t n_m;
     bool has_port;
@@ -199,10 +217,22 @@ typedef struct bl_ext_handshake {
  * bl_wire_put_extended(b, BL_EXT_HANDSHAKE_ID, ...)).  Entries of m with
  * empty names are skipped; keys come out sorted. */
 void bl_ext_handshake_encode(bl_buf *b, const bl_ext_handshake *hs);
-/* Decode the payload of an extended message with ext_id 0.  Unknown keys
- * and malformed optional values are ignored; a payload that is not a
- * bencoded dictionary is an error. */
+/* Decode one extension handshake payload (ext_id 0) on its own: hs holds
+ * what that message says, hs->keys which keys it carried ("m" entries as
+ * sent, id 0 included).  Unknown keys and malformed optional values are
+ * ignored; a payload that is not a bencoded dictionary is an error. */
 int bl_ext_handshake_decode(const uint8_t *p, size_t len, bl_ext_handshake *hs, bl_err *err);
+/* BEP 10: a peer may send the handshake again, carrying only what changed.
+ * Merge upd (one decoded message) into st (all that peer said so far; zero
+ * it before the first): every key upd carried replaces st's value, "m"
+ * entries are merged name by name (an id of 0 disables that one extension
+ * and leaves the others alone), absent keys keep their values.  A new name
+ * when st's "m" is full takes a disabled entry's slot, or is dropped. */
+void bl_ext_handshake_merge(bl_ext_handshake *st, const bl_ext_handshake *upd);
+/* Decode payload p[0..len) and merge it into st.  *carried (may be NULL)
+ * gets the keys this message carried.  On error st is left as it was. */
+int bl_ext_handshake_update(bl_ext_handshake *st, const uint8_t *p, size_t len, unsigned *carried,
+                            bl_err *err);
 /* The id the sender wants for extension name, 0 if absent or disabled. */
 uint8_t bl_ext_handshake_id(const bl_ext_handshake *hs, const char *name);
 /* Add or replace an "m" entry; -1 when full or the name is too long. */

@@ -537,6 +537,14 @@ int bl_trk_server_reload_whitelist(bl_trk_server *s, bl_err *err)
 
 /* ---- life cycle ---- */
 
+uint32_t bl_trk_default_peer_ttl(uint32_t interval_s)
+{
+    uint64_t two = 2 * (uint64_t)interval_s;
+    if (two < BL_TRK_MIN_PEER_TTL_S)
+        return BL_TRK_MIN_PEER_TTL_S;
+    return two > UINT32_MAX ? UINT32_MAX : (uint32_t)two;
+}
+
 bl_trk_server *bl_trk_server_new(bl_loop *loop, const bl_trk_server_config *cfg, bl_err *err)
 {
     bl_trk_server *s = calloc(1, sizeof *s);
@@ -553,7 +561,7 @@ bl_trk_server *bl_trk_server_new(bl_loop *loop, const bl_trk_server_config *cfg,
     if (!s->cfg.min_interval_s)
         s->cfg.min_interval_s = s->cfg.interval_s > 1 ? s->cfg.interval_s / 2 : 1;
     if (!s->cfg.limits.peer_ttl_s)
-        s->cfg.limits.peer_ttl_s = 2 * s->cfg.interval_s;
+        s->cfg.limits.peer_ttl_s = bl_trk_default_peer_ttl(s->cfg.interval_s);
     bl_trk_limits_defaults(&s->cfg.limits);
     if (!s->cfg.max_http_connections)
         s->cfg.max_http_connections = 1024;

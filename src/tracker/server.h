@@ -23,12 +23,20 @@ typedef struct bl_trk_server_config {
     const char *listen;            /* "ADDR:PORT"; port 0: kernel picks one for both */
     uint32_t interval_s;           /* default 1800 */
     uint32_t min_interval_s;       /* default interval / 2 */
-    bl_trk_limits limits;          /* zeros: defaults; peer_ttl_s defaults to 2 x interval */
+    bl_trk_limits limits;          /* zeros: defaults; peer_ttl_s: bl_trk_default_peer_ttl */
     const char *whitelist_path;    /* NULL: serve any info-hash */
     bool json_log;
     bool verbose;                  /* one log line per announce */
     unsigned max_http_connections; /* default 1024 */
 } bl_trk_server_config;
+
+/* How long a peer that stopped announcing is kept when no peer_ttl_s is
+ * configured: two intervals, but never less than BL_TRK_MIN_PEER_TTL_S --
+ * some clients re-announce no sooner than every 600 s (libtorrent's
+ * min_announce_interval floors at 300 s) whatever interval they are told, and
+ * vanished from trackers with short intervals between two announces. */
+#define BL_TRK_MIN_PEER_TTL_S 900u
+uint32_t bl_trk_default_peer_ttl(uint32_t interval_s);
 
 typedef struct bl_trk_server_stats {
     uint64_t http_announces, http_scrapes, udp_connects, udp_announces, udp_scrapes;

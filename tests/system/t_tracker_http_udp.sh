@@ -1,6 +1,6 @@
 #!/bin/bash
 # bitlib tracker on loopback: HTTP announces with curl (compact and dictionary
-# model), scrape, event=stopped, expiry after 2 x interval, bad requests get a
+# model), scrape, event=stopped, expiry (max(2 x interval, 900 s), or --peer-ttl), bad requests get a
 # failure reason, a UDP (BEP 15) client in stdlib python3: connect, announce,
 # scrape, stale connection id; JSON log lines; clean stop on SIGTERM.
 set -euo pipefail
@@ -171,18 +171,31 @@ echo "$out" | grep -q '"scrape": \[1, 0, 2\]' || fail "UDP scrape counts"
 ann "peer_id=AAAAAAAAAAAAAAAAAAAA&port=1111&left=0" "$work/a4"
 py peers "$work/a4" | grep -qx "127.0.0.1:4444" || fail "HTTP does not see the UDP peer"
 
-echo "== expiry: a peer silent for 2 x interval is forgotten (second tracker, interval 1 s)"
+echo "== expiry: by default a peer outlives 2 x interval (some clients re-announce only every"
+echo "   600 s whatever the interval): kept at least 900 s; --peer-ttl 2 forgets it after 2 s"
 "$BITLIB" tracker --listen 127.0.0.1:0 --interval 1 2>"$work/log2" &
 trk2_pid=$!
+"$BITLIB" tracker --listen 127.0.0.1:0 --interval 1 --peer-ttl 2 2>"$work/log2b" &
+trk3_pid=$!
 port2=$(wait_port "$work/log2")
-[[ -n $port2 ]] || fail "second tracker did not start"
-curl -sS --max-time 5 "http://127.0.0.1:$port2/announce?info_hash=$IH&peer_id=EEEEEEEEEEEEEEEEEEEE&port=5555&left=1" -o "$work/x1"
-curl -sS --max-time 5 "http://127.0.0.1:$port2/scrape?info_hash=$IH" -o "$work/s3"
-[[ $(py scrape "$work/s3" "$IHHEX") == "0 0 1" ]] || fail "second tracker: peer not recorded"
+port2b=$(wait_port "$work/log2b")
+[[ -n $port2 && -n $port2b ]] || fail "second or third tracker did not start"
+grep -q "interval 1s, peers expire after 900s" "$work/log2" || fail "default expiry not 900 s: $(cat "$work/log2")"
+for p in $port2 $port2b; do
+  curl -sS --max-time 5 "http://127.0.0.1:$p/announce?info_hash=$IH&peer_id=EEEEEEEEEEEEEEEEEEEE&port=5555&left=1" -o "$work/x1"
+  curl -sS --max-time 5 "http://127.0.0.1:$p/scrape?info_hash=$IH" -o "$work/s3"
+  [[ $(py scrape "$work/s3" "$IHHEX") == "0 0 1" ]] || fail "tracker on $p: peer not recorded"
+done
 sleep 3.5
 curl -sS --max-time 5 "http://127.0.0.1:$port2/scrape?info_hash=$IH" -o "$work/s4"
-[[ $(py scrape "$work/s4" "$IHHEX") == "0 0 0" ]] || fail "peer did not expire: $(py scrape "$work/s4" "$IHHEX")"
-kill -TERM "$trk2_pid"
+[[ $(py scrape "$work/s4" "$IHHEX") == "0 0 1" ]] || fail "peer expired after 2 x interval: $(py scrape "$work/s4" "$IHHEX")"
+curl -sS --max-time 5 "http://127.0.0.1:$port2/announce?info_hash=$IH&peer_id=FFFFFFFFFFFFFFFFFFFF&port=6666&left=1" -o "$work/x2"
+py peers "$work/x2" | grep -qx "127.0.0.1:5555" || fail "a silent peer was not handed out after 2 x interval"
+curl -sS --max-time 5 "http://127.0.0.1:$port2b/scrape?info_hash=$IH" -o "$work/s5"
+[[ $(py scrape "$work/s5" "$IHHEX") == "0 0 0" ]] || fail "--peer-ttl 2: peer did not expire: $(py scrape "$work/s5" "$IHHEX")"
+kill -TERM "$trk2_pid" "$trk3_pid"
+wait "$trk2_pid" "$trk3_pid" 2>/dev/null || true
+trk3_pid=
 
 echo "== whitelist: only listed hashes; SIGHUP re-reads the file"
 OTHER=ffeeddccbbaa99887766554433221100ffeeddcc

@@ -248,6 +248,106 @@ static void test_parse_stock_single(void **state)
     bl_metainfo_free(&mi);
 }
 
+/* A stock multi-file torrent of empty files and symlinks (no info.bitlib):
+ * links[i] is "PATH=COMPONENT,COMPONENT..." (its BEP 47 "symlink path"). */
+static int parse_links(bl_metainfo *mi, const char *const *links, size_t n, bl_err *err)
+{
+    static const char *const plain[] = {"f", "lib/f", "lib/f2", "sub/x"};
+    bl_buf b;
+    bl_buf_init(&b);
+    bl_benc_dict(&b);
+    bl_benc_cstr(&b, "info");
+    bl_benc_dict(&b);
+    bl_benc_cstr(&b, "files");
+    bl_benc_list(&b);
+    for (size_t i = 0; i < 4 + n; i++) {
+        char spec[128];
+        snprintf(spec, sizeof spec, "%s", i < 4 ? plain[i] : links[i - 4]);
+        char *eq = strchr(spec, '=');
+        if (eq)
+            *eq = '\0';
+        bl_benc_dict(&b);
+        if (eq) {
+            bl_benc_cstr(&b, "attr");
+            bl_benc_cstr(&b, "l");
+        }
+        bl_benc_cstr(&b, "length");
+        bl_benc_int(&b, !strcmp(spec, "lib/f2"));
+        bl_benc_cstr(&b, "path");
+        bl_benc_list(&b);
+        for (char *c = strtok(spec, "/"); c; c = strtok(NULL, "/"))
+            bl_benc_cstr(&b, c);
+        bl_benc_end(&b);
+        if (eq) {
+            bl_benc_cstr(&b, "symlink path");
+            bl_benc_list(&b);
+            for (char *c = strtok(eq + 1, ","); c; c = strtok(NULL, ","))
+                bl_benc_cstr(&b, c);
+            bl_benc_end(&b);
+        }
+        bl_benc_end(&b);
+    }
+    bl_benc_end(&b);
+    bl_benc_cstr(&b, "name");
+    bl_benc_cstr(&b, "set");
+    bl_benc_cstr(&b, "piece length");
+    bl_benc_int(&b, 16384);
+    bl_benc_cstr(&b, "pieces");
+    bl_benc_cstr(&b, H20);
+    bl_benc_end(&b);
+    bl_benc_end(&b);
+    size_t len;
+    uint8_t *raw = bl_buf_steal(&b, &len);
+    return bl_metainfo_parse(mi, raw, len, err);
+}
+
+static void expect_link(const bl_metainfo *mi, const char *path, const char *target)
+{
+    const bl_mentry *e = bl_metainfo_lookup(mi, path);
+    assert_non_null(e);
+    assert_true(S_ISLNK(e->mode));
+    assert_string_equal(e->target, target);
+    assert_int_equal(e->size, strlen(target));
+}
+
+/* BEP 47 says "symlink path" is relative to the torrent's root; libtorrent
+ * writes it relative to the link's directory.  Either is accepted when the
+ * target resolves inside the set only one way; otherwise the BEP's reading
+ * holds. */
+static void test_symlink_paths(void **state)
+{
+    (void)state;
+    static const char *const links[] = {
+        "lib/l1=f2",        /* libtorrent, same directory: lib/f2 */
+        "bin/l2=..,lib,f2", /* libtorrent, another directory: lib/f2 */
+        "bin/l3=lib,f2",    /* BEP 47, from the root: lib/f2 */
+        "lib/l4=f",         /* f and lib/f both exist: the BEP's reading, f */
+        "lib/l5=nothere",   /* neither: the BEP's reading (dangling) */
+        "lib/l6=..,sub",    /* libtorrent, a directory */
+        "l7=.,lib,.,f2",    /* dots on the way */
+    };
+    bl_metainfo mi;
+    bl_err err = {.offset = 0};
+    if (parse_links(&mi, links, sizeof links / sizeof links[0], &err) < 0)
+        fail_msg("%s", err.msg);
+    expect_link(&mi, "lib/l1", "f2");
+    expect_link(&mi, "bin/l2", "../lib/f2");
+    expect_link(&mi, "bin/l3", "../lib/f2");
+    expect_link(&mi, "lib/l4", "../f");
+    expect_link(&mi, "lib/l5", "../nothere");
+    expect_link(&mi, "lib/l6", "../sub");
+    expect_link(&mi, "l7", "lib/f2");
+    bl_metainfo_free(&mi);
+
+    /* climbing out of the set both ways is refused */
+    static const char *const out[] = {"lib/l=..,..,etc,passwd"};
+    assert_int_equal(parse_links(&mi, out, 1, &err), -1);
+    assert_non_null(strstr(err.msg, "leaves the set"));
+    /* ".." in a file's own path still is */
+    static const char *const dots[] = {"lib/../l=f"};
+    assert_int_equal(parse_links(&mi, dots, 1, &err), -1);
+}
+
 static void test_utf8(void **state)
 {
     (void)state;
@@ -269,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_auto_piece),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_stock_single),
+        cmocka_unit_test(test_symlink_paths),
         cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
