@@ -50,7 +50,8 @@ static const char run_usage[] =
     "                          run starts (see 'bitlib mount --help')\n"
     "      --mount PATH        the mount point (default: the description's recorded mount,\n"
     "                          else RUNDIR/mnt-<16 hex digits of the info-hash>)\n"
-    "  -c, --cache DIR         the daemon's cache directory (default: bitlib mount's)\n"
+    "  -c, --cache DIR         the daemon's cache directory (default: bitlib mount's; with\n"
+    "                          $BITLIB_RUNTIME_DIR set, cache-<info-hash> in it)\n"
     "      --keep              leave the mount after the last rank has exited\n"
     "      --env NAME=DIR[:DIR...]\n"
     "                          set NAME to these directories (relative to the set's root,\n"
@@ -65,6 +66,8 @@ static const char run_usage[] =
     "      --no-tracker        the daemon does not announce to the trackers\n"
     "      --policy P          cooperative (default) or stock\n"
     "      --allow-other       let other users see the mount\n"
+    "      --in-set            CMD is a path inside the set (e.g. bin/app): run it from\n"
+    "                          the mount\n"
     "  -v, --verbose           say whether this rank started or joined the daemon\n"
     "  -h, --help              this text\n"
     "\n"
@@ -85,7 +88,7 @@ typedef struct run_ctx {
     bl_mountd d;
     bl_reg reg;
     enum bl_fs_mode mode;
-    bool keep, verbose;
+    bool keep, verbose, in_set;
     double timeout_s, read_timeout_s;
     const char *cache;
     const char *pass[MAX_PASS]; /* options for the daemon */
@@ -128,9 +131,14 @@ static int start_cb(void *arg, bl_err *err)
     argv[a++] = r->d.registry;
     argv[a++] = "--read-timeout";
     argv[a++] = rt;
-    if (r->cache) {
+    char cache[PATH_MAX];
+    const char *cache_dir = r->cache, *emulated = getenv("BITLIB_RUNTIME_DIR");
+    if (!cache_dir && emulated && emulated[0] == '/' &&
+        snprintf(cache, sizeof cache, "%s/cache-%s", emulated, r->d.info_hash) < (int)sizeof cache)
+        cache_dir = cache; /* emulated nodes share one host: one cache per node */
+    if (cache_dir) {
         argv[a++] = "--cache";
-        argv[a++] = r->cache;
+        argv[a++] = cache_dir;
     }
     for (size_t i = 0; i < r->npass; i++)
         argv[a++] = r->pass[i];
@@ -238,6 +246,7 @@ int cmd_run(int argc, char **argv)
         {"no-tracker", no_argument, NULL, 'T'},
         {"policy", required_argument, NULL, 'P'},
         {"allow-other", no_argument, NULL, 'A'},
+        {"in-set", no_argument, NULL, 'I'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
@@ -301,6 +310,9 @@ int cmd_run(int argc, char **argv)
         case 'v':
             r.verbose = true;
             break;
+        case 'I':
+            r.in_set = true;
+            break;
         default:
             return cli_bad_option(cmd, argv[optind - 1]);
         }
@@ -345,5 +357,16 @@ int cmd_run(int argc, char **argv)
         return 1;
     }
     bl_metainfo_free(&r.mi);
+    char inset[PATH_MAX];
+    if (r.in_set) {
+        const char *rel = prog[0];
+        while (*rel == '/')
+            rel++;
+        if (snprintf(inset, sizeof inset, "%s/%s", r.d.mountpoint, rel) >= (int)sizeof inset) {
+            fprintf(stderr, "%s: %s: path too long\n", cmd, prog[0]);
+            return 1;
+        }
+        prog[0] = inset;
+    }
     return run_exec(prog);
 }
