@@ -25,7 +25,8 @@ ml_init run_mpi
 export NSNODE_RUNDIRS=$ML/nodes
 mpi_cleanup() {
     local rc=$? d
-    for d in "$NSNODE_RUNDIRS"/n*/mnt-*; do [[ -e "$d" ]] && rl_reap "$d"; done
+    set +e   # a failing step must not end the cleanup
+    for d in "$NSNODE_RUNDIRS"/n*/mnt-*; do if [[ -e "$d" ]]; then rl_reap "$d"; fi; done
     (exit $rc); ml_cleanup
 }
 trap mpi_cleanup EXIT

@@ -17,7 +17,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib/runlab.sh"
 ml_require gcc flock
 ml_init run_node
-trap 'rl_reap "${MP:-/nonexistent}"; ml_cleanup' EXIT
+trap 'rc=$?; set +e; rl_reap "${MP:-/nonexistent}"; (exit $rc); ml_cleanup' EXIT
 
 "$HERE/lib/mklibset.sh" "$ML/set" >/dev/null
 "$BITLIB" create -q -o "$ML/set.torrent" --prefetch-from "$ML/set/bin/app" "$ML/set"

@@ -23,15 +23,16 @@ ml_init run_user
 U=blrun$$
 user_cleanup() {
     local rc=$?
-    rl_reap "${MP:-/nonexistent}"
+    set +e   # a failing step must not end the cleanup
+    rl_reap "${MP:-/nonexistent}"   # (set +e from here on)
     if id "$U" >/dev/null 2>&1; then
         local uid; uid=$(id -u "$U")
         for p in $(pgrep -u "$uid" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
         rm -rf "/tmp/bitlib-$uid"
-        [[ -n "${CACHE:-}" && "$CACHE" == /dev/shm/bitlib-* ]] && rm -rf -- "$CACHE"
+        if [[ -n "${CACHE:-}" && "$CACHE" == /dev/shm/bitlib-* ]]; then rm -rf -- "$CACHE"; fi
         userdel "$U" 2>/dev/null || true
     fi
-    [[ -n "${FUSE_MODE:-}" ]] && chmod "$FUSE_MODE" /dev/fuse
+    if [[ -n "${FUSE_MODE:-}" ]]; then chmod "$FUSE_MODE" /dev/fuse; fi
     (exit $rc); ml_cleanup
 }
 trap user_cleanup EXIT
