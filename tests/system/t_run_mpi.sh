@@ -85,7 +85,8 @@ gcc -shared -fPIC -O1 -I"$PYINC" -o "$S/py/blpkg/_blext$EXT" "$ML/blext.c"
 printf 'from ._blext import mul\n' >"$S/py/blpkg/__init__.py"
 cat >"$ML/app.py" <<'P'
 import os, blpkg
-print("pyrank", os.environ.get("PMI_RANK"), blpkg.mul(6, 7), blpkg._blext.__file__)
+# one write per line: ranks share mpiexec's stdout (and PYTHONUNBUFFERED splits print())
+os.write(1, ("pyrank %s %d %s\n" % (os.environ.get("PMI_RANK"), blpkg.mul(6, 7), blpkg._blext.__file__)).encode())
 P
 
 netlab_up 3 200

@@ -46,7 +46,7 @@ PyMODINIT_FUNC PyInit__blext(void) { return PyModule_Create(&mod); }
 C
 gcc -shared -fPIC -O1 -I"$PYINC" -o "$S/py/blpkg/_blext$EXT" "$ML/blext.c"
 printf 'from ._blext import mul\n' >"$S/py/blpkg/__init__.py"
-printf 'import os, blpkg\nprint("task", os.environ["SLURM_PROCID"], blpkg.mul(6, 7), blpkg._blext.__file__)\n' >"$ML/app.py"
+printf 'import os, blpkg\nos.write(1, ("task %%s %%d %%s\\n" %% (os.environ["SLURM_PROCID"], blpkg.mul(6, 7), blpkg._blext.__file__)).encode())\n' >"$ML/app.py"
 
 netlab_up 2 200
 if ! slurmlab_up 0 4 2>"$ML/slurmlab.err"; then
