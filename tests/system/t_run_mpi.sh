@@ -18,9 +18,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib/runlab.sh"
 PY=/usr/bin/python3
 ml_require gcc mpiexec mpicc "$PY"
-PYINC=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-EXT=$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-[[ -f "$PYINC/Python.h" ]] || { echo "SKIP: no Python.h (python3-dev)"; exit 77; }
+"$PY" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' ||
+    { echo "SKIP: no Python.h (python3-dev)"; exit 77; }
 ml_init run_mpi
 export NSNODE_RUNDIRS=$ML/nodes
 mpi_cleanup() {
@@ -68,21 +67,7 @@ int main(int argc, char **argv)
 C
 sed -i 's/#include <stdlib.h>/#include <stdlib.h>\n#include <string.h>/' "$ML/app.c"
 mpicc -O1 -o "$ML/mpi_app" "$ML/app.c" -L"$S/lib" -lmpiwork
-cat >"$ML/blext.c" <<'C'
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-static PyObject *mul(PyObject *self, PyObject *args)
-{
-    long a, b;
-    if (!PyArg_ParseTuple(args, "ll", &a, &b)) return NULL;
-    return PyLong_FromLong(a * b);
-}
-static PyMethodDef methods[] = {{"mul", mul, METH_VARARGS, "a*b"}, {NULL, NULL, 0, NULL}};
-static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "_blext", NULL, -1, methods};
-PyMODINIT_FUNC PyInit__blext(void) { return PyModule_Create(&mod); }
-C
-gcc -shared -fPIC -O1 -I"$PYINC" -o "$S/py/blpkg/_blext$EXT" "$ML/blext.c"
-printf 'from ._blext import mul\n' >"$S/py/blpkg/__init__.py"
+"$HERE/lib/mkpyext.sh" "$S" "$PY"
 cat >"$ML/app.py" <<'P'
 import os, blpkg
 # one write per line: ranks share mpiexec's stdout (and PYTHONUNBUFFERED splits print())

@@ -14,9 +14,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib/slurmlab.sh"
 PY=/usr/bin/python3
 ml_require gcc srun sbatch slurmctld slurmd munged "$PY"
-PYINC=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-EXT=$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-[[ -f "$PYINC/Python.h" ]] || { echo "SKIP: no Python.h (python3-dev)"; exit 77; }
+"$PY" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' ||
+    { echo "SKIP: no Python.h (python3-dev)"; exit 77; }
 ml_init run_slurm
 slurm_cleanup() {
     local rc=$? d
@@ -30,22 +29,7 @@ chmod 755 "$ML"
 
 S=$ML/set
 "$HERE/lib/mklibset.sh" "$S" >/dev/null
-mkdir -p "$S/py/blpkg"
-cat >"$ML/blext.c" <<'C'
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-static PyObject *mul(PyObject *self, PyObject *args)
-{
-    long a, b;
-    if (!PyArg_ParseTuple(args, "ll", &a, &b)) return NULL;
-    return PyLong_FromLong(a * b);
-}
-static PyMethodDef methods[] = {{"mul", mul, METH_VARARGS, "a*b"}, {NULL, NULL, 0, NULL}};
-static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "_blext", NULL, -1, methods};
-PyMODINIT_FUNC PyInit__blext(void) { return PyModule_Create(&mod); }
-C
-gcc -shared -fPIC -O1 -I"$PYINC" -o "$S/py/blpkg/_blext$EXT" "$ML/blext.c"
-printf 'from ._blext import mul\n' >"$S/py/blpkg/__init__.py"
+"$HERE/lib/mkpyext.sh" "$S" "$PY"
 printf 'import os, blpkg\nos.write(1, ("task %%s %%d %%s\\n" %% (os.environ["SLURM_PROCID"], blpkg.mul(6, 7), blpkg._blext.__file__)).encode())\n' >"$ML/app.py"
 
 netlab_up 2 200
