@@ -23,6 +23,8 @@ int cmd_fetch(int argc, char **argv);
 int cmd_tracker(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_launch(int argc, char **argv);
 
 /* Report an unknown or incomplete option (getopt left it at argv[optind-1]) in
  * one line pointing at --help; returns 2, the usage-error exit code. */

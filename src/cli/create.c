@@ -36,6 +36,10 @@ static const char usage_text[] =
     "                           repeatable\n"
     "      --prefetch FILE      add the paths listed in FILE (one per line, relative to the\n"
     "                           set root; '#' starts a comment)\n"
+    "      --env NAME=DIR       a directory of the set (relative to its root, '.' for the\n"
+    "                           root) that programs run from it want on NAME, e.g.\n"
+    "                           LD_LIBRARY_PATH=lib or PYTHONPATH=py; repeatable, in order;\n"
+    "                           'bitlib run' sets these (outside the info-hash)\n"
     "      --private            set the BEP 27 private flag (no peer exchange or DHT)\n"
     "      --pad-names STYLE    how padding files are named: 'bep47' (default), '.pad/N' by\n"
     "                           length as BEP 47 suggests, so paddings of one length share a\n"
@@ -87,6 +91,77 @@ static int strv_push(strv *a, const char *s)
     nv[a->n++] = s;
     a->v = nv;
     return 0;
+}
+
+/* --env NAME=DIR, grouped by NAME (kept sorted, as bencode wants). */
+typedef struct envv {
+    bl_menv *v;
+    size_t n;
+} envv;
+
+static int env_add(envv *a, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) {
+        fprintf(stderr, "bitlib create: --env '%s': want NAME=DIR\n", arg);
+        return -1;
+    }
+    char *name = strndup(arg, (size_t)(eq - arg));
+    const char *dir = eq + 1;
+    while (dir[0] == '.' && dir[1] == '/')
+        dir += 2;
+    char *d = strdup(strcmp(dir, ".") ? dir : "");
+    if (!name || !d)
+        goto oom;
+    size_t dl = strlen(d);
+    while (dl && d[dl - 1] == '/')
+        d[--dl] = 0;
+    if (!bl_env_name_ok(name)) {
+        fprintf(stderr, "bitlib create: --env '%s': '%s' is not a variable name\n", arg, name);
+        free(name);
+        free(d);
+        return -1;
+    }
+    size_t i = 0;
+    while (i < a->n && strcmp(a->v[i].name, name) < 0)
+        i++;
+    if (i == a->n || strcmp(a->v[i].name, name)) {
+        bl_menv *nv = realloc(a->v, (a->n + 1) * sizeof *nv);
+        if (!nv)
+            goto oom;
+        a->v = nv;
+        memmove(&a->v[i + 1], &a->v[i], (a->n - i) * sizeof *a->v);
+        a->v[i] = (bl_menv){.name = name};
+        a->n++;
+    } else {
+        free(name);
+    }
+    bl_menv *e = &a->v[i];
+    char **nd = realloc(e->dirs, (e->num_dirs + 1) * sizeof *nd);
+    if (!nd) {
+        free(d);
+        fprintf(stderr, "bitlib create: out of memory\n");
+        return -1;
+    }
+    e->dirs = nd;
+    e->dirs[e->num_dirs++] = d;
+    return 0;
+oom:
+    free(name);
+    free(d);
+    fprintf(stderr, "bitlib create: out of memory\n");
+    return -1;
+}
+
+static void env_free(envv *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        for (size_t k = 0; k < a->v[i].num_dirs; k++)
+            free(a->v[i].dirs[k]);
+        free(a->v[i].dirs);
+        free(a->v[i].name);
+    }
+    free(a->v);
 }
 
 /* Read a prefetch list file: one set-relative path per line. */
@@ -173,6 +248,7 @@ int cmd_create(int argc, char **argv)
         {"prefetch-from", required_argument, NULL, 'E'},
         {"library-path", required_argument, NULL, 'L'},
         {"prefetch", required_argument, NULL, 'P'},
+        {"env", required_argument, NULL, 'e'},
         {"private", no_argument, NULL, 'X'},
         {"pad-names", required_argument, NULL, 'D'},
         {"name", required_argument, NULL, 'n'},
@@ -184,6 +260,7 @@ int cmd_create(int argc, char **argv)
     };
     bl_create_opts o = {0};
     strv trackers = {0}, from = {0}, libpath = {0}, prefetch = {0};
+    envv env = {0};
     const char *output = NULL;
     bool quiet = false;
     int c;
@@ -205,6 +282,12 @@ int cmd_create(int argc, char **argv)
         case 'P':
             if (read_prefetch_file(optarg, &prefetch) < 0)
                 return 1;
+            break;
+        case 'e':
+            if (env_add(&env, optarg) < 0) {
+                env_free(&env);
+                return 2;
+            }
             break;
         case 'X': o.is_private = true; break;
         case 'D':
@@ -253,6 +336,8 @@ int cmd_create(int argc, char **argv)
     o.num_libpath = libpath.n;
     o.prefetch = prefetch.v;
     o.num_prefetch = prefetch.n;
+    o.env = env.v;
+    o.num_env = env.n;
 
     bl_buf out;
     bl_buf_init(&out);
@@ -300,5 +385,6 @@ done:
     for (size_t i = 0; i < prefetch.n; i++)
         free((char *)(uintptr_t)prefetch.v[i]);
     free(prefetch.v);
+    env_free(&env);
     return rc;
 }

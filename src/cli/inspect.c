@@ -19,7 +19,7 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "      --json    one JSON object: info_hash, name, piece_length, pieces, total_length,\n"
-    "                private, trackers, tiers, mount, prefetch, files, directories\n"
+    "                private, trackers, tiers, mount, prefetch, env, files, directories\n"
     "  -h, --help    this text\n";
 
 static void attr_string(unsigned attr, char out[8])
@@ -69,7 +69,18 @@ static void print_json(const bl_metainfo *mi, bl_buf *b)
             bl_buf_putc(b, ',');
         bl_json_cstr(b, mi->prefetch[i]);
     }
-    bl_buf_puts(b, "],\"created_by\":");
+    bl_buf_puts(b, "],\"env\":{");
+    for (size_t i = 0; i < mi->num_env; i++) {
+        bl_buf_puts(b, i ? "," : "");
+        bl_json_cstr(b, mi->env[i].name);
+        bl_buf_puts(b, ":[");
+        for (size_t k = 0; k < mi->env[i].num_dirs; k++) {
+            bl_buf_puts(b, k ? "," : "");
+            bl_json_cstr(b, mi->env[i].dirs[k]);
+        }
+        bl_buf_putc(b, ']');
+    }
+    bl_buf_puts(b, "},\"created_by\":");
     bl_json_cstr(b, mi->created_by);
     bl_buf_printf(b, ",\"creation_date\":%lld,\"comment\":", (long long)mi->creation_date);
     bl_json_cstr(b, mi->comment);
@@ -185,6 +196,12 @@ static void print_human(const bl_metainfo *mi, FILE *f)
     fprintf(f, "prefetch:       %zu paths\n", mi->num_prefetch);
     for (size_t i = 0; i < mi->num_prefetch; i++)
         fprintf(f, "  %s\n", mi->prefetch[i]);
+    for (size_t i = 0; i < mi->num_env; i++) {
+        fprintf(f, "env:            %s =", mi->env[i].name);
+        for (size_t k = 0; k < mi->env[i].num_dirs; k++)
+            fprintf(f, " %s", mi->env[i].dirs[k][0] ? mi->env[i].dirs[k] : ".");
+        fputc('\n', f);
+    }
     fprintf(f, "\n%-10s %12s %-16s %s\n", "mode", "size", "pieces", "path");
     for (size_t i = 0; i < mi->num_entries; i++) {
         const bl_mentry *e = &mi->entries[i];

@@ -14,6 +14,8 @@ static const struct bl_cmd commands[] = {
     {"tracker", "tracker daemon: HTTP and UDP announce, scrape", cmd_tracker},
     {"mount", "mount a set read-only (FUSE), fetching data from peers as needed", cmd_mount},
     {"status", "show what a mount's daemon is doing (human or --json)", cmd_status},
+    {"run", "run one rank of a job with the set mounted (one daemon per node)", cmd_run},
+    {"launch", "a job in one line: tracker, description, seeders, bitlib run", cmd_launch},
 };
 
 static void usage(FILE *f)

@@ -20,6 +20,7 @@
 #include "fs/ctl.h"
 #include "fs/fusefs.h"
 #include "fs/node.h"
+#include "launch/watch.h"
 
 static const char mount_usage[] =
     "usage: bitlib mount [options] DESC MOUNTPOINT\n"
@@ -53,6 +54,9 @@ static const char mount_usage[] =
     "                          see 'bitlib status --help')\n"
     "      --log FILE          where the detached daemon logs (default next to the socket,\n"
     "                          <key>.log)\n"
+    "      --registry DIR      unmount and exit once the last process registered in DIR\n"
+    "                          has exited (how 'bitlib run' shares one daemon between\n"
+    "                          ranks; see src/launch/registry.h)\n"
     "  -v, --verbose           log debugging detail\n"
     "  -h, --help              this text\n"
     "\n"
@@ -63,6 +67,7 @@ typedef struct mnt {
     bl_node *node;
     bl_fusefs *fs;
     bl_ctl *ctl;
+    bl_reg_watch *holders;  /* --registry: leave with the last holder */
     int ready_fd;          /* pipe to the waiting parent, -1 in the foreground */
     const char *log_path;
     const char *mountpoint;
@@ -94,6 +99,11 @@ static void on_gone(void *arg)
     mnt *m = arg;
     bl_info("%s was unmounted; exiting", m->mountpoint);
     shutdown_all(m);
+}
+
+static void on_unused(void *arg)
+{
+    shutdown_all(arg);
 }
 
 static void on_ready(void *arg)
@@ -193,13 +203,14 @@ int cmd_mount(int argc, char **argv)
         {"policy", required_argument, NULL, 'P'},
         {"socket", required_argument, NULL, 'S'},
         {"log", required_argument, NULL, 'L'},
+        {"registry", required_argument, NULL, 'G'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     const char *cmd = "bitlib mount";
     enum bl_fs_mode mode = BL_FS_HYBRID;
-    const char *cache = NULL, *sock = NULL, *log_path = NULL;
+    const char *cache = NULL, *sock = NULL, *log_path = NULL, *registry = NULL;
     cli_peers po;
     cli_peers_init(&po, "0.0.0.0:0");
     double read_timeout = 60;
@@ -234,6 +245,7 @@ int cmd_mount(int argc, char **argv)
         case 'f': foreground = true; break;
         case 'S': sock = optarg; break;
         case 'L': log_path = optarg; break;
+        case 'G': registry = optarg; break;
         case 'v': bl_log_set_level(BL_LOG_DEBUG); break;
         case 'h': fputs(mount_usage, stdout); return 0;
         default:
@@ -348,6 +360,8 @@ int cmd_mount(int argc, char **argv)
     m.fs = bl_fusefs_mount(&fc, &err);
     if (!m.fs)
         goto fail;
+    if (registry && !(m.holders = bl_reg_watch_new(m.loop, registry, on_unused, &m, &err)))
+        goto fail;
     bl_info("control socket %s%s%s", sock, foreground ? "" : ", log ",
             foreground ? "" : log_path);
     bl_loop_run(m.loop);
@@ -369,6 +383,7 @@ out:
         bl_node_stop(m.node);
     bl_fusefs_unmount(m.fs);
     bl_ctl_free(m.ctl);
+    bl_reg_watch_free(m.holders); /* after the unmount: a rank waiting may mount anew */
     bl_node_free(m.node);
     if (m.loop)
         bl_loop_free(m.loop);

@@ -6,7 +6,8 @@
  *
  * Where: a unix stream socket, by default RUNDIR/<key>.sock where RUNDIR is
  * /run/bitlib for root (else $XDG_RUNTIME_DIR/bitlib, else
- * /tmp/bitlib-<uid>) and key = the first 16 hex digits of the SHA-1 of the
+ * /tmp/bitlib-<uid>; $BITLIB_RUNTIME_DIR overrides all three, for emulated
+ * nodes that share one host's file system) and key = the first 16 hex digits of the SHA-1 of the
  * mount point's canonical path (bl_fusefs_canonical).  Root's socket is
  * mode 0666: the data is read-only and the loader of any user needs it.
  *

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,10 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #include "core/log.h"
 
@@ -586,30 +590,57 @@ int bl_fusefs_canonical(const char *mountpoint, char *out, size_t outsz, bl_err 
     return 0;
 }
 
+/* Without root, only fusermount3 (setuid) may detach the user's own dead mount. */
+static int user_detach(const char *mp)
+{
+    if (geteuid() == 0)
+        return -1;
+    char path[PATH_MAX], u[] = "-u", z[] = "-z", prog[] = "fusermount3";
+    snprintf(path, sizeof path, "%s", mp);
+    char *argv[] = {prog, u, z, path, NULL};
+    pid_t pid;
+    int status;
+    if (posix_spawnp(&pid, "fusermount3", NULL, NULL, argv, environ) != 0)
+        return -1;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
 /* The mount point must be an empty directory; a dead bitlib mount there is
  * detached when we are allowed to, else the error says how. */
+static int stale_mount(const char *mp, struct stat *st, bl_err *err)
+{
+    if (umount2(mp, MNT_DETACH) == 0 || user_detach(mp) == 0) {
+        bl_warn("%s: detached a stale FUSE mount left by a dead daemon", mp);
+        if (stat(mp, st) == 0)
+            return 0;
+    }
+    return bl_fail(err, "%s: a previous FUSE mount died (Transport endpoint is not "
+                        "connected); run 'fusermount3 -uz %s' (or 'umount -l %s' as root) "
+                        "and mount again", mp, mp, mp);
+}
+
 int bl_fusefs_check_mountpoint(const char *mp, bl_err *err)
 {
     struct stat st;
     if (stat(mp, &st) < 0) {
         if (errno == ENOTCONN) {
-            if (umount2(mp, MNT_DETACH) == 0) {
-                bl_warn("%s: detached a stale FUSE mount left by a dead daemon", mp);
-                if (stat(mp, &st) == 0)
-                    goto have_stat;
-            }
-            return bl_fail(err, "%s: a previous FUSE mount died (Transport endpoint is not "
-                                "connected); run 'fusermount3 -uz %s' (or 'umount -l %s' as root) "
-                                "and mount again", mp, mp, mp);
-        }
-        if (errno == ENOENT)
+            if (stale_mount(mp, &st, err) < 0)
+                return -1;
+        } else if (errno == ENOENT) {
             return bl_fail(err, "%s does not exist: create an empty directory first", mp);
-        return bl_fail(err, "%s: %s", mp, strerror(errno));
+        } else {
+            return bl_fail(err, "%s: %s", mp, strerror(errno));
+        }
     }
-have_stat:
     if (!S_ISDIR(st.st_mode))
         return bl_fail(err, "%s is not a directory", mp);
     DIR *d = opendir(mp);
+    /* a dead mount's root may still stat fine from the kernel's attribute cache */
+    if (!d && errno == ENOTCONN && stale_mount(mp, &st, err) == 0)
+        d = opendir(mp);
     if (!d)
         return bl_fail(err, "%s: %s", mp, strerror(errno));
     struct dirent *de;

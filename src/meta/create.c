@@ -20,6 +20,7 @@
 #include "core/sha1batch.h"
 #include "core/version.h"
 #include "meta/metainfo.h"
+#include "meta/jobmeta.h"
 #include "meta/prefetch.h"
 
 #define MAX_NODES 4000000u
@@ -454,45 +455,12 @@ static void encode(const bl_create_opts *o, const walk *w, const char *name, uin
                    const uint8_t *hashes, uint32_t num_pieces, const char *const *prefetch,
                    size_t num_prefetch, bl_buf *b)
 {
-    bl_benc_dict(b);
-    if (o->num_trackers) {
-        bl_benc_cstr(b, "announce");
-        bl_benc_cstr(b, o->trackers[0]);
-        bl_benc_cstr(b, "announce-list");
-        bl_benc_list(b);
-        for (size_t i = 0; i < o->num_trackers; i++) {
-            bl_benc_list(b);
-            bl_benc_cstr(b, o->trackers[i]);
-            bl_benc_end(b);
-        }
-        bl_benc_end(b);
-    }
-    if (o->mount || num_prefetch) {
-        bl_benc_cstr(b, "bitlib");
-        bl_benc_dict(b);
-        if (o->mount) {
-            bl_benc_cstr(b, "mount");
-            bl_benc_cstr(b, o->mount);
-        }
-        if (num_prefetch) {
-            bl_benc_cstr(b, "prefetch");
-            bl_benc_list(b);
-            for (size_t i = 0; i < num_prefetch; i++)
-                bl_benc_cstr(b, prefetch[i]);
-            bl_benc_end(b);
-        }
-        bl_benc_end(b);
-    }
-    if (o->comment) {
-        bl_benc_cstr(b, "comment");
-        bl_benc_cstr(b, o->comment);
-    }
-    bl_benc_cstr(b, "created by");
-    bl_benc_cstr(b, "bitlib " BL_VERSION);
-    bl_benc_cstr(b, "creation date");
-    bl_benc_int(b, (int64_t)time(NULL));
-
-    bl_benc_cstr(b, "info");
+    bl_jobmeta j = {
+        .trackers = o->trackers, .num_trackers = o->num_trackers, .mount = o->mount,
+        .prefetch = prefetch, .num_prefetch = num_prefetch, .env = o->env,
+        .num_env = o->num_env, .comment = o->comment,
+    };
+    bl_jobmeta_encode_head(&j, b);
     bl_benc_dict(b);
     bl_benc_cstr(b, "bitlib");
     bl_benc_dict(b);
@@ -654,6 +622,30 @@ int bl_create(const bl_create_opts *o, bl_buf *out, bl_create_stats *stats, bl_e
         qsort(w.nodes, w.n, sizeof *w.nodes, cmp_node);
     if (find_node(&w, ".pad")) {
         bl_fail(err, "the set has a top-level '.pad', the name BEP 47 reserves for padding files");
+        goto out;
+    }
+
+    for (size_t i = 0; i < o->num_env; i++) {
+        const bl_menv *e = &o->env[i];
+        if (!bl_env_name_ok(e->name) || (i && strcmp(o->env[i - 1].name, e->name) >= 0)) {
+            bl_fail(err, "--env %s: not a variable name (letters, digits, '_'), or given twice",
+                    e->name);
+            goto out;
+        }
+        if (e->num_dirs > BL_ENV_MAX) {
+            bl_fail(err, "--env %s: more than %d directories", e->name, BL_ENV_MAX);
+            goto out;
+        }
+        for (size_t k = 0; k < e->num_dirs; k++) {
+            const node *nd = e->dirs[k][0] ? find_node(&w, e->dirs[k]) : NULL;
+            if (e->dirs[k][0] && (!nd || !S_ISDIR(nd->mode))) {
+                bl_fail(err, "--env %s=%s: not a directory of the set", e->name, e->dirs[k]);
+                goto out;
+            }
+        }
+    }
+    if (o->num_env > BL_ENV_MAX) {
+        bl_fail(err, "--env: more than %d variables", BL_ENV_MAX);
         goto out;
     }
 

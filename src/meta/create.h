@@ -19,6 +19,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "meta/metainfo.h"
 
 #define BL_PIECE_MIN (16u << 10)
 #define BL_PIECE_MAX (16u << 20)
@@ -45,6 +46,9 @@ typedef struct bl_create_opts {
     size_t num_prefetch_from;
     const char *const *libpath;  /* LD_LIBRARY_PATH emulation for prefetch_from */
     size_t num_libpath;
+    const bl_menv *env;          /* search paths for programs run from the set (sorted by
+                                    name, names unique; dirs set-relative, "" = root) */
+    size_t num_env;
     bool is_private;
     const char *comment;
     int threads;                 /* 0: one per online CPU */

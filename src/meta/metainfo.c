@@ -556,6 +556,8 @@ static int parse_trackers(bl_metainfo *mi, const bl_bdoc *d, const bl_bnode *roo
     return 0;
 }
 
+static int parse_env(bl_metainfo *mi, const bl_bdoc *d, const bl_bnode *bl, bl_err *err);
+
 static int parse_job_meta(bl_metainfo *mi, const bl_bdoc *d, const bl_bnode *root, bl_err *err)
 {
     const bl_bnode *bl = bl_bdict_get(d, root, "bitlib");
@@ -587,6 +589,68 @@ static int parse_job_meta(bl_metainfo *mi, const bl_bdoc *d, const bl_bnode *roo
             mi->prefetch[mi->num_prefetch++] = s;
         }
     }
+    return parse_env(mi, d, bl, err);
+}
+
+bool bl_env_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64 || (s[0] >= '0' && s[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+/* bitlib.env: {NAME: [dir ...]}; every dir must be a directory of the set
+ * (checked once the entries are known, in check_env). */
+static int parse_env(bl_metainfo *mi, const bl_bdoc *d, const bl_bnode *bl, bl_err *err)
+{
+    const bl_bnode *env = bl_bdict_get(d, bl, "env");
+    if (!env)
+        return 0;
+    if (env->type != BL_BDICT || env->count > BL_ENV_MAX)
+        return bl_fail(err, "bitlib.env: not a dictionary of at most %d variables", BL_ENV_MAX);
+    mi->env = calloc(env->count + 1, sizeof *mi->env);
+    if (!mi->env)
+        return bl_fail(err, "out of memory");
+    for (const bl_bnode *k = bl_bfirst(d, env); k; k = bl_bnext(d, env, k)) {
+        const bl_bnode *v = bl_bnext(d, env, k);
+        bl_menv *e = &mi->env[mi->num_env];
+        e->name = dup_str(k);
+        if (!e->name || strlen(e->name) != k->slen || !bl_env_name_ok(e->name))
+            return bl_fail(err, "bitlib.env: invalid variable name");
+        mi->num_env++;
+        if (!v || v->type != BL_BLIST || v->count > BL_ENV_MAX)
+            return bl_fail(err, "bitlib.env.%s: not a list of at most %d directories", e->name,
+                           BL_ENV_MAX);
+        e->dirs = calloc(v->count + 1, sizeof *e->dirs);
+        if (!e->dirs)
+            return bl_fail(err, "out of memory");
+        for (const bl_bnode *p = bl_bfirst(d, v); p; p = bl_bnext(d, v, p)) {
+            char *s = p->type == BL_BSTR ? dup_str(p) : NULL;
+            if (!s || strlen(s) != p->slen || !relpath_ok(s, true)) {
+                free(s);
+                return bl_fail(err, "bitlib.env.%s[%zu]: invalid path", e->name, e->num_dirs);
+            }
+            e->dirs[e->num_dirs++] = s;
+        }
+        k = v;
+    }
+    return 0;
+}
+
+static int check_env(const bl_metainfo *mi, bl_err *err)
+{
+    for (size_t i = 0; i < mi->num_env; i++)
+        for (size_t j = 0; j < mi->env[i].num_dirs; j++) {
+            const bl_mentry *e = bl_metainfo_lookup(mi, mi->env[i].dirs[j]);
+            if (!e || !S_ISDIR(e->mode))
+                return bl_fail(err, "bitlib.env.%s: '%s' is not a directory of the set",
+                               mi->env[i].name, mi->env[i].dirs[j]);
+        }
     return 0;
 }
 
@@ -664,6 +728,8 @@ static int parse_doc(bl_metainfo *mi, const bl_bdoc *d, bl_err *err)
     for (size_t i = 0; i < mi->num_prefetch; i++)
         if (!bl_metainfo_lookup(mi, mi->prefetch[i]))
             return bl_fail(err, "bitlib.prefetch: '%s' is not in the set", mi->prefetch[i]);
+    if (check_env(mi, err) < 0)
+        return -1;
     if (opt_string(d, root, "comment", &mi->comment) < 0 ||
         opt_string(d, root, "created by", &mi->created_by) < 0)
         return bl_fail(err, "out of memory");
@@ -753,6 +819,13 @@ void bl_metainfo_free(bl_metainfo *mi)
     for (size_t i = 0; i < mi->num_prefetch; i++)
         free(mi->prefetch[i]);
     free(mi->prefetch);
+    for (size_t i = 0; i < mi->num_env; i++) {
+        for (size_t j = 0; j < mi->env[i].num_dirs; j++)
+            free(mi->env[i].dirs[j]);
+        free(mi->env[i].dirs);
+        free(mi->env[i].name);
+    }
+    free(mi->env);
     free(mi->name);
     free(mi->mount);
     free(mi->comment);

@@ -9,8 +9,10 @@
  *
  * one entry per directory, regular file and symlink of the set (paths are
  * '/'-joined, relative to the set root, sorted).  Outside the info dict the
- * top-level "bitlib" dict holds per-job metadata: {"mount": s,
- * "prefetch": [s ...]}.
+ * top-level "bitlib" dict holds per-job metadata: {"env": {NAME: [s ...]},
+ * "mount": s, "prefetch": [s ...]}; env names the set's directories that
+ * programs run from it want on a search path (LD_LIBRARY_PATH, PYTHONPATH),
+ * "" being the set's root.
  *
  * After parsing, bl_metainfo.entries lists every file-system object of the
  * set (what the mount shows) and .files the byte layout (what the wire moves),
@@ -44,6 +46,15 @@ typedef struct bl_mfile {
     int entry;           /* index into entries, -1 for padding */
 } bl_mfile;
 
+/* One variable of bitlib.env: directories of the set, in order. */
+typedef struct bl_menv {
+    char *name;          /* [A-Za-z_][A-Za-z0-9_]* */
+    char **dirs;         /* set-relative directories ("" = root) */
+    size_t num_dirs;
+} bl_menv;
+
+#define BL_ENV_MAX 64    /* variables, and directories per variable */
+
 /* One object of the file system the mount shows. */
 typedef struct bl_mentry {
     char *path;          /* "" is the root directory */
@@ -73,6 +84,8 @@ typedef struct bl_metainfo {
     char *mount;                 /* bitlib.mount or NULL */
     char **prefetch;             /* bitlib.prefetch */
     size_t num_prefetch;
+    bl_menv *env;                /* bitlib.env, sorted by name */
+    size_t num_env;
     char *comment, *created_by;
     int64_t creation_date;       /* 0 if absent */
     uint8_t *raw;                /* the whole file as read */
@@ -105,6 +118,9 @@ uint32_t bl_metainfo_piece_data_len(const bl_metainfo *mi, uint32_t i);
 /* Index of the file holding byte pos of the data stream (num_files if none;
  * empty files never hold a byte).  O(log files). */
 size_t bl_metainfo_file_at(const bl_metainfo *mi, uint64_t pos);
+
+/* True if s is a usable environment variable name for bitlib.env. */
+bool bl_env_name_ok(const char *s);
 
 /* True if s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
 bool bl_utf8_valid(const char *s, size_t n);
