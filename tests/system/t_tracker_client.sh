@@ -8,15 +8,10 @@ cd "$(dirname "$0")/../.."
 BITLIB=${BITLIB:-build/bitlib}
 command -v opentracker >/dev/null || { echo "opentracker not installed"; exit 77; }
 
+. tests/system/lib/cleanup.sh
+cl_init
 work=$(mktemp -d /tmp/t_tracker_client.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  sleep 0.2
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+cl_track_dir "$work"
 fail() { echo "FAIL: $*"; for f in "$work"/*.log; do echo "--- $f"; cat "$f"; done; exit 1; }
 
 free_port() {
@@ -63,7 +58,7 @@ mkdir -p "$work/ot"
 echo "$IH" > "$work/ot/whitelist"
 chmod 755 "$work" "$work/ot"; chmod 644 "$work/ot/whitelist"
 opentracker -i 127.0.0.1 -p "$ot" -P "$ot" -d "$work/ot" -u nobody -w whitelist >"$work/opentracker.log" 2>&1 &
-pids+=($!)
+cl_track_pid $!
 wait_http "http://127.0.0.1:$ot/stats" || fail "opentracker did not come up"
 check_tracker opentracker "http://127.0.0.1:$ot/announce" "udp://127.0.0.1:$ot"
 echo "== opentracker: a hash off its whitelist is refused, and the client says why"
@@ -74,7 +69,7 @@ grep -q "refused" "$work/refused.log" || fail "no refusal reason logged: $(cat "
 
 echo "== start bitlib tracker"
 "$BITLIB" tracker --listen 127.0.0.1:0 2>"$work/bitlib-tracker.log" &
-pids+=($!)
+cl_track_pid $!
 bt=
 for _ in $(seq 50); do
   bt=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/bitlib-tracker.log" | head -1 | grep -o '[0-9]*$' || true)
