@@ -81,6 +81,12 @@ static void human(const char *js)
            num(js, "opens"), num(js, "reads"), num(js, "cache_hits"), num(js, "reads_waited"),
            num(js, "read_timeouts"));
     printf("waiting    %llu reads/fetches\n", num(js, "reads_waiting"));
+    char cache[PATH_MAX], cerr[128];
+    str(js, "cache", cache, sizeof cache);
+    str(js, "cache_error", cerr, sizeof cerr);
+    printf("cache      %s, %llu pieces could not be written%s%s%s\n", cache,
+           num(js, "cache_write_errors"), cerr[0] ? "; CANNOT STORE PIECES: " : "", cerr,
+           cerr[0] ? " (downloads paused, reads of missing data fail at once)" : "");
 }
 
 int cmd_status(int argc, char **argv)

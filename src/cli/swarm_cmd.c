@@ -102,6 +102,18 @@ static void on_complete(void *arg)
         bl_loop_stop(r->loop);
 }
 
+/* fetch: a directory that cannot take the data will not get room by waiting */
+static void on_store_failing(void *arg, int err_no)
+{
+    run *r = arg;
+    if (!err_no)
+        return;
+    bl_error("cannot write into the data directory (%s); stopping: free space and run fetch "
+             "again (the pieces already written are verified and kept)", strerror(err_no));
+    r->exit_code = 1;
+    bl_loop_stop(r->loop);
+}
+
 static void draw_progress(run *r, bool final)
 {
     bl_swarm_stats st;
@@ -287,7 +299,8 @@ static int run_swarm(bool fetch, int argc, char **argv)
     }
     bl_swarm_config cfg = {.mi = &r.mi, .dir = dir, .seed = !fetch, .listen = po.listen,
                            .use_trackers = po.use_trackers, .policy = po.policy,
-                           .on_complete = on_complete, .arg = &r};
+                           .on_complete = on_complete, .on_store_failing = on_store_failing,
+                           .arg = &r};
     if (!fetch)
         cfg.on_complete = NULL;
     r.swarm = bl_swarm_new(r.loop, &cfg, &err);

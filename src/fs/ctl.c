@@ -185,8 +185,11 @@ static void fetch_ready(void *arg, int result, uint32_t piece)
             bl_node_counters_of(c->ctl->node)->fetch_timeouts++;
             bl_error("fetch of %s failed: piece %u did not arrive in time", c->path, piece);
             snprintf(msg, sizeof msg, "piece %u did not arrive within the read timeout", piece);
-        } else {
+        } else if (result == ECANCELED) {
             snprintf(msg, sizeof msg, "the daemon is shutting down");
+        } else {
+            snprintf(msg, sizeof msg, "piece %u is not local and the cache cannot store it: %s",
+                     piece, strerror(result));
         }
         reply_error(c, msg);
     }
@@ -217,6 +220,13 @@ static void start_fetch(conn *c, uint64_t off, uint64_t len, const char *path)
     int rc = bl_node_wait(c->ctl->node, e, off, len, fetch_ready, c, &c->wait_id, &failed);
     if (rc == 1) {
         reply_fetched(c);
+        return;
+    }
+    if (rc == -3) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "piece %u is not local and the cache cannot store it: %s",
+                 failed, strerror(bl_node_store_errno(c->ctl->node)));
+        reply_error(c, msg);
         return;
     }
     if (rc == -2) {

@@ -38,6 +38,7 @@ struct bl_fusefs {
     uint8_t *rbuf;                /* one read at a time: we are single-threaded */
     char *mountpoint;
     bool ready, gone, mounted;
+    uint64_t store_fail_logged_ms;/* last "cache cannot store" line (one per 10 s) */
     bool can_skip_open;           /* kernel supports zero-message opens */
     bool skipping_open;           /* ... and we told it to use them */
 };
@@ -308,6 +309,23 @@ static void serve_read(bl_fusefs *fs, fuse_req_t req, size_t e, uint64_t off, si
     fuse_reply_buf(req, (const char *)fs->rbuf, (size_t)n);
 }
 
+/* A read needs pieces the cache cannot store (full, quota, I/O error): it
+ * fails at once with that error, so the application's message names it;
+ * one log line per 10 s says which cache and why (no log flood). */
+static void fail_unstorable(bl_fusefs *fs, fuse_req_t req, size_t e, uint32_t piece, int err_no)
+{
+    fs->ctr->read_errors++;
+    uint64_t now = bl_loop_now_ms(fs->cfg.loop);
+    if (!fs->store_fail_logged_ms || now - fs->store_fail_logged_ms >= 10000) {
+        fs->store_fail_logged_ms = now;
+        bl_error("read of %s failed: piece %u is not local and the cache %s cannot store "
+                 "pieces (%s); answering %s until it can (reads of local data still work)",
+                 bl_node_mi(fs->node)->entries[e].path, piece, bl_node_cache_dir(fs->node),
+                 strerror(err_no), err_no == ENOSPC ? "ENOSPC" : "that error");
+    }
+    fuse_reply_err(req, err_no);
+}
+
 static void read_ready(void *arg, int result, uint32_t piece)
 {
     struct rd *r = arg;
@@ -316,6 +334,11 @@ static void read_ready(void *arg, int result, uint32_t piece)
         serve_read(fs, r->req, r->entry, r->off, r->size);
     } else {
         const bl_metainfo *mi = bl_node_mi(fs->node);
+        if (result != ETIMEDOUT && result != ECANCELED) {
+            fail_unstorable(fs, r->req, r->entry, piece, result);
+            free(r);
+            return;
+        }
         if (result == ETIMEDOUT) {
             fs->ctr->read_timeouts++;
             bl_error("read of %s [%llu, +%zu) failed: piece %u did not arrive within %.0f s "
@@ -364,6 +387,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fs->ctr->cache_hits++;
         free(r);
         serve_read(fs, req, e, (uint64_t)off, size);
+        return;
+    }
+    if (rc == -3) {
+        free(r);
+        fail_unstorable(fs, req, e, failed, bl_node_store_errno(fs->node));
         return;
     }
     if (rc == -2) {

@@ -39,6 +39,7 @@ struct bl_node {
     uint64_t *timed_out_at;  /* per piece: loop time its last wait timed out, 0 */
     uint64_t tick_timer;
     uint64_t start_ms;
+    int store_errno;         /* the cache cannot store pieces (swarm paused) */
     bool stopped;
 };
 
@@ -82,6 +83,16 @@ static void on_piece(void *arg, uint32_t piece)
         drain(n);
 }
 
+/* Reads that wait for pieces the cache cannot store would wait for nothing:
+ * they fail now, with the cache's error (the file system says why). */
+static void on_store_failing(void *arg, int err_no)
+{
+    bl_node *n = arg;
+    n->store_errno = err_no;
+    if (err_no && bl_pending_fail_all(n->pending, err_no))
+        drain(n);
+}
+
 static void on_complete(void *arg)
 {
     bl_node *n = arg;
@@ -119,6 +130,12 @@ int bl_node_wait(bl_node *n, size_t entry, uint64_t off, uint64_t len, bl_node_r
         return 1;
     uint64_t now = bl_loop_now_ms(n->loop);
     bl_store *st = bl_swarm_store(n->swarm);
+    for (uint32_t p = first; p <= last && n->store_errno; p++)
+        if (!bl_store_have(st, p)) {
+            if (failed_piece)
+                *failed_piece = p;
+            return -3;
+        }
     for (uint32_t p = first; p <= last; p++) {
         uint64_t t = n->timed_out_at[p];
         if (t && now - t < FAIL_FAST_MS && !bl_store_have(st, p)) {
@@ -213,7 +230,8 @@ bl_node *bl_node_new(bl_loop *loop, const bl_node_config *cfg, bl_err *err)
     bl_swarm_config sc = {
         .mi = n->mi, .dir = cfg->cache_dir, .seed = false, .listen = cfg->listen,
         .use_trackers = cfg->use_trackers, .policy = cfg->policy,
-        .on_piece = on_piece, .on_complete = on_complete, .arg = n,
+        .on_piece = on_piece, .on_complete = on_complete,
+        .on_store_failing = on_store_failing, .arg = n,
     };
     n->swarm = bl_swarm_new(loop, &sc, err);
     if (!n->swarm)
@@ -279,6 +297,7 @@ bl_node_counters *bl_node_counters_of(bl_node *n) { return &n->ctr; }
 enum bl_fs_mode bl_node_mode(const bl_node *n) { return n->cfg.mode; }
 uint64_t bl_node_read_timeout_ms(const bl_node *n) { return n->cfg.read_timeout_ms; }
 const char *bl_node_cache_dir(const bl_node *n) { return n->cfg.cache_dir; }
+int bl_node_store_errno(const bl_node *n) { return n->store_errno; }
 
 int64_t bl_node_read(bl_node *n, size_t entry, uint64_t off, size_t len, uint8_t *out,
                      bl_err *err)
@@ -340,7 +359,13 @@ void bl_node_status_json(bl_node *n, bl_buf *b, const char *mountpoint)
                      "\"none\":%u},",
                   q[BL_PRIO_DEADLINE], q[BL_PRIO_OPENED], q[BL_PRIO_PREFETCH], q[BL_PRIO_BULK],
                   q[BL_PRIO_NONE]);
-    bl_buf_printf(b, "\"reads_waiting\":%zu,", bl_pending_count(n->pending));
+    bl_buf_printf(b, "\"reads_waiting\":%zu,\"cache_write_errors\":%llu,\"cache_error\":",
+                  bl_pending_count(n->pending), U(st.write_errors));
+    if (st.store_errno)
+        bl_json_cstr(b, strerror(st.store_errno));
+    else
+        bl_buf_puts(b, "null");
+    bl_buf_putc(b, ',');
     bl_buf_printf(b,
                   "\"fuse\":{\"lookups\":%llu,\"lookups_negative\":%llu,\"getattrs\":%llu,"
                   "\"readdirs\":%llu,\"readlinks\":%llu,\"statfs\":%llu,\"opens\":%llu,"

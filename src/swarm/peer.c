@@ -421,7 +421,7 @@ void peer_send_have(peer *p, uint32_t piece)
 void peer_fill_requests(peer *p)
 {
     bl_swarm *s = p->sw;
-    if (p->state != PEER_ACTIVE || p->peer_choking || !p->am_interested)
+    if (p->state != PEER_ACTIVE || p->peer_choking || !p->am_interested || swarm_paused(s))
         return;
     uint32_t limit = p->pipeline;
     if (p->reqq && p->reqq < limit)

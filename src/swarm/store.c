@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -59,6 +60,7 @@ struct bl_store {
     uint8_t *spare[STORE_SPARE_BUFS];
     unsigned nspare;
     uint8_t *padded;         /* bitmap: pieces that end in padding (NULL: none do) */
+    int write_errno;         /* of the last piece that could not be written */
 };
 
 /* ---- paths ---- */
@@ -259,9 +261,16 @@ static int seg_write(void *ctx, size_t f, uint64_t off, uint8_t *buf, size_t n, 
         return 0;
     }
     if (!is_data_file(mf)) return bl_fail(err, "%s: symlink entry holds data", mf->path);
+    errno = 0;
     int fd = get_fd(s, f, err);
-    if (fd < 0) return -1;
-    if (pwrite_full(fd, buf, n, off) < 0) return bl_fail(err, "%s: write: %s", mf->path, strerror(errno));
+    if (fd < 0) {
+        s->write_errno = errno ? errno : EIO;
+        return -1;
+    }
+    if (pwrite_full(fd, buf, n, off) < 0) {
+        s->write_errno = errno ? errno : EIO;
+        return bl_fail(err, "%s: write: %s", mf->path, strerror(s->write_errno));
+    }
     return 0;
 }
 
@@ -414,6 +423,14 @@ size_t bl_store_bitfield_len(const bl_store *s) { return (s->mi->num_pieces + 7)
 uint32_t bl_store_num_had(const bl_store *s) { return s->had; }
 bool bl_store_complete(const bl_store *s) { return s->had == s->mi->num_pieces; }
 unsigned bl_store_num_pending(const bl_store *s) { return s->npend; }
+int bl_store_write_errno(const bl_store *s) { return s->write_errno; }
+
+int64_t bl_store_free_bytes(const bl_store *s)
+{
+    struct statvfs sv;
+    if (fstatvfs(s->dirfd, &sv) < 0) return -1;
+    return (int64_t)((uint64_t)sv.f_bavail * sv.f_frsize);
+}
 
 /* ---- pending pieces ---- */
 
@@ -508,10 +525,18 @@ int bl_store_piece_hashed(bl_store *s, uint32_t piece, const uint8_t digest[BL_S
         bl_fail(err, "piece %u: SHA-1 mismatch", piece);
         return BL_STORE_HASH_FAIL;
     }
+    int before = s->write_errno;
+    s->write_errno = 0;
     int rc = for_each_segment(mi, piece_start(mi, piece), bl_metainfo_piece_size(mi, piece),
                               p->buf, seg_write, s, err);
     free_pending(s, p);
-    if (rc < 0) return bl_fail_ctx(err, "piece %u", piece);
+    if (rc < 0) {
+        bl_fail_ctx(err, "piece %u", piece);
+        if (s->write_errno) return BL_STORE_WRITE_FAIL;
+        s->write_errno = before;
+        return -1; /* non-zero padding: the description itself is broken */
+    }
+    s->write_errno = before;
     mark_had(s, piece);
     return 0;
 }

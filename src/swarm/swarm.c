@@ -512,6 +512,61 @@ const uint8_t *swarm_solo_mask(bl_swarm *s, const peer *p)
 
 /* ---- verification ----------------------------------------------------------- */
 
+/* ---- a store that cannot write ---------------------------------------------- */
+
+#define STORE_RETRY_MIN_MS 5000
+#define STORE_RETRY_MAX_MS 60000
+#define STORE_ROOM_PIECES 4    /* free space that makes a retry worth it (ENOSPC) */
+
+bool swarm_paused(const bl_swarm *s) { return s->store_failing; }
+
+/* A verified piece could not be written: a local error.  Count it, stop
+ * asking for pieces (every one would need room) and tell the front end,
+ * once per episode: a full cache must not turn into a download loop. */
+static void store_failed(bl_swarm *s, uint32_t piece, const bl_err *err)
+{
+    int e = bl_store_write_errno(s->store);
+    s->st.write_errors++;
+    s->st.bytes_wasted += bl_metainfo_piece_size(s->mi, piece);
+    bl_picker_piece_failed(s->picker, piece);
+    contrib_drop(s, piece);
+    if (s->store_failing)
+        return;
+    s->store_failing = true;
+    s->st.store_errno = e;
+    uint64_t wait = (uint64_t)STORE_RETRY_MIN_MS << (s->store_episodes < 4 ? s->store_episodes : 4);
+    s->store_retry_ms = bl_loop_now_ms(s->loop) + (wait < STORE_RETRY_MAX_MS ? wait : STORE_RETRY_MAX_MS);
+    s->store_episodes++;
+    bl_error("%s: cannot store verified data: %s; downloads pause until writes can work "
+             "again (local data stays readable; this is not the peers' fault)", s->cfg.dir,
+             err->msg);
+    if (s->cfg.on_store_failing)
+        s->cfg.on_store_failing(s->cfg.arg, e);
+}
+
+/* From the tick: try again once the back-off is over and, for a full file
+ * system, once there is room for a few pieces. */
+static void store_maybe_resume(bl_swarm *s, uint64_t now)
+{
+    if (!s->store_failing || now < s->store_retry_ms)
+        return;
+    int e = s->st.store_errno;
+    if (e == ENOSPC) {
+        int64_t room = bl_store_free_bytes(s->store);
+        if (room >= 0 && (uint64_t)room < STORE_ROOM_PIECES * s->mi->piece_length)
+            return;
+    }
+    s->store_failing = false;
+    s->st.store_errno = 0;
+    bl_info("%s: trying to store pieces again (it failed with: %s)", s->cfg.dir, strerror(e));
+    if (s->cfg.on_store_failing)
+        s->cfg.on_store_failing(s->cfg.arg, 0);
+    for (peer *p = s->peers, *next; p; p = next) { /* filling may close p */
+        next = p->next;
+        peer_fill_requests(p);
+    }
+}
+
 static void piece_hashed(void *arg, uint64_t tag, const uint8_t digest[BL_SHA1_LEN])
 {
     bl_swarm *s = arg;
@@ -522,6 +577,8 @@ static void piece_hashed(void *arg, uint64_t tag, const uint8_t digest[BL_SHA1_L
         swarm_piece_verified(s, piece);
     else if (rc == BL_STORE_HASH_FAIL)
         swarm_piece_failed(s, piece);
+    else if (rc == BL_STORE_WRITE_FAIL)
+        store_failed(s, piece, &err);
     else {
         bl_error("piece %u: %s", piece, err.msg);
         bl_picker_piece_failed(s->picker, piece);
@@ -562,6 +619,7 @@ void swarm_verify_piece(bl_swarm *s, uint32_t piece)
 
 void swarm_piece_verified(bl_swarm *s, uint32_t piece)
 {
+    s->store_episodes = 0; /* writes work */
     contrib_drop(s, piece);
     solo_drop(s, piece);
     bl_picker_piece_verified(s->picker, piece);
@@ -749,6 +807,7 @@ static void tick(bl_loop *loop, void *arg)
         p = next;
     }
     dial_some(s, now);
+    store_maybe_resume(s, now);
     if (s->tc)
         swarm_tracker_stats(s);
 }

@@ -47,6 +47,10 @@ typedef struct bl_swarm_config {
     /* Called on the loop thread. */
     void (*on_piece)(void *arg, uint32_t piece);  /* a piece was verified */
     void (*on_complete)(void *arg);              /* every wanted piece is had */
+    /* Verified pieces cannot be written to dir (err_no: ENOSPC, EDQUOT,
+     * EIO...): downloads pause until writes can work again, then this is
+     * called with 0.  May be NULL. */
+    void (*on_store_failing)(void *arg, int err_no);
     void *arg;
 } bl_swarm_config;
 
@@ -68,6 +72,8 @@ typedef struct bl_swarm_stats {
     uint32_t dials;                 /* outgoing connections attempted */
     unsigned peers, peers_seeding;
     uint64_t rate_down, rate_up;    /* bytes/s over the last few seconds */
+    uint64_t write_errors;          /* verified pieces the store could not write */
+    int store_errno;                /* non-zero while downloads pause for it */
 } bl_swarm_stats;
 
 /* Open the store and check what is already on disk (hashing on all cores).
@@ -93,6 +99,12 @@ size_t bl_swarm_list_peers(const bl_swarm *s, bl_swarm_peer_stats *out, size_t m
                            bool include_departed);
 /* The address actually listened on (port chosen by the kernel for :0). */
 const char *bl_swarm_listen_addr(const bl_swarm *s);
+/* Pieces that cannot be written are a local problem: they are counted
+ * (write_errors, also in bytes_wasted), never blamed on the peers that sent
+ * them, and not asked for again while writes fail.  Downloads resume on
+ * their own once the store's file system has room for a few pieces again
+ * (ENOSPC), or after a back-off of 5 s doubling up to 60 s (other errors). */
+
 /* Announce departure to the trackers; connections close in bl_swarm_free.
  * bl_swarm_stopped() turns true once the trackers were told (or could not
  * be): run the loop until then, bounded, before freeing. */

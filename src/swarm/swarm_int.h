@@ -177,6 +177,10 @@ struct bl_swarm {
     uint64_t last_rechoke_ms, last_rate_ms;
     bool completed_fired;
     bool stopping;
+    /* writes to the store fail (disk full): no requests until they can work */
+    bool store_failing;
+    uint32_t store_episodes;      /* failures since the last piece written */
+    uint64_t store_retry_ms;      /* loop time from which to try again */
 
     struct bl_tracker_client *tc; /* NULL without trackers */
     bool tracker_stopped;         /* the stopped announce is done (or not needed) */
@@ -208,6 +212,8 @@ void peer_send_intents(peer *from_seed, const uint32_t *pieces, size_t n);
 void swarm_verify_piece(bl_swarm *s, uint32_t piece);
 void swarm_piece_verified(bl_swarm *s, uint32_t piece);
 void swarm_piece_failed(bl_swarm *s, uint32_t piece);
+/* True while nothing should be requested (pieces cannot be stored). */
+bool swarm_paused(const bl_swarm *s);
 const uint8_t *swarm_solo_mask(bl_swarm *s, const peer *p);
 void swarm_solo_peer_gone(bl_swarm *s, uint32_t peer_id);
 void swarm_contrib_add(bl_swarm *s, uint32_t piece, uint32_t peer_id);
