@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/net.h"
+#include "swarm/layout.h"
 #include "swarm/swarm.h"
 
 extern char **environ;
@@ -63,6 +64,7 @@ typedef struct run {
     bl_metainfo mi;
     bool fetch, keep_serving, json, quiet, tty, completed;
     const char *on_complete;
+    const char *dir;
     pid_t hook_pid;
     unsigned stall_s;
     uint64_t start_ms, last_progress_ms;
@@ -94,6 +96,16 @@ static void on_complete(void *arg)
     run *r = arg;
     if (r->completed)
         return;
+    bl_err err;
+    /* the copy is usable only with the modes, symlinks, directories and
+     * mtimes the description records (what the mount shows) */
+    if (bl_layout_apply(&r->mi, r->dir, &err) < 0) {
+        bl_error("every piece is verified, but the copy's layout could not be made: %s",
+                 err.msg);
+        r->exit_code = 1;
+        bl_loop_stop(r->loop);
+        return;
+    }
     r->completed = true;
     bl_info("complete: every piece verified");
     if (r->on_complete)
@@ -276,10 +288,17 @@ static int run_swarm(bool fetch, int argc, char **argv)
         return 2;
     }
     const char *desc = argv[optind], *dir = argv[optind + 1];
+    r.dir = dir;
     bl_err err = {.offset = 0};
     signal(SIGPIPE, SIG_IGN);
     if (bl_metainfo_load(&r.mi, desc, &err) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    /* a copy fetched before carries read-only modes: let us write into it */
+    if (fetch && bl_layout_prepare(&r.mi, dir, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        bl_metainfo_free(&r.mi);
         return 1;
     }
     int rc = 1;

@@ -746,6 +746,41 @@ static void *check_thread(void *arg)
     return NULL;
 }
 
+/* Lengths are part of the description: a file with bytes appended is not
+ * the described file even when every piece over it verifies.  A writable
+ * store cuts it to its length (a fetch into an older copy); a read-only one
+ * (a seeder's copy) is refused, naming the file. */
+static int check_lengths(bl_store *s, bl_err *err)
+{
+    const bl_metainfo *mi = s->mi;
+    bool ro = s->flags & BL_STORE_READONLY;
+    for (size_t f = 0; f < mi->num_files; f++) {
+        const bl_mfile *mf = &mi->files[f];
+        if (!is_data_file(mf)) continue;
+        int fd = open_beneath(s->dirfd, mf->path, false, ro, NULL);
+        if (fd < 0) continue; /* missing or unsafe: the check will not have its pieces */
+        struct stat st;
+        int rc = 0;
+        if (fstat(fd, &st) < 0) {
+            rc = bl_fail(err, "%s: %s", mf->path, strerror(errno));
+        } else if ((uint64_t)st.st_size > mf->length && ro) {
+            rc = bl_fail(err, "'%s' is %llu bytes but the description says %llu: this is not "
+                              "the copy it describes", mf->path, (unsigned long long)st.st_size,
+                         (unsigned long long)mf->length);
+        } else if ((uint64_t)st.st_size > mf->length) {
+            if (ftruncate(fd, (off_t)mf->length) < 0)
+                rc = bl_fail(err, "%s: cannot cut it to the described %llu bytes: %s", mf->path,
+                             (unsigned long long)mf->length, strerror(errno));
+            else
+                bl_info("'%s' was %llu bytes, the description says %llu: cut to length",
+                        mf->path, (unsigned long long)st.st_size, (unsigned long long)mf->length);
+        }
+        close(fd);
+        if (rc < 0) return -1;
+    }
+    return 0;
+}
+
 int64_t bl_store_check(bl_store *s, int threads, bl_store_progress_fn progress, void *ud,
                        bl_err *err)
 {
@@ -754,6 +789,7 @@ int64_t bl_store_check(bl_store *s, int threads, bl_store_progress_fn progress, 
      * delay the first connection (measurably, with eight nodes starting on
      * one machine). */
     if (s->all_new) return s->had;
+    if (check_lengths(s, err) < 0) return -1;
     if (threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;

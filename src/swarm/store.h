@@ -124,7 +124,9 @@ int64_t bl_store_read_file(bl_store *s, size_t file, uint64_t off, size_t len, u
 bool bl_store_file_ready(const bl_store *s, size_t file, uint64_t off, uint64_t len);
 
 /* Hash the pieces already on disk and mark the matching ones had (pieces
- * already had are not re-hashed).  threads <= 0: one per online CPU.
+ * already had are not re-hashed).  First, files longer than the
+ * description says are cut to length (a read-only store refuses them,
+ * naming the first: -1).  threads <= 0: one per online CPU.
  * progress (may be NULL) runs on the calling thread now and then, and once
  * when every piece has been examined, with the number examined so far.
  * Returns the number of pieces had afterwards, or -1 if the check could
