@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "core/sha1.h"
+#include "fs/cache.h"
 #include "fs/ctl.h"
 #include "fs/fusefs.h"
 #include "fs/node.h"
@@ -39,8 +40,13 @@ static const char mount_usage[] =
     "\n"
     "options:\n"
     "  -m, --mode MODE         hybrid, file, bulk or block\n"
-    "  -c, --cache DIR         cache directory (default /dev/shm/bitlib-<info-hash>); a cache\n"
-    "                          that outlives the job makes the next mount start warm\n"
+    "  -c, --cache DIR         cache directory (default /dev/shm/bitlib-<uid>/<info-hash>,\n"
+    "                          private to the user); a cache that outlives the job makes the\n"
+    "                          next mount start warm.  One daemon writes a cache at a time\n"
+    "                          (it holds DIR/.bitlib-lock): a second mount of the same set\n"
+    "                          gets a default cache of its own (<info-hash>.2, ...), and a\n"
+    "                          --cache another daemon holds, or one this user cannot write,\n"
+    "                          is refused\n"
     "      --read-timeout SEC  a read whose pieces stop arriving fails with EIO after SEC\n"
     "                          seconds (default 60)\n"
     "      --allow-other       let other users see the mount (FUSE allow_other)\n"
@@ -172,13 +178,6 @@ static int wait_for_child(pid_t pid, int rfd, const char *log_path)
     return 1;
 }
 
-static int default_cache(const bl_metainfo *mi, char *out, size_t outsz)
-{
-    char hex[2 * BL_SHA1_LEN + 1];
-    bl_hex(mi->info_hash, BL_SHA1_LEN, hex);
-    return snprintf(out, outsz, "/dev/shm/bitlib-%s", hex) < (int)outsz ? 0 : -1;
-}
-
 int cmd_mount(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -246,7 +245,8 @@ int cmd_mount(int argc, char **argv)
     }
     const char *desc = argv[optind];
     bl_err err = {.offset = 0};
-    char mp[PATH_MAX], sock_buf[PATH_MAX], log_buf[PATH_MAX], cache_buf[PATH_MAX];
+    char mp[PATH_MAX], sock_buf[PATH_MAX], log_buf[PATH_MAX];
+    bl_cache cache_lock = {.lock_fd = -1};
     if (bl_fusefs_canonical(argv[optind + 1], mp, sizeof mp, &err) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         return 1;
@@ -266,13 +266,16 @@ int cmd_mount(int argc, char **argv)
     else if (po.n == 0 && mi.num_tiers == 0)
         bl_warn("%s names no tracker and no --peer was given: only peers that connect to us "
                 "will be used", desc);
-    if (!cache) {
-        if (default_cache(&mi, cache_buf, sizeof cache_buf) < 0) {
-            fprintf(stderr, "%s: cache path too long\n", cmd);
-            goto out_mi;
-        }
-        cache = cache_buf;
+    /* the cache is chosen and locked before detaching: a refusal is this
+     * command's one line; the daemon inherits the lock */
+    char note[PATH_MAX * 2 + 128];
+    if (bl_cache_open(&cache_lock, cache, &mi, mp, note, sizeof note, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        goto out_mi;
     }
+    if (note[0])
+        fprintf(stderr, "%s: %s\n", cmd, note);
+    cache = cache_lock.dir;
     if (!sock) {
         if (bl_ctl_default_path(mp, ".sock", true, sock_buf, sizeof sock_buf, &err) < 0) {
             fprintf(stderr, "%s: %s\n", cmd, err.msg);
@@ -306,6 +309,7 @@ int cmd_mount(int argc, char **argv)
         }
         if (pid > 0) {
             close(pfd[1]);
+            bl_cache_close(&cache_lock); /* the daemon holds the lock now */
             rc = wait_for_child(pid, pfd[0], log_path);
             close(pfd[0]);
             bl_metainfo_free(&mi);
@@ -315,15 +319,12 @@ int cmd_mount(int argc, char **argv)
         m.ready_fd = pfd[1];
         setsid();
         detach_stdio(log_path);
+        bl_cache_set_owner(&cache_lock, mp);
     }
 
     m.loop = bl_loop_new(&err);
     if (!m.loop)
         goto fail;
-    if (mkdir(cache, 0755) < 0 && errno != EEXIST) {
-        bl_fail(&err, "--cache %s: %s", cache, strerror(errno));
-        goto fail;
-    }
     bl_node_config nc = {
         .mi = &mi, .cache_dir = cache, .mode = mode,
         .read_timeout_ms = (uint64_t)(read_timeout * 1000), .listen = po.listen,
@@ -375,6 +376,7 @@ out:
     if (m.ready_fd >= 0)
         close(m.ready_fd); /* EOF: the parent reports failure */
 out_mi:
+    bl_cache_close(&cache_lock);
     bl_metainfo_free(&mi);
     return rc;
 }
