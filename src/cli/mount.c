@@ -366,8 +366,10 @@ fail:
     }
     rc = 1;
 out:
-    if (m.node)
+    if (m.node) {
         bl_node_stop(m.node);
+        bl_swarm_leave(bl_node_swarm(m.node), 2000); /* trackers forget us now, not in an hour */
+    }
     bl_fusefs_unmount(m.fs);
     bl_ctl_free(m.ctl);
     bl_node_free(m.node);

@@ -354,11 +354,7 @@ static int run_swarm(bool fetch, int argc, char **argv)
         draw_progress(&r, true);
     if (fetch && r.json)
         print_json(&r);
-    bl_swarm_stop(r.swarm);
-    /* give the trackers a moment to hear "stopped", never more than 2 s */
-    for (uint64_t until = bl_loop_now_ms(r.loop) + 2000;
-         !bl_swarm_stopped(r.swarm) && bl_loop_now_ms(r.loop) < until;)
-        bl_loop_run_once(r.loop, 100);
+    bl_swarm_leave(r.swarm, 2000); /* trackers hear "stopped", never more than 2 s */
     if (r.hook_pid > 0) {
         int status;
         waitpid(r.hook_pid, &status, 0);

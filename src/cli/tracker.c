@@ -39,11 +39,14 @@ static void usage(FILE *f)
             "  --json-log            log lines as JSON objects\n"
             "  --verbose             also log one line per announce\n"
             "  -h, --help            this text\n\n"
-            "usage: bitlib tracker probe --info-hash HEX [--port N] [--left N] [--stop]\n"
+            "usage: bitlib tracker probe --info-hash HEX [--port N] [--left N] [--keep]\n"
             "                            [--timeout SEC] URL...\n\n"
             "Announce once with bitlib's tracker client (each URL its own tier, tried in\n"
-            "order) and print the peers received, one ADDR:PORT per line.  --stop sends\n"
-            "event=stopped afterwards.  Exit 0 when a tracker answered, 1 otherwise.\n");
+            "order) and print the peers received, one ADDR:PORT per line, then send\n"
+            "event=stopped so that no peer is left registered where nobody listens.\n"
+            "--keep skips that: the tracker then lists this address and --port (default\n"
+            "6881) to others until its peer TTL, as if a peer were there (for tests).\n"
+            "Exit 0 when a tracker answered (and took the stop), 1 otherwise.\n");
 }
 
 struct probe {
@@ -76,20 +79,22 @@ static int cmd_probe(int argc, char **argv)
     static const struct option opts[] = {
         {"info-hash", required_argument, NULL, 'i'}, {"port", required_argument, NULL, 'p'},
         {"left", required_argument, NULL, 'l'},      {"stop", no_argument, NULL, 's'},
-        {"timeout", required_argument, NULL, 't'},   {NULL, 0, NULL, 0},
+        {"keep", no_argument, NULL, 'k'},            {"timeout", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
     };
     bl_tc_config cfg = {.port = 6881, .udp_timeout_ms = 1000, .http_timeout_ms = 5000,
                         .retry_min_s = 1, .retry_max_s = 2};
     const char *ih = NULL;
     unsigned long timeout = 20, v;
     uint64_t left = 1;
-    struct probe pr = {0};
+    struct probe pr = {.want_stop = 1};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'i': ih = optarg; break;
-        case 's': pr.want_stop = 1; break;
+        case 's': pr.want_stop = 1; break; /* the default; kept for old scripts */
+        case 'k': pr.want_stop = 0; break;
         case 'p':
             if (parse_num("--port", optarg, 65535, &v))
                 return 2;

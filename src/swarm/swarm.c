@@ -894,6 +894,15 @@ void bl_swarm_stop(bl_swarm *s)
 
 bool bl_swarm_stopped(const bl_swarm *s) { return s->tracker_stopped; }
 
+void bl_swarm_leave(bl_swarm *s, uint64_t max_ms)
+{
+    bl_swarm_stop(s);
+    bl_loop_refresh_now(s->loop);
+    for (uint64_t until = bl_loop_now_ms(s->loop) + max_ms;
+         !bl_swarm_stopped(s) && bl_loop_now_ms(s->loop) < until;)
+        bl_loop_run_once(s->loop, 100);
+}
+
 void bl_swarm_free(bl_swarm *s)
 {
     if (!s)

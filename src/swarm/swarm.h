@@ -110,6 +110,10 @@ const char *bl_swarm_listen_addr(const bl_swarm *s);
  * be): run the loop until then, bounded, before freeing. */
 void bl_swarm_stop(bl_swarm *s);
 bool bl_swarm_stopped(const bl_swarm *s);
+/* Stop and run the swarm's loop until the trackers were told, at most
+ * max_ms: what every front end does on its way out, so that trackers do not
+ * keep handing out a node that is gone. */
+void bl_swarm_leave(bl_swarm *s, uint64_t max_ms);
 void bl_swarm_free(bl_swarm *s);
 
 #endif

@@ -37,9 +37,9 @@ probe() { timeout 30 "$BITLIB" tracker probe --info-hash "$@"; }
 check_tracker() {  # NAME HTTP_URL UDP_URL
   local name=$1 http=$2 udp=$3
   echo "== $name: seeder over HTTP"
-  probe "$IH" --port 1111 --left 0 "$http" >"$work/p1.out" 2>>"$work/probe.log" || fail "$name: HTTP probe failed"
+  probe "$IH" --port 1111 --left 0 --keep "$http" >"$work/p1.out" 2>>"$work/probe.log" || fail "$name: HTTP probe failed"
   echo "== $name: second peer over UDP sees the seeder"
-  probe "$IH" --port 2222 "$udp" >"$work/p2.out" 2>>"$work/probe.log" || fail "$name: UDP probe failed"
+  probe "$IH" --port 2222 --keep "$udp" >"$work/p2.out" 2>>"$work/probe.log" || fail "$name: UDP probe failed"
   grep -qx "127.0.0.1:1111" "$work/p2.out" || fail "$name: UDP peer did not get 1111: $(cat "$work/p2.out")"
   echo "== $name: third peer fails over from a dead tier, then stops"
   probe "$IH" --port 3333 --stop --timeout 20 "udp://127.0.0.1:$dead" "http://127.0.0.1:$dead/announce" "$http" \
@@ -47,7 +47,7 @@ check_tracker() {  # NAME HTTP_URL UDP_URL
   grep -qx "127.0.0.1:1111" "$work/p3.out" || fail "$name: failover peer did not get 1111"
   grep -qx "127.0.0.1:2222" "$work/p3.out" || fail "$name: failover peer did not get 2222"
   echo "== $name: the stopped peer is gone for the next one"
-  probe "$IH" --port 4444 "$udp" >"$work/p4.out" 2>>"$work/probe.log" || fail "$name: probe 4 failed"
+  probe "$IH" --port 4444 --keep "$udp" >"$work/p4.out" 2>>"$work/probe.log" || fail "$name: probe 4 failed"
   if grep -qx "127.0.0.1:3333" "$work/p4.out"; then fail "$name: stopped peer 3333 still listed"; fi
   grep -qx "127.0.0.1:1111" "$work/p4.out" || fail "$name: probe 4 lost the seeder"
 }
