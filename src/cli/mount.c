@@ -21,6 +21,7 @@
 #include "fs/ctl.h"
 #include "fs/fusefs.h"
 #include "fs/node.h"
+#include "fs/users.h"
 
 static const char mount_usage[] =
     "usage: bitlib mount [options] DESC MOUNTPOINT\n"
@@ -62,7 +63,15 @@ static const char mount_usage[] =
     "  -v, --verbose           log debugging detail\n"
     "  -h, --help              this text\n"
     "\n"
-    "Stop with SIGTERM or SIGINT (the daemon unmounts), or unmount with 'fusermount3 -u'.\n";
+    "      --stop-wait SEC     on SIGTERM/SIGINT, wait up to SEC seconds (default 30) for the\n"
+    "                          processes using the mount to close its files\n"
+    "\n"
+    "Stop with SIGTERM or SIGINT: the daemon unmounts once no process uses the mount (no\n"
+    "file open or mapped, no working directory in it), waiting up to --stop-wait and\n"
+    "logging how many files are open; if they are still in use then, it stays mounted\n"
+    "and serving (signal it again later).  A second signal while it waits detaches the\n"
+    "mount at once (lazily: processes still using it then get ENOTCONN).  'fusermount3 -u'\n"
+    "works too (it refuses a busy mount).\n";
 
 typedef struct mnt {
     bl_loop *loop;
@@ -74,6 +83,11 @@ typedef struct mnt {
     const char *mountpoint;
     bool foreground;
     bool stopping;
+    /* a polite stop (SIGTERM/SIGINT) waits for the mount's users */
+    double stop_wait_s;
+    uint64_t stop_since_ms;   /* 0: no stop asked for */
+    pid_t umount_pid;         /* the child trying a non-lazy unmount */
+    bool users_logged;
 } mnt;
 
 static void shutdown_all(mnt *m)
@@ -87,12 +101,96 @@ static void shutdown_all(mnt *m)
     bl_loop_stop(m->loop);
 }
 
-static void on_signal(bl_loop *loop, int signo, void *arg)
+static void try_unmount(mnt *m);
+
+static void users_line(mnt *m, char *out, size_t outsz)
+{
+    bl_mount_users u;
+    bl_err err;
+    if (bl_mount_users_count(m->mountpoint, &u, &err) < 0)
+        snprintf(out, outsz, "in use");
+    else
+        bl_mount_users_text(&u, out, outsz);
+}
+
+static void retry_unmount(bl_loop *loop, void *arg)
 {
     (void)loop;
+    try_unmount(arg);
+}
+
+/* The non-lazy unmount attempt ended: gone, or still in use. */
+static void poll_unmount(bl_loop *loop, void *arg)
+{
     mnt *m = arg;
-    bl_info("signal %d: unmounting %s", signo, m->mountpoint);
-    shutdown_all(m);
+    if (m->stopping)
+        return;
+    int status;
+    pid_t w = waitpid(m->umount_pid, &status, WNOHANG);
+    if (w == 0) {
+        bl_loop_timer(loop, 20, poll_unmount, m);
+        return;
+    }
+    m->umount_pid = 0;
+    if (w > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        bl_info("unmounted %s (nothing used it)", m->mountpoint);
+        shutdown_all(m);
+        return;
+    }
+    uint64_t now = bl_loop_now_ms(loop);
+    char users[160];
+    if (now - m->stop_since_ms >= (uint64_t)(m->stop_wait_s * 1000)) {
+        users_line(m, users, sizeof users);
+        bl_warn("%s is still in use after %.0f s (%s); staying mounted and serving: signal again "
+                "once they are done, or twice to detach it anyway", m->mountpoint,
+                m->stop_wait_s, users);
+        m->stop_since_ms = 0;
+        m->users_logged = false;
+        return;
+    }
+    if (!m->users_logged) {
+        users_line(m, users, sizeof users);
+        bl_warn("%s is in use (%s); waiting up to %.0f s for them to finish before unmounting "
+                "(signal again to detach it now: they would get ENOTCONN)", m->mountpoint, users,
+                m->stop_wait_s);
+        m->users_logged = true;
+    }
+    bl_loop_timer(loop, 250, retry_unmount, m);
+}
+
+static void try_unmount(mnt *m)
+{
+    if (m->stopping || !m->stop_since_ms)
+        return;
+    bl_err err;
+    if (!m->fs || (m->umount_pid = bl_fusefs_unmount_if_idle(m->fs, &err)) < 0) {
+        if (m->fs)
+            bl_warn("cannot try a plain unmount (%s); detaching", err.msg);
+        shutdown_all(m);
+        return;
+    }
+    bl_loop_timer(m->loop, 20, poll_unmount, m);
+}
+
+static void on_signal(bl_loop *loop, int signo, void *arg)
+{
+    mnt *m = arg;
+    if (m->stopping)
+        return;
+    if (m->stop_since_ms) {
+        bl_warn("signal %d again: detaching %s now (processes still using it get ENOTCONN)",
+                signo, m->mountpoint);
+        shutdown_all(m);
+        return;
+    }
+    bl_info("signal %d: unmounting %s once nothing uses it", signo, m->mountpoint);
+    bl_loop_refresh_now(loop);
+    m->stop_since_ms = bl_loop_now_ms(loop);
+    if (!m->stop_since_ms)
+        m->stop_since_ms = 1;
+    m->users_logged = false;
+    if (!m->umount_pid)
+        try_unmount(m);
 }
 
 static void on_gone(void *arg)
@@ -192,6 +290,7 @@ int cmd_mount(int argc, char **argv)
         {"policy", required_argument, NULL, 'P'},
         {"socket", required_argument, NULL, 'S'},
         {"log", required_argument, NULL, 'L'},
+        {"stop-wait", required_argument, NULL, 'W'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
@@ -201,7 +300,7 @@ int cmd_mount(int argc, char **argv)
     const char *cache = NULL, *sock = NULL, *log_path = NULL;
     cli_peers po;
     cli_peers_init(&po, "0.0.0.0:0");
-    double read_timeout = 60;
+    double read_timeout = 60, stop_wait = 30;
     bool allow_other = false, foreground = false;
     int c;
     opterr = 0;
@@ -219,6 +318,15 @@ int cmd_mount(int argc, char **argv)
             }
             break;
         case 'c': cache = optarg; break;
+        case 'W': {
+            char *end;
+            stop_wait = strtod(optarg, &end);
+            if (*end || !(stop_wait >= 0 && stop_wait <= 86400)) {
+                fprintf(stderr, "%s: --stop-wait '%s': seconds, 0 to 86400\n", cmd, optarg);
+                return 2;
+            }
+            break;
+        }
         case 'R': {
             char *end;
             read_timeout = strtod(optarg, &end);
@@ -292,7 +400,8 @@ int cmd_mount(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
 
-    mnt m = {.ready_fd = -1, .log_path = log_path, .mountpoint = mp, .foreground = foreground};
+    mnt m = {.ready_fd = -1, .log_path = log_path, .mountpoint = mp, .foreground = foreground,
+             .stop_wait_s = stop_wait};
     if (!foreground) {
         int pfd[2];
         if (pipe2(pfd, O_CLOEXEC) < 0) {

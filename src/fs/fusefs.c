@@ -753,6 +753,27 @@ fail:
     return NULL;
 }
 
+pid_t bl_fusefs_unmount_if_idle(bl_fusefs *fs, bl_err *err)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        bl_fail(err, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid > 0)
+        return pid;
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+    }
+    if (geteuid() == 0)
+        _exit(umount2(fs->mountpoint, UMOUNT_NOFOLLOW) == 0 ? 0 : errno == EBUSY ? 3 : 4);
+    execlp("fusermount3", "fusermount3", "-u", "-q", fs->mountpoint, (char *)NULL);
+    _exit(127);
+}
+
 void bl_fusefs_unmount(bl_fusefs *fs)
 {
     if (!fs)
