@@ -24,9 +24,10 @@
 #include "fs/users.h"
 
 static const char mount_usage[] =
-    "usage: bitlib mount [options] DESC MOUNTPOINT\n"
+    "usage: bitlib mount [options] DESC [MOUNTPOINT]\n"
     "\n"
-    "Mount the set DESC describes read-only on MOUNTPOINT (an empty directory) and fetch its\n"
+    "Mount the set DESC describes read-only on MOUNTPOINT (an empty directory; default: the\n"
+    "mount point the description records, from 'bitlib create --mount') and fetch its\n"
     "data from peers as it is needed. Metadata (stat, lookup, readdir, readlink) comes from\n"
     "the description and never touches the network; data is verified piece by piece and\n"
     "kept in the cache directory. Without --foreground the daemon detaches once the mount\n"
@@ -102,6 +103,15 @@ static void shutdown_all(mnt *m)
 }
 
 static void try_unmount(mnt *m);
+
+/* A detached daemon's log never grows without bound (core/log.h). */
+#define LOG_CHECK_MS 10000
+static void check_log(bl_loop *loop, void *arg)
+{
+    mnt *m = arg;
+    bl_log_rotate_stderr(m->log_path);
+    bl_loop_timer(loop, LOG_CHECK_MS, check_log, m);
+}
 
 static void users_line(mnt *m, char *out, size_t outsz)
 {
@@ -216,10 +226,9 @@ static void on_ready(void *arg)
 /* The detached daemon's stdio: stdin/stdout /dev/null, stderr (the log) to
  * log_path.  Done right after fork, so the caller's terminal and pipes are
  * never held; errors before the mount works travel back through the pipe. */
-static void detach_stdio(const char *log_path)
+static void detach_stdio(int lfd)
 {
     int nfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    int lfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (nfd >= 0) {
         dup2(nfd, STDIN_FILENO);
         dup2(nfd, STDOUT_FILENO);
@@ -347,7 +356,7 @@ int cmd_mount(int argc, char **argv)
             return cli_bad_option(cmd, argv[optind - 1]);
         }
     }
-    if (argc - optind != 2) {
+    if (argc - optind != 2 && argc - optind != 1) {
         fprintf(stderr, "%s: needs DESC and MOUNTPOINT; see '%s --help'\n", cmd, cmd);
         return 2;
     }
@@ -355,20 +364,26 @@ int cmd_mount(int argc, char **argv)
     bl_err err = {.offset = 0};
     char mp[PATH_MAX], sock_buf[PATH_MAX], log_buf[PATH_MAX];
     bl_cache cache_lock = {.lock_fd = -1};
-    if (bl_fusefs_canonical(argv[optind + 1], mp, sizeof mp, &err) < 0) {
-        fprintf(stderr, "%s: %s\n", cmd, err.msg);
-        return 1;
-    }
-    if (bl_fusefs_check_mountpoint(mp, &err) < 0) {
-        fprintf(stderr, "%s: %s\n", cmd, err.msg);
-        return 1;
-    }
+    int log_fd = -1;
     bl_metainfo mi;
     if (bl_metainfo_load(&mi, desc, &err) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         return 1;
     }
     int rc = 1;
+    /* without MOUNTPOINT: the one the description records (bitlib create --mount) */
+    const char *mp_arg = argc - optind == 2 ? argv[optind + 1] : mi.mount;
+    if (!mp_arg || !*mp_arg) {
+        fprintf(stderr, "%s: needs MOUNTPOINT: %s records none (bitlib create --mount); see "
+                        "'%s --help'\n", cmd, desc, cmd);
+        bl_metainfo_free(&mi);
+        return 2;
+    }
+    if (bl_fusefs_canonical(mp_arg, mp, sizeof mp, &err) < 0 ||
+        bl_fusefs_check_mountpoint(mp, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        goto out_mi;
+    }
     if (!po.use_trackers && po.n == 0)
         bl_warn("no --peer and --no-tracker: only peers that connect to us will be used");
     else if (po.n == 0 && mi.num_tiers == 0)
@@ -403,6 +418,13 @@ int cmd_mount(int argc, char **argv)
     mnt m = {.ready_fd = -1, .log_path = log_path, .mountpoint = mp, .foreground = foreground,
              .stop_wait_s = stop_wait};
     if (!foreground) {
+        /* opened here, so that a log nobody could read is refused, not silenced */
+        char why[128];
+        log_fd = bl_log_open_file(log_path, why, sizeof why);
+        if (log_fd < 0) {
+            fprintf(stderr, "%s: --log %s: %s\n", cmd, log_path, why);
+            goto out_mi;
+        }
         int pfd[2];
         if (pipe2(pfd, O_CLOEXEC) < 0) {
             fprintf(stderr, "%s: pipe: %s\n", cmd, strerror(errno));
@@ -419,6 +441,7 @@ int cmd_mount(int argc, char **argv)
         if (pid > 0) {
             close(pfd[1]);
             bl_cache_close(&cache_lock); /* the daemon holds the lock now */
+            close(log_fd);
             rc = wait_for_child(pid, pfd[0], log_path);
             close(pfd[0]);
             bl_metainfo_free(&mi);
@@ -427,7 +450,8 @@ int cmd_mount(int argc, char **argv)
         close(pfd[0]);
         m.ready_fd = pfd[1];
         setsid();
-        detach_stdio(log_path);
+        detach_stdio(log_fd);
+        log_fd = -1;
         bl_cache_set_owner(&cache_lock, mp);
     }
 
@@ -438,6 +462,7 @@ int cmd_mount(int argc, char **argv)
         .mi = &mi, .cache_dir = cache, .mode = mode,
         .read_timeout_ms = (uint64_t)(read_timeout * 1000), .listen = po.listen,
         .use_trackers = po.use_trackers, .policy = po.policy,
+        .log_path = foreground ? NULL : log_path,
     };
     m.node = bl_node_new(m.loop, &nc, &err);
     if (!m.node)
@@ -447,6 +472,8 @@ int cmd_mount(int argc, char **argv)
         bl_loop_signal(m.loop, SIGTERM, on_signal, &m, &err) < 0)
         goto fail;
     signal(SIGHUP, SIG_IGN);
+    if (!foreground)
+        bl_loop_timer(m.loop, LOG_CHECK_MS, check_log, &m);
     if (bl_node_start(m.node, &err) < 0)
         goto fail;
     m.ctl = bl_ctl_new(m.loop, m.node, sock, mp, &err);
@@ -487,6 +514,8 @@ out:
     if (m.ready_fd >= 0)
         close(m.ready_fd); /* EOF: the parent reports failure */
 out_mi:
+    if (log_fd >= 0)
+        close(log_fd);
     bl_cache_close(&cache_lock);
     bl_metainfo_free(&mi);
     return rc;

@@ -1,6 +1,7 @@
 /* bitlib seed, bitlib fetch: thin fronts on the swarm engine. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/net.h"
+#include "fs/ctl.h"
 #include "swarm/layout.h"
 #include "swarm/swarm.h"
 
@@ -192,6 +194,46 @@ static void on_timer(bl_loop *loop, void *arg)
     }
 }
 
+/* The control socket's status object (fs/ctl.h): kind, pid, dir, set, the
+ * swarm's figures. */
+static void status_json(void *arg, bl_buf *b)
+{
+    run *r = arg;
+    char ih[2 * BL_SHA1_LEN + 1];
+    bl_hex(r->mi.info_hash, BL_SHA1_LEN, ih);
+    bl_buf_printf(b, "{\"kind\":\"%s\",\"pid\":%d,\"dir\":", r->fetch ? "fetch" : "seed",
+                  (int)getpid());
+    bl_json_cstr(b, r->dir);
+    bl_buf_puts(b, ",\"name\":");
+    bl_json_cstr(b, r->mi.name);
+    bl_buf_printf(b, ",\"info_hash\":\"%s\",\"uptime_s\":%.3f,\"complete\":%s,", ih,
+                  (double)(bl_loop_now_ms(r->loop) - r->start_ms) / 1000.0,
+                  r->fetch ? (r->completed ? "true" : "false") : "true");
+    bl_swarm_status_json(r->swarm, b);
+    bl_buf_putc(b, '}');
+}
+
+/* seed and fetch answer `bitlib status` like a mount does; without a socket
+ * (no runtime directory, the same DIR served twice) they still work */
+static bl_ctl *open_status_socket(run *r, const char *dir)
+{
+    char real[PATH_MAX], name[PATH_MAX + 8], sock[PATH_MAX];
+    bl_err err;
+    if (!realpath(dir, real))
+        return NULL;
+    snprintf(name, sizeof name, "%s:%s", r->fetch ? "fetch" : "seed", real);
+    if (bl_ctl_default_path(name, ".sock", true, sock, sizeof sock, &err) < 0) {
+        bl_warn("no status socket: %s", err.msg);
+        return NULL;
+    }
+    bl_ctl *c = bl_ctl_serve(r->loop, sock, status_json, r, &err);
+    if (!c)
+        bl_warn("no status socket: %s", err.msg);
+    else
+        bl_debug("status socket %s", sock);
+    return c;
+}
+
 static void print_json(run *r)
 {
     bl_swarm_stats st;
@@ -302,6 +344,7 @@ static int run_swarm(bool fetch, int argc, char **argv)
         return 1;
     }
     int rc = 1;
+    bl_ctl *ctl = NULL;
     r.loop = bl_loop_new(&err);
     if (!r.loop) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
@@ -342,6 +385,7 @@ static int run_swarm(bool fetch, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         goto out;
     }
+    ctl = open_status_socket(&r, dir);
     if (!fetch)
         bl_info("seeding %s (%u pieces) from %s", r.mi.name, r.mi.num_pieces, dir);
     bl_loop_timer(r.loop, 250, on_timer, &r);
@@ -362,6 +406,7 @@ static int run_swarm(bool fetch, int argc, char **argv)
             bl_warn("--on-complete command failed (status %d)", status);
     }
 out:
+    bl_ctl_free(ctl);
     bl_swarm_free(r.swarm);
     bl_loop_free(r.loop);
     bl_metainfo_free(&r.mi);

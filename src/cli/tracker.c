@@ -2,13 +2,17 @@
  * tracker/server. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/evloop.h"
+#include "core/json.h"
+#include "fs/ctl.h"
 #include "core/log.h"
 #include "core/net.h"
 #include "swarm/tracker_client.h"
@@ -200,6 +204,66 @@ static void on_stop(bl_loop *loop, int signo, void *arg)
     bl_loop_stop(loop);   /* the server logs its stop line when freed */
 }
 
+/* `bitlib status` of a tracker (fs/ctl.h): peers and torrents tracked, what
+ * it served, the announce rate over the last few seconds. */
+typedef struct trk_status {
+    bl_trk_server *s;
+    bl_loop *loop;
+    char listen[96];
+    uint64_t start_ms, sample_ms, sample_announces;
+    double announce_rate;
+} trk_status;
+
+static uint64_t announces(const bl_trk_server_stats *st)
+{
+    return st->http_announces + st->udp_announces;
+}
+
+static void sample_rate(bl_loop *loop, void *arg)
+{
+    trk_status *t = arg;
+    uint64_t now = bl_loop_now_ms(loop), a = announces(bl_trk_server_get_stats(t->s));
+    if (now > t->sample_ms)
+        t->announce_rate = (double)(a - t->sample_announces) * 1000.0 / (double)(now - t->sample_ms);
+    t->sample_ms = now;
+    t->sample_announces = a;
+    bl_loop_timer(loop, 5000, sample_rate, t);
+}
+
+static void tracker_status(void *arg, bl_buf *b)
+{
+    trk_status *t = arg;
+    const bl_trk_server_stats *st = bl_trk_server_get_stats(t->s);
+    const bl_trk_table *tab = bl_trk_server_table(t->s);
+    bl_buf_printf(b, "{\"kind\":\"tracker\",\"pid\":%d,\"listen\":", (int)getpid());
+    bl_json_cstr(b, t->listen);
+    bl_buf_printf(b, ",\"uptime_s\":%.3f,\"torrents\":%zu,\"num_peers\":%zu,\"http_announces\":%llu,"
+                     "\"udp_announces\":%llu,\"scrapes\":%llu,\"refused\":%llu,"
+                     "\"rate_announces\":%.2f}",
+                  (double)(bl_loop_now_ms(t->loop) - t->start_ms) / 1000.0,
+                  bl_trk_table_torrents(tab), bl_trk_table_peers(tab),
+                  (unsigned long long)st->http_announces, (unsigned long long)st->udp_announces,
+                  (unsigned long long)(st->http_scrapes + st->udp_scrapes),
+                  (unsigned long long)st->refused, t->announce_rate);
+}
+
+static bl_ctl *open_status_socket(trk_status *t, const char *listen)
+{
+    const char *colon = strrchr(listen, ':');
+    int hl = colon ? (int)(colon - listen) : (int)strlen(listen);
+    snprintf(t->listen, sizeof t->listen, "%.*s:%u", hl, listen, bl_trk_server_port(t->s));
+    char name[128], sock[PATH_MAX];
+    snprintf(name, sizeof name, "tracker:%s", t->listen);
+    bl_err err;
+    bl_ctl *c = NULL;
+    if (bl_ctl_default_path(name, ".sock", true, sock, sizeof sock, &err) < 0 ||
+        !(c = bl_ctl_serve(t->loop, sock, tracker_status, t, &err)))
+        bl_warn("tracker: no status socket: %s", err.msg);
+    t->start_ms = t->sample_ms = bl_loop_now_ms(t->loop);
+    bl_loop_timer(t->loop, 5000, sample_rate, t);
+    return c;
+}
+
 static void on_hup(bl_loop *loop, int signo, void *arg)
 {
     (void)loop;
@@ -304,7 +368,10 @@ int cmd_tracker(int argc, char **argv)
         bl_loop_free(loop);
         return 1;
     }
+    trk_status ts = {.s = s, .loop = loop};
+    bl_ctl *ctl = open_status_socket(&ts, cfg.listen);
     int rc = bl_loop_run(loop);
+    bl_ctl_free(ctl);
     bl_trk_server_free(s);
     bl_loop_free(loop);
     return rc ? 1 : 0;

@@ -1,6 +1,10 @@
 #include "core/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <sys/time.h>
 #include <time.h>
@@ -32,6 +36,40 @@ void bl_log(enum bl_log_level level, const char *fmt, ...)
     va_end(ap);
     /* One write per line so concurrent processes do not interleave. */
     fprintf(stderr, "%s\n", line);
+}
+
+static void rotate(const char *path)
+{
+    char old[4096];
+    if (snprintf(old, sizeof old, "%s.1", path) < (int)sizeof old)
+        rename(path, old);
+}
+
+int bl_log_open_file(const char *path, char *why, size_t whysz)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (off_t)BL_LOG_ROTATE_BYTES)
+        rotate(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0 && why)
+        snprintf(why, whysz, "%s", strerror(errno));
+    return fd;
+}
+
+int bl_log_rotate_stderr(const char *path)
+{
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) < 0 || !S_ISREG(st.st_mode) ||
+        st.st_size <= (off_t)BL_LOG_ROTATE_BYTES)
+        return 0;
+    rotate(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    bl_info("log rotated: the earlier part is in %s.1", path);
+    return 0;
 }
 
 char *bl_log_safe(char *out, size_t outsz, const void *text, size_t n)

@@ -575,8 +575,44 @@ static void fuse_log_to_bl(enum fuse_log_level level, const char *fmt, va_list a
         bl_debug("libfuse: %s", line);
 }
 
-int bl_fusefs_canonical(const char *mountpoint, char *out, size_t outsz, bl_err *err)
+/* mountpoint with a symlink as its last component replaced by its target
+ * (repeatedly; lstat never enters a mount, so a stale one is fine). */
+static int follow_last(const char *mountpoint, char *out, size_t outsz, bl_err *err)
 {
+    snprintf(out, outsz, "%s", mountpoint);
+    for (int hops = 0;; hops++) {
+        struct stat st;
+        size_t n = strlen(out);
+        while (n > 1 && out[n - 1] == '/')
+            out[--n] = 0;
+        if (lstat(out, &st) < 0 || !S_ISLNK(st.st_mode))
+            return 0;
+        if (hops == 40)
+            return bl_fail(err, "%s: too many levels of symbolic links", mountpoint);
+        char target[PATH_MAX];
+        ssize_t t = readlink(out, target, sizeof target - 1);
+        if (t < 0)
+            return bl_fail(err, "%s: %s", out, strerror(errno));
+        target[t] = 0;
+        if (target[0] == '/') {
+            snprintf(out, outsz, "%s", target);
+            continue;
+        }
+        char *slash = strrchr(out, '/');
+        size_t keep = slash ? (size_t)(slash - out) + 1 : 0;
+        if (keep + strlen(target) >= outsz)
+            return bl_fail(err, "%s: path too long", mountpoint);
+        strcpy(out + keep, target);
+    }
+}
+
+int bl_fusefs_canonical(const char *mountpoint_arg, char *out, size_t outsz, bl_err *err)
+{
+    char mountpoint[PATH_MAX];
+    if (!*mountpoint_arg || strlen(mountpoint_arg) >= PATH_MAX)
+        return bl_fail(err, "mount point: empty or too long");
+    if (follow_last(mountpoint_arg, mountpoint, sizeof mountpoint, err) < 0)
+        return -1;
     size_t n = strlen(mountpoint);
     if (n == 0 || n >= PATH_MAX)
         return bl_fail(err, "mount point: empty or too long");

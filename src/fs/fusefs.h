@@ -59,7 +59,8 @@ void bl_fusefs_unmount(bl_fusefs *fs);
 pid_t bl_fusefs_unmount_if_idle(bl_fusefs *fs, bl_err *err);
 
 /* Canonical absolute path of a mount point without touching the mount
- * itself (realpath of its parent + its name), so it works on stale mounts. */
+ * itself (realpath of its parent + its name, after following a symlink
+ * that is its last component), so it works on stale mounts. */
 int bl_fusefs_canonical(const char *mountpoint, char *out, size_t outsz, bl_err *err);
 
 #endif

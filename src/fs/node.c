@@ -336,25 +336,18 @@ void bl_node_status_json(bl_node *n, bl_buf *b, const char *mountpoint)
     char ih[2 * BL_SHA1_LEN + 1];
     bl_hex(n->mi->info_hash, BL_SHA1_LEN, ih);
     const bl_node_counters *c = &n->ctr;
-    bl_buf_printf(b, "{\"pid\":%d,\"mountpoint\":", (int)getpid());
+    bl_buf_printf(b, "{\"kind\":\"mount\",\"pid\":%d,\"mountpoint\":", (int)getpid());
     bl_json_cstr(b, mountpoint);
     bl_buf_puts(b, ",\"name\":");
     bl_json_cstr(b, n->mi->name);
     bl_buf_printf(b, ",\"info_hash\":\"%s\",\"mode\":\"%s\",\"cache\":", ih,
                   bl_fs_mode_name(n->cfg.mode));
     bl_json_cstr(b, n->cfg.cache_dir);
-    bl_buf_printf(b,
-                  ",\"uptime_s\":%.3f,\"read_timeout_s\":%.3f,\"pieces_had\":%u,"
-                  "\"pieces_total\":%u,\"pieces_wanted\":%u,\"piece_length\":%llu,"
-                  "\"bytes_downloaded\":%llu,\"bytes_uploaded\":%llu,\"bytes_from_seeders\":%llu,"
-                  "\"bytes_from_peers\":%llu,\"bytes_wasted\":%llu,\"hash_failures\":%u,"
-                  "\"rate_down\":%llu,\"rate_up\":%llu,",
+    bl_buf_puts(b, ",\"log\":");
+    bl_json_cstr(b, n->cfg.log_path);
+    bl_buf_printf(b, ",\"uptime_s\":%.3f,\"read_timeout_s\":%.3f,\"piece_length\":%llu,",
                   (double)(bl_loop_now_ms(n->loop) - n->start_ms) / 1000.0,
-                  (double)n->cfg.read_timeout_ms / 1000.0, st.pieces_had, st.pieces_total,
-                  st.pieces_wanted, U(n->mi->piece_length), U(st.bytes_downloaded),
-                  U(st.bytes_uploaded), U(st.bytes_from_seeders),
-                  U(st.bytes_downloaded - st.bytes_from_seeders), U(st.bytes_wasted),
-                  st.hash_failures, U(st.rate_down), U(st.rate_up));
+                  (double)n->cfg.read_timeout_ms / 1000.0, U(n->mi->piece_length));
     bl_buf_printf(b, "\"queue\":{\"deadline\":%u,\"opened\":%u,\"prefetch\":%u,\"bulk\":%u,"
                      "\"none\":%u},",
                   q[BL_PRIO_DEADLINE], q[BL_PRIO_OPENED], q[BL_PRIO_PREFETCH], q[BL_PRIO_BULK],
@@ -376,19 +369,6 @@ void bl_node_status_json(bl_node *n, bl_buf *b, const char *mountpoint)
                   U(c->readlinks), U(c->statfs), U(c->opens), U(c->reads), U(c->read_bytes),
                   U(c->cache_hits), U(c->reads_waited), U(c->read_timeouts), U(c->read_errors),
                   U(c->interrupted), U(c->erofs), U(c->fetches), U(c->fetch_timeouts));
-    bl_swarm_peer_stats ps[256];
-    size_t np = bl_swarm_list_peers(n->swarm, ps, 256, false);
-    if (np > 256)
-        np = 256;
-    bl_buf_printf(b, "\"num_peers\":%u,\"peers_seeding\":%u,\"peers\":[", st.peers,
-                  st.peers_seeding);
-    for (size_t i = 0; i < np; i++) {
-        bl_buf_puts(b, i ? ",{\"addr\":" : "{\"addr\":");
-        bl_json_cstr(b, ps[i].addr);
-        bl_buf_puts(b, ",\"client\":");
-        bl_json_cstr(b, ps[i].client);
-        bl_buf_printf(b, ",\"seeder\":%s,\"downloaded\":%llu,\"uploaded\":%llu}",
-                      ps[i].seeder ? "true" : "false", U(ps[i].downloaded), U(ps[i].uploaded));
-    }
-    bl_buf_puts(b, "]}");
+    bl_swarm_status_json(n->swarm, b);
+    bl_buf_putc(b, '}');
 }

@@ -33,6 +33,7 @@ typedef struct bl_node_config {
     const char *listen;          /* swarm listen address, NULL: none */
     bool use_trackers;
     enum bl_policy policy;
+    const char *log_path;        /* the daemon's log, for status (NULL: stderr) */
 } bl_node_config;
 
 /* What the front ends did, for status.  Front ends bump these. */

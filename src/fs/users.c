@@ -50,6 +50,29 @@ static int find_mount(const char *mp, long *id, unsigned *major, unsigned *minor
     return found;
 }
 
+bool bl_mount_bitlib_at(const char *mp, void (*fn)(const char *mp, void *arg), void *arg)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return false;
+    char line[PATH_MAX * 2 + 256];
+    bool found = false;
+    while (fgets(line, sizeof line, f)) {
+        char root[PATH_MAX], point[PATH_MAX], fstype[64];
+        const char *dash = strstr(line, " - ");
+        if (!dash || sscanf(line, "%*d %*d %*u:%*u %4095s %4095s", root, point) != 2 ||
+            sscanf(dash + 3, "%63s", fstype) != 1 || strcmp(fstype, "fuse.bitlib"))
+            continue;
+        unescape(point);
+        if (fn)
+            fn(point, arg);
+        else if (!strcmp(point, mp))
+            found = true;
+    }
+    fclose(f);
+    return found;
+}
+
 static bool path_under(const char *p, const char *mp)
 {
     size_t n = strlen(mp);

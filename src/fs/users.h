@@ -28,6 +28,11 @@ typedef struct bl_mount_users {
  * calling process).  -1 if mp is not a mount point in /proc/self/mountinfo. */
 int bl_mount_users_count(const char *mp, bl_mount_users *u, bl_err *err);
 
+/* True if a bitlib FUSE file system (fuse.bitlib) is mounted at canonical
+ * path mp, from /proc/self/mountinfo (the mount is not touched).  With fn,
+ * calls fn(mount point, arg) for every bitlib mount instead (mp ignored). */
+bool bl_mount_bitlib_at(const char *mp, void (*fn)(const char *mp, void *arg), void *arg);
+
 /* "3 open files in 2 processes, e.g. pid 123 (python3)" */
 void bl_mount_users_text(const bl_mount_users *u, char *out, size_t outsz);
 

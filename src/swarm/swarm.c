@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/json.h"
 #include "core/log.h"
 #include "swarm/swarm_int.h"
 #include "swarm/tracker_glue.h"
@@ -828,7 +829,7 @@ void bl_swarm_get_stats(const bl_swarm *s, bl_swarm_stats *st)
         if (p->state != PEER_ACTIVE)
             continue;
         st->peers++;
-        if (p->has_all || bl_bitfield_all(&p->have))
+        if (peer_is_origin(p))
             st->peers_seeding++;
     }
 }
@@ -845,7 +846,7 @@ static void peer_report(const peer *p, bl_swarm_peer_stats *o)
     memset(o, 0, sizeof *o);
     snprintf(o->addr, sizeof o->addr, "%s", p->name);
     snprintf(o->client, sizeof o->client, "%s", p->client);
-    o->seeder = p->has_all || bl_bitfield_all(&p->have);
+    o->seeder = peer_is_origin(p);
     o->coop = p->coop;
     o->outgoing = p->outgoing;
     o->downloaded = p->downloaded;
@@ -882,6 +883,40 @@ size_t bl_swarm_list_peers(const bl_swarm *s, bl_swarm_peer_stats *out, size_t m
         if (n < max)
             out[n] = s->history[i];
     return n;
+}
+
+#define U(x) ((unsigned long long)(x))
+
+void bl_swarm_status_json(const bl_swarm *s, bl_buf *b)
+{
+    bl_swarm_stats st;
+    bl_swarm_get_stats(s, &st);
+    bl_buf_printf(b,
+                  "\"pieces_had\":%u,\"pieces_total\":%u,\"pieces_wanted\":%u,"
+                  "\"bytes_downloaded\":%llu,\"bytes_uploaded\":%llu,\"bytes_from_seeders\":%llu,"
+                  "\"bytes_from_peers\":%llu,\"bytes_wasted\":%llu,\"hash_failures\":%u,"
+                  "\"rate_down\":%llu,\"rate_up\":%llu,\"listen\":",
+                  st.pieces_had, st.pieces_total, st.pieces_wanted, U(st.bytes_downloaded),
+                  U(st.bytes_uploaded), U(st.bytes_from_seeders),
+                  U(st.bytes_downloaded - st.bytes_from_seeders), U(st.bytes_wasted),
+                  st.hash_failures, U(st.rate_down), U(st.rate_up));
+    bl_json_cstr(b, s->listen_name);
+    bl_swarm_peer_stats ps[256];
+    size_t np = bl_swarm_list_peers(s, ps, 256, false);
+    if (np > 256)
+        np = 256;
+    bl_buf_printf(b, ",\"num_peers\":%u,\"peers_seeding\":%u,\"peers\":[", st.peers,
+                  st.peers_seeding);
+    for (size_t i = 0; i < np; i++) {
+        bl_buf_puts(b, i ? ",{\"addr\":" : "{\"addr\":");
+        bl_json_cstr(b, ps[i].addr);
+        bl_buf_puts(b, ",\"client\":");
+        bl_json_cstr(b, ps[i].client);
+        bl_buf_printf(b, ",\"seeder\":%s,\"cooperative\":%s,\"downloaded\":%llu,\"uploaded\":%llu}",
+                      ps[i].seeder ? "true" : "false", ps[i].coop ? "true" : "false",
+                      U(ps[i].downloaded), U(ps[i].uploaded));
+    }
+    bl_buf_putc(b, ']');
 }
 
 void bl_swarm_stop(bl_swarm *s)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/evloop.h"
 #include "meta/metainfo.h"
@@ -65,12 +66,13 @@ typedef struct bl_swarm_peer_stats {
 typedef struct bl_swarm_stats {
     uint32_t pieces_had, pieces_total, pieces_wanted;
     uint64_t bytes_downloaded;      /* verified payload bytes received */
-    uint64_t bytes_from_seeders;    /* ... of which from peers that had everything */
+    uint64_t bytes_from_seeders;    /* ... of which from real seeders (bitlib seed, complete
+                                     * stock clients), not nodes that finished */
     uint64_t bytes_uploaded;
     uint64_t bytes_wasted;          /* duplicates and hash failures */
     uint32_t hash_failures;
     uint32_t dials;                 /* outgoing connections attempted */
-    unsigned peers, peers_seeding;
+    unsigned peers, peers_seeding;  /* peers_seeding: real seeders, as above */
     uint64_t rate_down, rate_up;    /* bytes/s over the last few seconds */
     uint64_t write_errors;          /* verified pieces the store could not write */
     int store_errno;                /* non-zero while downloads pause for it */
@@ -97,6 +99,13 @@ void bl_swarm_queue(const bl_swarm *s, uint32_t in_class[BL_PRIO_COUNT]);
  * that left after exchanging data); returns how many there are. */
 size_t bl_swarm_list_peers(const bl_swarm *s, bl_swarm_peer_stats *out, size_t max,
                            bool include_departed);
+/* Append the swarm's part of a status object: "pieces_had", "pieces_total",
+ * "pieces_wanted", "bytes_downloaded", "bytes_uploaded",
+ * "bytes_from_seeders", "bytes_from_peers", "bytes_wasted",
+ * "hash_failures", "rate_down", "rate_up", "listen", "num_peers",
+ * "peers_seeding", "peers" (connected: addr, client, seeder, cooperative,
+ * downloaded, uploaded) -- comma-separated members, no braces. */
+void bl_swarm_status_json(const bl_swarm *s, bl_buf *b);
 /* The address actually listened on (port chosen by the kernel for :0). */
 const char *bl_swarm_listen_addr(const bl_swarm *s);
 /* Pieces that cannot be written are a local problem: they are counted

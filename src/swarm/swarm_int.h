@@ -90,6 +90,7 @@ struct peer {
     bool am_choking, am_interested, peer_choking, peer_interested;
     bl_bitfield have;
     bool has_all;                 /* BEP 6 HAVE ALL (have is kept full too) */
+    bool upload_only;             /* BEP 21: it said it only uploads (a seeder) */
     bool duplicate;               /* closed as a second connection to a connected peer */
     bool dry;                     /* the last fill found nothing more to ask it for */
     uint64_t dry_supply, dry_ms;  /* picker supply and time of that fill */
@@ -206,6 +207,9 @@ void peer_flush(peer *p);
  * to tell).  May close p. */
 uint64_t peer_pex_due(peer *p, uint64_t now);
 void peer_free(peer *p);
+/* A real seeder (it said upload_only, or a complete non-bitlib client), not
+ * a bitlib node that finished: what "from seeders" counts. */
+bool peer_is_origin(const peer *p);
 void peer_send_intents(peer *from_seed, const uint32_t *pieces, size_t n);
 
 /* swarm.c, for peer.c */
