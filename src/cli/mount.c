@@ -362,6 +362,9 @@ int cmd_mount(int argc, char **argv)
     }
     const char *desc = argv[optind];
     bl_err err = {.offset = 0};
+    /* until the daemon runs, warnings are this command's lines */
+    bl_log_set_tag("bitlib mount");
+    bl_log_set_plain(true);
     char mp[PATH_MAX], sock_buf[PATH_MAX], log_buf[PATH_MAX];
     bl_cache cache_lock = {.lock_fd = -1};
     int log_fd = -1;
@@ -389,16 +392,6 @@ int cmd_mount(int argc, char **argv)
     else if (po.n == 0 && mi.num_tiers == 0)
         bl_warn("%s names no tracker and no --peer was given: only peers that connect to us "
                 "will be used", desc);
-    /* the cache is chosen and locked before detaching: a refusal is this
-     * command's one line; the daemon inherits the lock */
-    char note[PATH_MAX * 2 + 128];
-    if (bl_cache_open(&cache_lock, cache, &mi, mp, note, sizeof note, &err) < 0) {
-        fprintf(stderr, "%s: %s\n", cmd, err.msg);
-        goto out_mi;
-    }
-    if (note[0])
-        fprintf(stderr, "%s: %s\n", cmd, note);
-    cache = cache_lock.dir;
     if (!sock) {
         if (bl_ctl_default_path(mp, ".sock", true, sock_buf, sizeof sock_buf, &err) < 0) {
             fprintf(stderr, "%s: %s\n", cmd, err.msg);
@@ -413,18 +406,30 @@ int cmd_mount(int argc, char **argv)
         }
         log_path = log_buf;
     }
-    signal(SIGPIPE, SIG_IGN);
-
-    mnt m = {.ready_fd = -1, .log_path = log_path, .mountpoint = mp, .foreground = foreground,
-             .stop_wait_s = stop_wait};
     if (!foreground) {
         /* opened here, so that a log nobody could read is refused, not silenced */
         char why[128];
         log_fd = bl_log_open_file(log_path, why, sizeof why);
         if (log_fd < 0) {
-            fprintf(stderr, "%s: --log %s: %s\n", cmd, log_path, why);
+            fprintf(stderr, "%s: cannot write the log %s: %s\n", cmd, log_path, why);
             goto out_mi;
         }
+    }
+    /* the cache is chosen and locked before detaching: a refusal is this
+     * command's one line; the daemon inherits the lock */
+    char note[PATH_MAX * 2 + 128];
+    if (bl_cache_open(&cache_lock, cache, &mi, mp, note, sizeof note, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        goto out_mi;
+    }
+    if (note[0])
+        fprintf(stderr, "%s: %s\n", cmd, note);
+    cache = cache_lock.dir;
+    signal(SIGPIPE, SIG_IGN);
+
+    mnt m = {.ready_fd = -1, .log_path = log_path, .mountpoint = mp, .foreground = foreground,
+             .stop_wait_s = stop_wait};
+    if (!foreground) {
         int pfd[2];
         if (pipe2(pfd, O_CLOEXEC) < 0) {
             fprintf(stderr, "%s: pipe: %s\n", cmd, strerror(errno));
@@ -455,6 +460,8 @@ int cmd_mount(int argc, char **argv)
         bl_cache_set_owner(&cache_lock, mp);
     }
 
+    bl_log_set_tag("bitlib");
+    bl_log_set_plain(false); /* the daemon's log: time and pid on every line */
     m.loop = bl_loop_new(&err);
     if (!m.loop)
         goto fail;

@@ -51,6 +51,7 @@ static const char fetch_usage[] =
     "  -p, --peer ADDR:PORT    connect to this peer (repeatable; bypasses the tracker)\n"
     "      --no-tracker        do not announce to the description's trackers\n"
     "      --on-complete CMD   run CMD with /bin/sh -c as soon as everything is verified\n"
+    "                          (with --json its stdout goes to stderr)\n"
     "      --keep-serving      after completion, keep serving peers until interrupted\n"
     "      --json              print a JSON summary on stdout (bytes per peer, from seeders)\n"
     "      --stall-timeout SEC give up (exit 1) when nothing arrives for SEC seconds while\n"
@@ -86,7 +87,13 @@ static void on_signal(bl_loop *loop, int signo, void *arg)
 static void run_hook(run *r)
 {
     char *argv[] = {"/bin/sh", "-c", (char *)(uintptr_t)r->on_complete, NULL};
-    int rc = posix_spawn(&r->hook_pid, "/bin/sh", NULL, NULL, argv, environ);
+    /* with --json, stdout is the summary's alone: the command writes to stderr */
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (r->json)
+        posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+    int rc = posix_spawn(&r->hook_pid, "/bin/sh", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) {
         bl_error("--on-complete: cannot run /bin/sh: %s", strerror(rc));
         r->hook_pid = 0;
@@ -149,11 +156,13 @@ static void draw_progress(run *r, bool final)
         fprintf(stderr, "\r[%s] %5.1f%% %7.2f MiB/s ETA %s peers %u  ", bar, pct,
                 (double)st.rate_down / (1 << 20), eta, st.peers);
         fflush(stderr);
+        bl_log_progress_shown(true); /* a log line clears it first */
         return;
     }
     if (final) {
         if (r->tty)
             fputc('\n', stderr);
+        bl_log_progress_shown(false);
         fprintf(stderr, "bitlib fetch: %s: %u/%u pieces, %.2f MiB downloaded (%.2f MiB from "
                         "seeders) in %.1f s, %.2f MiB uploaded, %u hash failures\n",
                 r->completed ? "complete" : "incomplete", st.pieces_had, st.pieces_total,

@@ -94,6 +94,7 @@ static int cmd_probe(int argc, char **argv)
     struct probe pr = {.want_stop = 1};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'i': ih = optarg; break;
@@ -117,7 +118,7 @@ static int cmd_probe(int argc, char **argv)
             if (parse_num("--timeout", optarg, 3600, &timeout))
                 return 2;
             break;
-        default: usage(stderr); return 2;
+        default: return cli_bad_option("bitlib tracker probe", argv[optind - 1]);
         }
     }
     if (!ih || strlen(ih) != 40 || optind >= argc) {
@@ -299,6 +300,7 @@ int cmd_tracker(int argc, char **argv)
     unsigned long v;
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "l:", opts, NULL)) != -1) {
         switch (c) {
         case 'l': cfg.listen = optarg; break;
@@ -343,12 +345,19 @@ int cmd_tracker(int argc, char **argv)
                 cfg.limits.default_numwant = (uint32_t)v;
             break;
         default:
-            usage(stderr);
-            return 2;
+            return cli_bad_option("bitlib tracker", argv[optind - 1]);
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "bitlib tracker: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "bitlib tracker: unexpected argument '%s'; see 'bitlib tracker --help'\n",
+                argv[optind]);
+        return 2;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    bl_err perr;
+    if (bl_net_parse_hostport(cfg.listen, &ss, &sslen, &perr) < 0) {
+        fprintf(stderr, "bitlib tracker: --listen %s: %s\n", cfg.listen, perr.msg);
         return 2;
     }
 
@@ -363,7 +372,7 @@ int cmd_tracker(int argc, char **argv)
         bl_loop_signal(loop, SIGTERM, on_stop, NULL, &err) ||
         !(s = bl_trk_server_new(loop, &cfg, &err)) ||
         bl_loop_signal(loop, SIGHUP, on_hup, s, &err)) {
-        bl_error("tracker: %s", err.msg);
+        fprintf(stderr, "bitlib tracker: %s\n", err.msg);
         bl_trk_server_free(s);
         bl_loop_free(loop);
         return 1;

@@ -12,9 +12,12 @@
 
 static enum bl_log_level threshold = BL_LOG_INFO;
 static const char *tag = "bitlib";
+static bool plain, progress_shown;
 
 void bl_log_set_level(enum bl_log_level level) { threshold = level; }
 void bl_log_set_tag(const char *t) { tag = t; }
+void bl_log_set_plain(bool p) { plain = p; }
+void bl_log_progress_shown(bool shown) { progress_shown = shown; }
 
 void bl_log(enum bl_log_level level, const char *fmt, ...)
 {
@@ -26,9 +29,14 @@ void bl_log(enum bl_log_level level, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
     char line[1024];
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s[%d] %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(tv.tv_usec / 1000), tag, (int)getpid(), names[level]);
+    /* "\r\033[K" clears a progress line first (it is redrawn at its next tick) */
+    const char *clear = progress_shown ? "\r\033[K" : "";
+    static const char *plain_names[] = {"debug: ", "", "warning: ", "error: "};
+    int n = plain ? snprintf(line, sizeof line, "%s%s: %s", clear, tag, plain_names[level])
+                  : snprintf(line, sizeof line, "%s%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s[%d] %s ",
+                             clear, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                             tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), tag, (int)getpid(),
+                             names[level]);
     va_list ap;
     va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof line)

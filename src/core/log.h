@@ -7,12 +7,19 @@
 #ifndef BL_CORE_LOG_H
 #define BL_CORE_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum bl_log_level { BL_LOG_DEBUG, BL_LOG_INFO, BL_LOG_WARN, BL_LOG_ERROR };
 
 void bl_log_set_level(enum bl_log_level level);
 void bl_log_set_tag(const char *tag);
+/* Plain lines for commands a person runs and waits for (create, inspect):
+ * "TAG: warning: text", "TAG: error: text", "TAG: text", no time or pid. */
+void bl_log_set_plain(bool plain);
+/* A progress line (no newline) is on stderr, a terminal: the next log line
+ * first clears it (the caller redraws it afterwards). */
+void bl_log_progress_shown(bool shown);
 void bl_log(enum bl_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define bl_debug(...) bl_log(BL_LOG_DEBUG, __VA_ARGS__)

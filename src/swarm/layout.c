@@ -150,6 +150,9 @@ int bl_layout_apply(const bl_metainfo *mi, const char *dir, bl_err *err)
 int bl_layout_prepare(const bl_metainfo *mi, const char *dir, bl_err *err)
 {
     int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0 && errno == ENOTDIR)
+        return bl_fail(err, "%s is not a directory (the data directory to write the set into)",
+                       dir);
     if (root < 0)
         return errno == ENOENT ? 0 : bl_fail(err, "%s: %s", dir, strerror(errno));
     uid_t me = geteuid();

@@ -308,7 +308,7 @@ bl_store *bl_store_open(const bl_metainfo *mi, const char *dir, int flags, bl_er
         if (mkdir(dir, 0755) == 0) {
             made_dir = true;
         } else if (errno != EEXIST) {
-            bl_fail(err, "%s: cannot create cache directory: %s", dir, strerror(errno));
+            bl_fail(err, "%s: cannot create the directory: %s", dir, strerror(errno));
             return NULL;
         }
     }
@@ -328,7 +328,10 @@ bl_store *bl_store_open(const bl_metainfo *mi, const char *dir, int flags, bl_er
     s->open = calloc(s->max_fds, sizeof *s->open);
     s->pend = calloc(s->max_pend, sizeof *s->pend);
     if (s->dirfd < 0) {
-        bl_fail(err, "%s: cannot open cache directory: %s", dir, strerror(errno));
+        if (errno == ENOTDIR)
+            bl_fail(err, "%s is not a directory", dir);
+        else
+            bl_fail(err, "%s: cannot open the directory: %s", dir, strerror(errno));
         goto fail;
     }
     if (!s->bits || !s->slot || !s->open || !s->pend) {

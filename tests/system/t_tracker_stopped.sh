@@ -33,7 +33,8 @@ probe() { # PORT: the peers the tracker lists now (sorted), as seen from node 2
 echo "== node 1 mounts; the tracker lists it"
 mkdir -p "$ML/mnt1"
 cl_track_mount "$ML/mnt1"
-netlab_exec 1 "$BITLIB" mount "$ML/set.torrent" "$ML/mnt1" --listen "$ip1:6881" --log "$ML/mount-1.log" ||
+netlab_exec 1 "$BITLIB" mount "$ML/set.torrent" "$ML/mnt1" --listen "$ip1:6881" --log "$ML/mount-1.log" \
+    --cache "$ML/cache-1" ||
     ml_fail "mount"
 ML_MOUNTS+=("$ML/mnt1") ML_PIDS+=("$(ml_num "$ML/mnt1" .pid)")
 for _ in $(seq 50); do probe 7001 | grep -qx "$ip1:6881" && break; sleep 0.2; done
