@@ -14,6 +14,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib/cleanup.sh"
+. "$HERE/lib/loopseed.sh"
 BITLIB=$(realpath "${BITLIB:-build/bitlib}")
 command -v gcc >/dev/null || { echo "SKIP: gcc missing"; exit 77; }
 cl_init
@@ -105,14 +106,8 @@ echo "hello" >"$W/text.torrent"
 expect 1 "not a description file" "$BITLIB" inspect "$W/text.torrent"
 
 echo "   fetch --json --on-complete: the command's output stays out of the JSON"
-"$BITLIB" seed "$W/set.torrent" "$W/set" --listen 127.0.0.1:0 --no-tracker 2>"$W/seed.log" &
-cl_track_pid $!
-port=
-for _ in $(seq 100); do
-    port=$(grep -o 'listening for peers on 127.0.0.1:[0-9]*' "$W/seed.log" | grep -o '[0-9]*$' || true)
-    [[ -n $port ]] && break
-    sleep 0.1
-done
+loopseed "$W/set.torrent" "$W/set" "$W/seed.log" || bad "the seeder did not start"
+port=$LOOPSEED_PORT
 timeout 60 "$BITLIB" fetch "$W/set.torrent" "$W/copy" --peer "127.0.0.1:$port" --no-tracker --json -q \
     --on-complete 'echo HOOK-OUTPUT' >"$W/fetch.json" 2>"$W/fetch.err" || bad "fetch failed: $(cat "$W/fetch.err")"
 jq -e .complete "$W/fetch.json" >/dev/null 2>&1 || bad "stdout is not the JSON alone: $(head -c 300 "$W/fetch.json")"

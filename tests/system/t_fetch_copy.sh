@@ -13,6 +13,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib/cleanup.sh"
+. "$HERE/lib/loopseed.sh"
 BITLIB=$(realpath "${BITLIB:-build/bitlib}")
 for t in gcc stat; do command -v "$t" >/dev/null || { echo "SKIP: $t missing"; exit 77; }; done
 cl_init
@@ -37,15 +38,8 @@ touch -h -d "1999-12-31 23:59:59" "$S/share/empty" "$S/bin/run.sh" "$S/bin/alpha
 "$BITLIB" create -q -o "$W/set.torrent" "$S"
 
 echo "== seed on loopback"
-"$BITLIB" seed "$W/set.torrent" "$S" --listen 127.0.0.1:0 --no-tracker 2>"$W/seed.log" &
-cl_track_pid $!
-port=
-for _ in $(seq 100); do
-    port=$(grep -o 'listening for peers on 127.0.0.1:[0-9]*' "$W/seed.log" | grep -o '[0-9]*$' || true)
-    [[ -n $port ]] && break
-    sleep 0.1
-done
-[[ -n $port ]] || fail "the seeder did not start"
+loopseed "$W/set.torrent" "$S" "$W/seed.log" || fail "the seeder did not start"
+port=$LOOPSEED_PORT
 
 fetch() { # DIR: fetch the set into DIR from the seeder
     timeout 60 "$BITLIB" fetch "$W/set.torrent" "$1" --peer "127.0.0.1:$port" --no-tracker \
