@@ -650,45 +650,59 @@ int bl_fusefs_canonical(const char *mountpoint_arg, char *out, size_t outsz, bl_
     return 0;
 }
 
+/* A dead FUSE mount on mp (ENOTCONN): detach it when we may, else say how. */
+static int detach_stale(const char *mp, bl_err *err)
+{
+    if (umount2(mp, MNT_DETACH) == 0) {
+        bl_warn("%s: detached a stale FUSE mount left by a dead daemon", mp);
+        return 0;
+    }
+    return bl_fail(err, "%s: a previous FUSE mount died (Transport endpoint is not "
+                        "connected); run 'fusermount3 -uz %s' (or 'umount -l %s' as root) "
+                        "and mount again", mp, mp, mp);
+}
+
 /* The mount point must be an empty directory; a dead bitlib mount there is
- * detached when we are allowed to, else the error says how. */
+ * detached when we are allowed to, else the error says how.  (Its cached
+ * attributes may still stat fine: only listing it shows it is dead.) */
 int bl_fusefs_check_mountpoint(const char *mp, bl_err *err)
 {
-    struct stat st;
-    if (stat(mp, &st) < 0) {
-        if (errno == ENOTCONN) {
-            if (umount2(mp, MNT_DETACH) == 0) {
-                bl_warn("%s: detached a stale FUSE mount left by a dead daemon", mp);
-                if (stat(mp, &st) == 0)
-                    goto have_stat;
+    for (int attempt = 0;; attempt++) {
+        struct stat st;
+        if (stat(mp, &st) < 0) {
+            if (errno == ENOTCONN && attempt == 0) {
+                if (detach_stale(mp, err) < 0)
+                    return -1;
+                continue;
             }
-            return bl_fail(err, "%s: a previous FUSE mount died (Transport endpoint is not "
-                                "connected); run 'fusermount3 -uz %s' (or 'umount -l %s' as root) "
-                                "and mount again", mp, mp, mp);
+            if (errno == ENOENT)
+                return bl_fail(err, "%s does not exist: create an empty directory first", mp);
+            return bl_fail(err, "%s: %s", mp, strerror(errno));
         }
-        if (errno == ENOENT)
-            return bl_fail(err, "%s does not exist: create an empty directory first", mp);
-        return bl_fail(err, "%s: %s", mp, strerror(errno));
-    }
-have_stat:
-    if (!S_ISDIR(st.st_mode))
-        return bl_fail(err, "%s is not a directory", mp);
-    DIR *d = opendir(mp);
-    if (!d)
-        return bl_fail(err, "%s: %s", mp, strerror(errno));
-    struct dirent *de;
-    bool empty = true;
-    while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            empty = false;
-            break;
+        if (!S_ISDIR(st.st_mode))
+            return bl_fail(err, "%s is not a directory", mp);
+        DIR *d = opendir(mp);
+        if (!d && errno == ENOTCONN && attempt == 0) {
+            if (detach_stale(mp, err) < 0)
+                return -1;
+            continue;
         }
+        if (!d)
+            return bl_fail(err, "%s: %s", mp, strerror(errno));
+        struct dirent *de;
+        bool empty = true;
+        while ((de = readdir(d))) {
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+                empty = false;
+                break;
+            }
+        }
+        closedir(d);
+        if (!empty)
+            return bl_fail(err, "%s is not an empty directory (is something mounted there "
+                                "already?)", mp);
+        return 0;
     }
-    closedir(d);
-    if (!empty)
-        return bl_fail(err, "%s is not an empty directory (is something mounted there "
-                            "already?)", mp);
-    return 0;
 }
 
 static bool in_path(const char *prog)
