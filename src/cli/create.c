@@ -12,6 +12,7 @@
 #include "core/sha1.h"
 #include "meta/create.h"
 #include "meta/metainfo.h"
+#include "swarm/tracker_client.h"
 
 static const char usage_text[] =
     "usage: bitlib create -o OUT.torrent [options] DIR...\n"
@@ -258,6 +259,8 @@ int cmd_create(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
+    bl_log_set_tag("bitlib create");
+    bl_log_set_plain(true); /* warnings read "bitlib create: warning: ..." */
     bl_create_opts o = {0};
     strv trackers = {0}, from = {0}, libpath = {0}, prefetch = {0};
     envv env = {0};
@@ -275,7 +278,15 @@ int cmd_create(int argc, char **argv)
                 return 2;
             }
             break;
-        case 't': strv_push(&trackers, optarg); break;
+        case 't': {
+            bl_err terr;
+            if (bl_tc_check_url(optarg, &terr) < 0) {
+                fprintf(stderr, "bitlib create: --tracker %s\n", terr.msg);
+                return 2;
+            }
+            strv_push(&trackers, optarg);
+            break;
+        }
         case 'm': o.mount = optarg; break;
         case 'E': strv_push(&from, optarg); break;
         case 'L': strv_push(&libpath, optarg); break;

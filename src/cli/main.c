@@ -20,12 +20,21 @@ static const struct bl_cmd commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bitlib [--version] [--help] <command> [<args>]\n\n"
+    fprintf(f, "usage: bitlib [--version] [--help] <command> [<args>]\n"
+               "       bitlib help <command>     bitlib version\n\n"
                "bitlib moves read-only file sets (shared libraries) to HPC nodes peer to peer\n"
                "over the BitTorrent protocol.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'bitlib <command> --help' describes a command.\n");
+}
+
+static const struct bl_cmd *find(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(name, commands[i].name))
+            return &commands[i];
+    return NULL;
 }
 
 int main(int argc, char **argv)
@@ -34,20 +43,30 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(stdout);
-        return 0;
-    }
-    if (!strcmp(argv[1], "--version")) {
+    const char *a = argv[1];
+    if (!strcmp(a, "--version") || !strcmp(a, "-V") || !strcmp(a, "version")) {
         printf("bitlib %s\n", BL_VERSION);
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        if (!strcmp(argv[1], commands[i].name)) {
-            bl_log_set_tag("bitlib");
-            return commands[i].run(argc - 1, argv + 1);
+    if (!strcmp(a, "help") && argc > 2) {
+        /* bitlib help CMD: the command's own --help */
+        const struct bl_cmd *c = find(argv[2]);
+        if (!c) {
+            fprintf(stderr, "bitlib help: '%s' is not a command; see 'bitlib --help'\n", argv[2]);
+            return 2;
         }
+        char *args[] = {argv[2], "--help", NULL};
+        return c->run(2, args);
     }
-    fprintf(stderr, "bitlib: '%s' is not a command; see 'bitlib --help'\n", argv[1]);
+    if (!strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    const struct bl_cmd *c = find(a);
+    if (c) {
+        bl_log_set_tag("bitlib");
+        return c->run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "bitlib: '%s' is not a command; see 'bitlib --help'\n", a);
     return 2;
 }

@@ -17,15 +17,18 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "core/sha1.h"
+#include "fs/cache.h"
 #include "fs/ctl.h"
 #include "fs/fusefs.h"
 #include "fs/node.h"
 #include "launch/watch.h"
+#include "fs/users.h"
 
 static const char mount_usage[] =
-    "usage: bitlib mount [options] DESC MOUNTPOINT\n"
+    "usage: bitlib mount [options] DESC [MOUNTPOINT]\n"
     "\n"
-    "Mount the set DESC describes read-only on MOUNTPOINT (an empty directory) and fetch its\n"
+    "Mount the set DESC describes read-only on MOUNTPOINT (an empty directory; default: the\n"
+    "mount point the description records, from 'bitlib create --mount') and fetch its\n"
     "data from peers as it is needed. Metadata (stat, lookup, readdir, readlink) comes from\n"
     "the description and never touches the network; data is verified piece by piece and\n"
     "kept in the cache directory. Without --foreground the daemon detaches once the mount\n"
@@ -40,8 +43,13 @@ static const char mount_usage[] =
     "\n"
     "options:\n"
     "  -m, --mode MODE         hybrid, file, bulk or block\n"
-    "  -c, --cache DIR         cache directory (default /dev/shm/bitlib-<info-hash>); a cache\n"
-    "                          that outlives the job makes the next mount start warm\n"
+    "  -c, --cache DIR         cache directory (default /dev/shm/bitlib-<uid>/<info-hash>,\n"
+    "                          private to the user); a cache that outlives the job makes the\n"
+    "                          next mount start warm.  One daemon writes a cache at a time\n"
+    "                          (it holds DIR/.bitlib-lock): a second mount of the same set\n"
+    "                          gets a default cache of its own (<info-hash>.2, ...), and a\n"
+    "                          --cache another daemon holds, or one this user cannot write,\n"
+    "                          is refused\n"
     "      --read-timeout SEC  a read whose pieces stop arriving fails with EIO after SEC\n"
     "                          seconds (default 60)\n"
     "      --allow-other       let other users see the mount (FUSE allow_other)\n"
@@ -60,7 +68,15 @@ static const char mount_usage[] =
     "  -v, --verbose           log debugging detail\n"
     "  -h, --help              this text\n"
     "\n"
-    "Stop with SIGTERM or SIGINT (the daemon unmounts), or unmount with 'fusermount3 -u'.\n";
+    "      --stop-wait SEC     on SIGTERM/SIGINT, wait up to SEC seconds (default 30) for the\n"
+    "                          processes using the mount to close its files\n"
+    "\n"
+    "Stop with SIGTERM or SIGINT: the daemon unmounts once no process uses the mount (no\n"
+    "file open or mapped, no working directory in it), waiting up to --stop-wait and\n"
+    "logging how many files are open; if they are still in use then, it stays mounted\n"
+    "and serving (signal it again later).  A second signal while it waits detaches the\n"
+    "mount at once (lazily: processes still using it then get ENOTCONN).  'fusermount3 -u'\n"
+    "works too (it refuses a busy mount).\n";
 
 typedef struct mnt {
     bl_loop *loop;
@@ -73,6 +89,11 @@ typedef struct mnt {
     const char *mountpoint;
     bool foreground;
     bool stopping;
+    /* a polite stop (SIGTERM/SIGINT) waits for the mount's users */
+    double stop_wait_s;
+    uint64_t stop_since_ms;   /* 0: no stop asked for */
+    pid_t umount_pid;         /* the child trying a non-lazy unmount */
+    bool users_logged;
 } mnt;
 
 static void shutdown_all(mnt *m)
@@ -86,12 +107,105 @@ static void shutdown_all(mnt *m)
     bl_loop_stop(m->loop);
 }
 
-static void on_signal(bl_loop *loop, int signo, void *arg)
+static void try_unmount(mnt *m);
+
+/* A detached daemon's log never grows without bound (core/log.h). */
+#define LOG_CHECK_MS 10000
+static void check_log(bl_loop *loop, void *arg)
+{
+    mnt *m = arg;
+    bl_log_rotate_stderr(m->log_path);
+    bl_loop_timer(loop, LOG_CHECK_MS, check_log, m);
+}
+
+static void users_line(mnt *m, char *out, size_t outsz)
+{
+    bl_mount_users u;
+    bl_err err;
+    if (bl_mount_users_count(m->mountpoint, &u, &err) < 0)
+        snprintf(out, outsz, "in use");
+    else
+        bl_mount_users_text(&u, out, outsz);
+}
+
+static void retry_unmount(bl_loop *loop, void *arg)
 {
     (void)loop;
+    try_unmount(arg);
+}
+
+/* The non-lazy unmount attempt ended: gone, or still in use. */
+static void poll_unmount(bl_loop *loop, void *arg)
+{
     mnt *m = arg;
-    bl_info("signal %d: unmounting %s", signo, m->mountpoint);
-    shutdown_all(m);
+    if (m->stopping)
+        return;
+    int status;
+    pid_t w = waitpid(m->umount_pid, &status, WNOHANG);
+    if (w == 0) {
+        bl_loop_timer(loop, 20, poll_unmount, m);
+        return;
+    }
+    m->umount_pid = 0;
+    if (w > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        bl_info("unmounted %s (nothing used it)", m->mountpoint);
+        shutdown_all(m);
+        return;
+    }
+    uint64_t now = bl_loop_now_ms(loop);
+    char users[160];
+    if (now - m->stop_since_ms >= (uint64_t)(m->stop_wait_s * 1000)) {
+        users_line(m, users, sizeof users);
+        bl_warn("%s is still in use after %.0f s (%s); staying mounted and serving: signal again "
+                "once they are done, or twice to detach it anyway", m->mountpoint,
+                m->stop_wait_s, users);
+        m->stop_since_ms = 0;
+        m->users_logged = false;
+        return;
+    }
+    if (!m->users_logged) {
+        users_line(m, users, sizeof users);
+        bl_warn("%s is in use (%s); waiting up to %.0f s for them to finish before unmounting "
+                "(signal again to detach it now: they would get ENOTCONN)", m->mountpoint, users,
+                m->stop_wait_s);
+        m->users_logged = true;
+    }
+    bl_loop_timer(loop, 250, retry_unmount, m);
+}
+
+static void try_unmount(mnt *m)
+{
+    if (m->stopping || !m->stop_since_ms)
+        return;
+    bl_err err;
+    if (!m->fs || (m->umount_pid = bl_fusefs_unmount_if_idle(m->fs, &err)) < 0) {
+        if (m->fs)
+            bl_warn("cannot try a plain unmount (%s); detaching", err.msg);
+        shutdown_all(m);
+        return;
+    }
+    bl_loop_timer(m->loop, 20, poll_unmount, m);
+}
+
+static void on_signal(bl_loop *loop, int signo, void *arg)
+{
+    mnt *m = arg;
+    if (m->stopping)
+        return;
+    if (m->stop_since_ms) {
+        bl_warn("signal %d again: detaching %s now (processes still using it get ENOTCONN)",
+                signo, m->mountpoint);
+        shutdown_all(m);
+        return;
+    }
+    bl_info("signal %d: unmounting %s once nothing uses it", signo, m->mountpoint);
+    bl_loop_refresh_now(loop);
+    m->stop_since_ms = bl_loop_now_ms(loop);
+    if (!m->stop_since_ms)
+        m->stop_since_ms = 1;
+    m->users_logged = false;
+    if (!m->umount_pid)
+        try_unmount(m);
 }
 
 static void on_gone(void *arg)
@@ -122,10 +236,9 @@ static void on_ready(void *arg)
 /* The detached daemon's stdio: stdin/stdout /dev/null, stderr (the log) to
  * log_path.  Done right after fork, so the caller's terminal and pipes are
  * never held; errors before the mount works travel back through the pipe. */
-static void detach_stdio(const char *log_path)
+static void detach_stdio(int lfd)
 {
     int nfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    int lfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (nfd >= 0) {
         dup2(nfd, STDIN_FILENO);
         dup2(nfd, STDOUT_FILENO);
@@ -182,13 +295,6 @@ static int wait_for_child(pid_t pid, int rfd, const char *log_path)
     return 1;
 }
 
-static int default_cache(const bl_metainfo *mi, char *out, size_t outsz)
-{
-    char hex[2 * BL_SHA1_LEN + 1];
-    bl_hex(mi->info_hash, BL_SHA1_LEN, hex);
-    return snprintf(out, outsz, "/dev/shm/bitlib-%s", hex) < (int)outsz ? 0 : -1;
-}
-
 int cmd_mount(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -204,6 +310,7 @@ int cmd_mount(int argc, char **argv)
         {"socket", required_argument, NULL, 'S'},
         {"log", required_argument, NULL, 'L'},
         {"registry", required_argument, NULL, 'G'},
+        {"stop-wait", required_argument, NULL, 'W'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
@@ -213,7 +320,7 @@ int cmd_mount(int argc, char **argv)
     const char *cache = NULL, *sock = NULL, *log_path = NULL, *registry = NULL;
     cli_peers po;
     cli_peers_init(&po, "0.0.0.0:0");
-    double read_timeout = 60;
+    double read_timeout = 60, stop_wait = 30;
     bool allow_other = false, foreground = false;
     int c;
     opterr = 0;
@@ -231,6 +338,15 @@ int cmd_mount(int argc, char **argv)
             }
             break;
         case 'c': cache = optarg; break;
+        case 'W': {
+            char *end;
+            stop_wait = strtod(optarg, &end);
+            if (*end || !(stop_wait >= 0 && stop_wait <= 86400)) {
+                fprintf(stderr, "%s: --stop-wait '%s': seconds, 0 to 86400\n", cmd, optarg);
+                return 2;
+            }
+            break;
+        }
         case 'R': {
             char *end;
             read_timeout = strtod(optarg, &end);
@@ -252,39 +368,42 @@ int cmd_mount(int argc, char **argv)
             return cli_bad_option(cmd, argv[optind - 1]);
         }
     }
-    if (argc - optind != 2) {
+    if (argc - optind != 2 && argc - optind != 1) {
         fprintf(stderr, "%s: needs DESC and MOUNTPOINT; see '%s --help'\n", cmd, cmd);
         return 2;
     }
     const char *desc = argv[optind];
     bl_err err = {.offset = 0};
-    char mp[PATH_MAX], sock_buf[PATH_MAX], log_buf[PATH_MAX], cache_buf[PATH_MAX];
-    if (bl_fusefs_canonical(argv[optind + 1], mp, sizeof mp, &err) < 0) {
-        fprintf(stderr, "%s: %s\n", cmd, err.msg);
-        return 1;
-    }
-    if (bl_fusefs_check_mountpoint(mp, &err) < 0) {
-        fprintf(stderr, "%s: %s\n", cmd, err.msg);
-        return 1;
-    }
+    /* until the daemon runs, warnings are this command's lines */
+    bl_log_set_tag("bitlib mount");
+    bl_log_set_plain(true);
+    char mp[PATH_MAX], sock_buf[PATH_MAX], log_buf[PATH_MAX];
+    bl_cache cache_lock = {.lock_fd = -1};
+    int log_fd = -1;
     bl_metainfo mi;
     if (bl_metainfo_load(&mi, desc, &err) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         return 1;
     }
     int rc = 1;
+    /* without MOUNTPOINT: the one the description records (bitlib create --mount) */
+    const char *mp_arg = argc - optind == 2 ? argv[optind + 1] : mi.mount;
+    if (!mp_arg || !*mp_arg) {
+        fprintf(stderr, "%s: needs MOUNTPOINT: %s records none (bitlib create --mount); see "
+                        "'%s --help'\n", cmd, desc, cmd);
+        bl_metainfo_free(&mi);
+        return 2;
+    }
+    if (bl_fusefs_canonical(mp_arg, mp, sizeof mp, &err) < 0 ||
+        bl_fusefs_check_mountpoint(mp, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        goto out_mi;
+    }
     if (!po.use_trackers && po.n == 0)
         bl_warn("no --peer and --no-tracker: only peers that connect to us will be used");
     else if (po.n == 0 && mi.num_tiers == 0)
         bl_warn("%s names no tracker and no --peer was given: only peers that connect to us "
                 "will be used", desc);
-    if (!cache) {
-        if (default_cache(&mi, cache_buf, sizeof cache_buf) < 0) {
-            fprintf(stderr, "%s: cache path too long\n", cmd);
-            goto out_mi;
-        }
-        cache = cache_buf;
-    }
     if (!sock) {
         if (bl_ctl_default_path(mp, ".sock", true, sock_buf, sizeof sock_buf, &err) < 0) {
             fprintf(stderr, "%s: %s\n", cmd, err.msg);
@@ -299,9 +418,29 @@ int cmd_mount(int argc, char **argv)
         }
         log_path = log_buf;
     }
+    if (!foreground) {
+        /* opened here, so that a log nobody could read is refused, not silenced */
+        char why[128];
+        log_fd = bl_log_open_file(log_path, why, sizeof why);
+        if (log_fd < 0) {
+            fprintf(stderr, "%s: cannot write the log %s: %s\n", cmd, log_path, why);
+            goto out_mi;
+        }
+    }
+    /* the cache is chosen and locked before detaching: a refusal is this
+     * command's one line; the daemon inherits the lock */
+    char note[PATH_MAX * 2 + 128];
+    if (bl_cache_open(&cache_lock, cache, &mi, mp, note, sizeof note, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        goto out_mi;
+    }
+    if (note[0])
+        fprintf(stderr, "%s: %s\n", cmd, note);
+    cache = cache_lock.dir;
     signal(SIGPIPE, SIG_IGN);
 
-    mnt m = {.ready_fd = -1, .log_path = log_path, .mountpoint = mp, .foreground = foreground};
+    mnt m = {.ready_fd = -1, .log_path = log_path, .mountpoint = mp, .foreground = foreground,
+             .stop_wait_s = stop_wait};
     if (!foreground) {
         int pfd[2];
         if (pipe2(pfd, O_CLOEXEC) < 0) {
@@ -318,6 +457,8 @@ int cmd_mount(int argc, char **argv)
         }
         if (pid > 0) {
             close(pfd[1]);
+            bl_cache_close(&cache_lock); /* the daemon holds the lock now */
+            close(log_fd);
             rc = wait_for_child(pid, pfd[0], log_path);
             close(pfd[0]);
             bl_metainfo_free(&mi);
@@ -326,20 +467,21 @@ int cmd_mount(int argc, char **argv)
         close(pfd[0]);
         m.ready_fd = pfd[1];
         setsid();
-        detach_stdio(log_path);
+        detach_stdio(log_fd);
+        log_fd = -1;
+        bl_cache_set_owner(&cache_lock, mp);
     }
 
+    bl_log_set_tag("bitlib");
+    bl_log_set_plain(false); /* the daemon's log: time and pid on every line */
     m.loop = bl_loop_new(&err);
     if (!m.loop)
         goto fail;
-    if (mkdir(cache, 0755) < 0 && errno != EEXIST) {
-        bl_fail(&err, "--cache %s: %s", cache, strerror(errno));
-        goto fail;
-    }
     bl_node_config nc = {
         .mi = &mi, .cache_dir = cache, .mode = mode,
         .read_timeout_ms = (uint64_t)(read_timeout * 1000), .listen = po.listen,
         .use_trackers = po.use_trackers, .policy = po.policy,
+        .log_path = foreground ? NULL : log_path,
     };
     m.node = bl_node_new(m.loop, &nc, &err);
     if (!m.node)
@@ -349,6 +491,8 @@ int cmd_mount(int argc, char **argv)
         bl_loop_signal(m.loop, SIGTERM, on_signal, &m, &err) < 0)
         goto fail;
     signal(SIGHUP, SIG_IGN);
+    if (!foreground)
+        bl_loop_timer(m.loop, LOG_CHECK_MS, check_log, &m);
     if (bl_node_start(m.node, &err) < 0)
         goto fail;
     m.ctl = bl_ctl_new(m.loop, m.node, sock, mp, &err);
@@ -379,8 +523,10 @@ fail:
     }
     rc = 1;
 out:
-    if (m.node)
+    if (m.node) {
         bl_node_stop(m.node);
+        bl_swarm_leave(bl_node_swarm(m.node), 2000); /* trackers forget us now, not in an hour */
+    }
     bl_fusefs_unmount(m.fs);
     bl_ctl_free(m.ctl);
     bl_reg_watch_free(m.holders); /* after the unmount: a rank waiting may mount anew */
@@ -390,6 +536,9 @@ out:
     if (m.ready_fd >= 0)
         close(m.ready_fd); /* EOF: the parent reports failure */
 out_mi:
+    if (log_fd >= 0)
+        close(log_fd);
+    bl_cache_close(&cache_lock);
     bl_metainfo_free(&mi);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* bitlib seed, bitlib fetch: thin fronts on the swarm engine. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/net.h"
+#include "fs/ctl.h"
+#include "swarm/layout.h"
 #include "swarm/swarm.h"
 
 extern char **environ;
@@ -48,6 +51,7 @@ static const char fetch_usage[] =
     "  -p, --peer ADDR:PORT    connect to this peer (repeatable; bypasses the tracker)\n"
     "      --no-tracker        do not announce to the description's trackers\n"
     "      --on-complete CMD   run CMD with /bin/sh -c as soon as everything is verified\n"
+    "                          (with --json its stdout goes to stderr)\n"
     "      --keep-serving      after completion, keep serving peers until interrupted\n"
     "      --json              print a JSON summary on stdout (bytes per peer, from seeders)\n"
     "      --stall-timeout SEC give up (exit 1) when nothing arrives for SEC seconds while\n"
@@ -63,6 +67,7 @@ typedef struct run {
     bl_metainfo mi;
     bool fetch, keep_serving, json, quiet, tty, completed;
     const char *on_complete;
+    const char *dir;
     pid_t hook_pid;
     unsigned stall_s;
     uint64_t start_ms, last_progress_ms;
@@ -82,7 +87,13 @@ static void on_signal(bl_loop *loop, int signo, void *arg)
 static void run_hook(run *r)
 {
     char *argv[] = {"/bin/sh", "-c", (char *)(uintptr_t)r->on_complete, NULL};
-    int rc = posix_spawn(&r->hook_pid, "/bin/sh", NULL, NULL, argv, environ);
+    /* with --json, stdout is the summary's alone: the command writes to stderr */
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (r->json)
+        posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+    int rc = posix_spawn(&r->hook_pid, "/bin/sh", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) {
         bl_error("--on-complete: cannot run /bin/sh: %s", strerror(rc));
         r->hook_pid = 0;
@@ -94,12 +105,34 @@ static void on_complete(void *arg)
     run *r = arg;
     if (r->completed)
         return;
+    bl_err err;
+    /* the copy is usable only with the modes, symlinks, directories and
+     * mtimes the description records (what the mount shows) */
+    if (bl_layout_apply(&r->mi, r->dir, &err) < 0) {
+        bl_error("every piece is verified, but the copy's layout could not be made: %s",
+                 err.msg);
+        r->exit_code = 1;
+        bl_loop_stop(r->loop);
+        return;
+    }
     r->completed = true;
     bl_info("complete: every piece verified");
     if (r->on_complete)
         run_hook(r);
     if (!r->keep_serving)
         bl_loop_stop(r->loop);
+}
+
+/* fetch: a directory that cannot take the data will not get room by waiting */
+static void on_store_failing(void *arg, int err_no)
+{
+    run *r = arg;
+    if (!err_no)
+        return;
+    bl_error("cannot write into the data directory (%s); stopping: free space and run fetch "
+             "again (the pieces already written are verified and kept)", strerror(err_no));
+    r->exit_code = 1;
+    bl_loop_stop(r->loop);
 }
 
 static void draw_progress(run *r, bool final)
@@ -123,11 +156,13 @@ static void draw_progress(run *r, bool final)
         fprintf(stderr, "\r[%s] %5.1f%% %7.2f MiB/s ETA %s peers %u  ", bar, pct,
                 (double)st.rate_down / (1 << 20), eta, st.peers);
         fflush(stderr);
+        bl_log_progress_shown(true); /* a log line clears it first */
         return;
     }
     if (final) {
         if (r->tty)
             fputc('\n', stderr);
+        bl_log_progress_shown(false);
         fprintf(stderr, "bitlib fetch: %s: %u/%u pieces, %.2f MiB downloaded (%.2f MiB from "
                         "seeders) in %.1f s, %.2f MiB uploaded, %u hash failures\n",
                 r->completed ? "complete" : "incomplete", st.pieces_had, st.pieces_total,
@@ -166,6 +201,46 @@ static void on_timer(bl_loop *loop, void *arg)
         r->exit_code = 1;
         bl_loop_stop(loop);
     }
+}
+
+/* The control socket's status object (fs/ctl.h): kind, pid, dir, set, the
+ * swarm's figures. */
+static void status_json(void *arg, bl_buf *b)
+{
+    run *r = arg;
+    char ih[2 * BL_SHA1_LEN + 1];
+    bl_hex(r->mi.info_hash, BL_SHA1_LEN, ih);
+    bl_buf_printf(b, "{\"kind\":\"%s\",\"pid\":%d,\"dir\":", r->fetch ? "fetch" : "seed",
+                  (int)getpid());
+    bl_json_cstr(b, r->dir);
+    bl_buf_puts(b, ",\"name\":");
+    bl_json_cstr(b, r->mi.name);
+    bl_buf_printf(b, ",\"info_hash\":\"%s\",\"uptime_s\":%.3f,\"complete\":%s,", ih,
+                  (double)(bl_loop_now_ms(r->loop) - r->start_ms) / 1000.0,
+                  r->fetch ? (r->completed ? "true" : "false") : "true");
+    bl_swarm_status_json(r->swarm, b);
+    bl_buf_putc(b, '}');
+}
+
+/* seed and fetch answer `bitlib status` like a mount does; without a socket
+ * (no runtime directory, the same DIR served twice) they still work */
+static bl_ctl *open_status_socket(run *r, const char *dir)
+{
+    char real[PATH_MAX], name[PATH_MAX + 8], sock[PATH_MAX];
+    bl_err err;
+    if (!realpath(dir, real))
+        return NULL;
+    snprintf(name, sizeof name, "%s:%s", r->fetch ? "fetch" : "seed", real);
+    if (bl_ctl_default_path(name, ".sock", true, sock, sizeof sock, &err) < 0) {
+        bl_warn("no status socket: %s", err.msg);
+        return NULL;
+    }
+    bl_ctl *c = bl_ctl_serve(r->loop, sock, status_json, r, &err);
+    if (!c)
+        bl_warn("no status socket: %s", err.msg);
+    else
+        bl_debug("status socket %s", sock);
+    return c;
 }
 
 static void print_json(run *r)
@@ -264,13 +339,21 @@ static int run_swarm(bool fetch, int argc, char **argv)
         return 2;
     }
     const char *desc = argv[optind], *dir = argv[optind + 1];
+    r.dir = dir;
     bl_err err = {.offset = 0};
     signal(SIGPIPE, SIG_IGN);
     if (bl_metainfo_load(&r.mi, desc, &err) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         return 1;
     }
+    /* a copy fetched before carries read-only modes: let us write into it */
+    if (fetch && bl_layout_prepare(&r.mi, dir, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        bl_metainfo_free(&r.mi);
+        return 1;
+    }
     int rc = 1;
+    bl_ctl *ctl = NULL;
     r.loop = bl_loop_new(&err);
     if (!r.loop) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
@@ -287,7 +370,8 @@ static int run_swarm(bool fetch, int argc, char **argv)
     }
     bl_swarm_config cfg = {.mi = &r.mi, .dir = dir, .seed = !fetch, .listen = po.listen,
                            .use_trackers = po.use_trackers, .policy = po.policy,
-                           .on_complete = on_complete, .arg = &r};
+                           .on_complete = on_complete, .on_store_failing = on_store_failing,
+                           .arg = &r};
     if (!fetch)
         cfg.on_complete = NULL;
     r.swarm = bl_swarm_new(r.loop, &cfg, &err);
@@ -310,6 +394,7 @@ static int run_swarm(bool fetch, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         goto out;
     }
+    ctl = open_status_socket(&r, dir);
     if (!fetch)
         bl_info("seeding %s (%u pieces) from %s", r.mi.name, r.mi.num_pieces, dir);
     bl_loop_timer(r.loop, 250, on_timer, &r);
@@ -322,11 +407,7 @@ static int run_swarm(bool fetch, int argc, char **argv)
         draw_progress(&r, true);
     if (fetch && r.json)
         print_json(&r);
-    bl_swarm_stop(r.swarm);
-    /* give the trackers a moment to hear "stopped", never more than 2 s */
-    for (uint64_t until = bl_loop_now_ms(r.loop) + 2000;
-         !bl_swarm_stopped(r.swarm) && bl_loop_now_ms(r.loop) < until;)
-        bl_loop_run_once(r.loop, 100);
+    bl_swarm_leave(r.swarm, 2000); /* trackers hear "stopped", never more than 2 s */
     if (r.hook_pid > 0) {
         int status;
         waitpid(r.hook_pid, &status, 0);
@@ -334,6 +415,7 @@ static int run_swarm(bool fetch, int argc, char **argv)
             bl_warn("--on-complete command failed (status %d)", status);
     }
 out:
+    bl_ctl_free(ctl);
     bl_swarm_free(r.swarm);
     bl_loop_free(r.loop);
     bl_metainfo_free(&r.mi);

@@ -2,13 +2,17 @@
  * tracker/server. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/evloop.h"
+#include "core/json.h"
+#include "fs/ctl.h"
 #include "core/log.h"
 #include "core/net.h"
 #include "swarm/tracker_client.h"
@@ -42,11 +46,14 @@ static void usage(FILE *f)
             "  --json-log            log lines as JSON objects\n"
             "  --verbose             also log one line per announce\n"
             "  -h, --help            this text\n\n"
-            "usage: bitlib tracker probe --info-hash HEX [--port N] [--left N] [--stop]\n"
+            "usage: bitlib tracker probe --info-hash HEX [--port N] [--left N] [--keep]\n"
             "                            [--timeout SEC] URL...\n\n"
             "Announce once with bitlib's tracker client (each URL its own tier, tried in\n"
-            "order) and print the peers received, one ADDR:PORT per line.  --stop sends\n"
-            "event=stopped afterwards.  Exit 0 when a tracker answered, 1 otherwise.\n");
+            "order) and print the peers received, one ADDR:PORT per line, then send\n"
+            "event=stopped so that no peer is left registered where nobody listens.\n"
+            "--keep skips that: the tracker then lists this address and --port (default\n"
+            "6881) to others until its peer TTL, as if a peer were there (for tests).\n"
+            "Exit 0 when a tracker answered (and took the stop), 1 otherwise.\n");
 }
 
 struct probe {
@@ -79,20 +86,23 @@ static int cmd_probe(int argc, char **argv)
     static const struct option opts[] = {
         {"info-hash", required_argument, NULL, 'i'}, {"port", required_argument, NULL, 'p'},
         {"left", required_argument, NULL, 'l'},      {"stop", no_argument, NULL, 's'},
-        {"timeout", required_argument, NULL, 't'},   {NULL, 0, NULL, 0},
+        {"keep", no_argument, NULL, 'k'},            {"timeout", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
     };
     bl_tc_config cfg = {.port = 6881, .udp_timeout_ms = 1000, .http_timeout_ms = 5000,
                         .retry_min_s = 1, .retry_max_s = 2};
     const char *ih = NULL;
     unsigned long timeout = 20, v;
     uint64_t left = 1;
-    struct probe pr = {0};
+    struct probe pr = {.want_stop = 1};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'i': ih = optarg; break;
-        case 's': pr.want_stop = 1; break;
+        case 's': pr.want_stop = 1; break; /* the default; kept for old scripts */
+        case 'k': pr.want_stop = 0; break;
         case 'p':
             if (parse_num("--port", optarg, 65535, &v))
                 return 2;
@@ -111,7 +121,7 @@ static int cmd_probe(int argc, char **argv)
             if (parse_num("--timeout", optarg, 3600, &timeout))
                 return 2;
             break;
-        default: usage(stderr); return 2;
+        default: return cli_bad_option("bitlib tracker probe", argv[optind - 1]);
         }
     }
     if (!ih || strlen(ih) != 40 || optind >= argc) {
@@ -198,6 +208,66 @@ static void on_stop(bl_loop *loop, int signo, void *arg)
     bl_loop_stop(loop);   /* the server logs its stop line when freed */
 }
 
+/* `bitlib status` of a tracker (fs/ctl.h): peers and torrents tracked, what
+ * it served, the announce rate over the last few seconds. */
+typedef struct trk_status {
+    bl_trk_server *s;
+    bl_loop *loop;
+    char listen[96];
+    uint64_t start_ms, sample_ms, sample_announces;
+    double announce_rate;
+} trk_status;
+
+static uint64_t announces(const bl_trk_server_stats *st)
+{
+    return st->http_announces + st->udp_announces;
+}
+
+static void sample_rate(bl_loop *loop, void *arg)
+{
+    trk_status *t = arg;
+    uint64_t now = bl_loop_now_ms(loop), a = announces(bl_trk_server_get_stats(t->s));
+    if (now > t->sample_ms)
+        t->announce_rate = (double)(a - t->sample_announces) * 1000.0 / (double)(now - t->sample_ms);
+    t->sample_ms = now;
+    t->sample_announces = a;
+    bl_loop_timer(loop, 5000, sample_rate, t);
+}
+
+static void tracker_status(void *arg, bl_buf *b)
+{
+    trk_status *t = arg;
+    const bl_trk_server_stats *st = bl_trk_server_get_stats(t->s);
+    const bl_trk_table *tab = bl_trk_server_table(t->s);
+    bl_buf_printf(b, "{\"kind\":\"tracker\",\"pid\":%d,\"listen\":", (int)getpid());
+    bl_json_cstr(b, t->listen);
+    bl_buf_printf(b, ",\"uptime_s\":%.3f,\"torrents\":%zu,\"num_peers\":%zu,\"http_announces\":%llu,"
+                     "\"udp_announces\":%llu,\"scrapes\":%llu,\"refused\":%llu,"
+                     "\"rate_announces\":%.2f}",
+                  (double)(bl_loop_now_ms(t->loop) - t->start_ms) / 1000.0,
+                  bl_trk_table_torrents(tab), bl_trk_table_peers(tab),
+                  (unsigned long long)st->http_announces, (unsigned long long)st->udp_announces,
+                  (unsigned long long)(st->http_scrapes + st->udp_scrapes),
+                  (unsigned long long)st->refused, t->announce_rate);
+}
+
+static bl_ctl *open_status_socket(trk_status *t, const char *listen)
+{
+    const char *colon = strrchr(listen, ':');
+    int hl = colon ? (int)(colon - listen) : (int)strlen(listen);
+    snprintf(t->listen, sizeof t->listen, "%.*s:%u", hl, listen, bl_trk_server_port(t->s));
+    char name[128], sock[PATH_MAX];
+    snprintf(name, sizeof name, "tracker:%s", t->listen);
+    bl_err err;
+    bl_ctl *c = NULL;
+    if (bl_ctl_default_path(name, ".sock", true, sock, sizeof sock, &err) < 0 ||
+        !(c = bl_ctl_serve(t->loop, sock, tracker_status, t, &err)))
+        bl_warn("tracker: no status socket: %s", err.msg);
+    t->start_ms = t->sample_ms = bl_loop_now_ms(t->loop);
+    bl_loop_timer(t->loop, 5000, sample_rate, t);
+    return c;
+}
+
 static void on_hup(bl_loop *loop, int signo, void *arg)
 {
     (void)loop;
@@ -233,6 +303,7 @@ int cmd_tracker(int argc, char **argv)
     unsigned long v;
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "l:", opts, NULL)) != -1) {
         switch (c) {
         case 'l': cfg.listen = optarg; break;
@@ -277,12 +348,19 @@ int cmd_tracker(int argc, char **argv)
                 cfg.limits.default_numwant = (uint32_t)v;
             break;
         default:
-            usage(stderr);
-            return 2;
+            return cli_bad_option("bitlib tracker", argv[optind - 1]);
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "bitlib tracker: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "bitlib tracker: unexpected argument '%s'; see 'bitlib tracker --help'\n",
+                argv[optind]);
+        return 2;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    bl_err perr;
+    if (bl_net_parse_hostport(cfg.listen, &ss, &sslen, &perr) < 0) {
+        fprintf(stderr, "bitlib tracker: --listen %s: %s\n", cfg.listen, perr.msg);
         return 2;
     }
 
@@ -297,12 +375,15 @@ int cmd_tracker(int argc, char **argv)
         bl_loop_signal(loop, SIGTERM, on_stop, NULL, &err) ||
         !(s = bl_trk_server_new(loop, &cfg, &err)) ||
         bl_loop_signal(loop, SIGHUP, on_hup, s, &err)) {
-        bl_error("tracker: %s", err.msg);
+        fprintf(stderr, "bitlib tracker: %s\n", err.msg);
         bl_trk_server_free(s);
         bl_loop_free(loop);
         return 1;
     }
+    trk_status ts = {.s = s, .loop = loop};
+    bl_ctl *ctl = open_status_socket(&ts, cfg.listen);
     int rc = bl_loop_run(loop);
+    bl_ctl_free(ctl);
     bl_trk_server_free(s);
     bl_loop_free(loop);
     return rc ? 1 : 0;

@@ -1,6 +1,7 @@
 /* ctl: see ctl.h. */
 #include "fs/ctl.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -38,7 +39,9 @@ struct conn {
 
 struct bl_ctl {
     bl_loop *loop;
-    bl_node *node;
+    bl_node *node;          /* NULL: a daemon without a mount (bl_ctl_serve) */
+    bl_ctl_status_fn status_fn;
+    void *status_arg;
     int fd;
     char *sock_path;
     char *mountpoint;
@@ -185,8 +188,11 @@ static void fetch_ready(void *arg, int result, uint32_t piece)
             bl_node_counters_of(c->ctl->node)->fetch_timeouts++;
             bl_error("fetch of %s failed: piece %u did not arrive in time", c->path, piece);
             snprintf(msg, sizeof msg, "piece %u did not arrive within the read timeout", piece);
-        } else {
+        } else if (result == ECANCELED) {
             snprintf(msg, sizeof msg, "the daemon is shutting down");
+        } else {
+            snprintf(msg, sizeof msg, "piece %u is not local and the cache cannot store it: %s",
+                     piece, strerror(result));
         }
         reply_error(c, msg);
     }
@@ -217,6 +223,13 @@ static void start_fetch(conn *c, uint64_t off, uint64_t len, const char *path)
     int rc = bl_node_wait(c->ctl->node, e, off, len, fetch_ready, c, &c->wait_id, &failed);
     if (rc == 1) {
         reply_fetched(c);
+        return;
+    }
+    if (rc == -3) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "piece %u is not local and the cache cannot store it: %s",
+                 failed, strerror(bl_node_store_errno(c->ctl->node)));
+        reply_error(c, msg);
         return;
     }
     if (rc == -2) {
@@ -253,8 +266,13 @@ static void handle(conn *c, char *line)
     if (!strcmp(line, "ping")) {
         bl_buf_puts(&c->out, "{\"ok\":true}\n");
     } else if (!strcmp(line, "status")) {
-        bl_node_status_json(c->ctl->node, &c->out, c->ctl->mountpoint);
+        if (c->ctl->node)
+            bl_node_status_json(c->ctl->node, &c->out, c->ctl->mountpoint);
+        else
+            c->ctl->status_fn(c->ctl->status_arg, &c->out);
         bl_buf_putc(&c->out, '\n');
+    } else if (!c->ctl->node) {
+        reply_error(c, "this daemon serves no mount; known requests: ping, status");
     } else if (!strncmp(line, "lookup ", 7)) {
         reply_lookup(c, line + 7);
     } else if (!strncmp(line, "fetch ", 6)) {
@@ -439,6 +457,40 @@ int bl_ctl_default_path(const char *canonical_mp, const char *suffix, bool creat
     return 0;
 }
 
+void bl_ctl_runtime_dirs(void (*fn)(const char *dir, void *arg), void *arg)
+{
+    char dir[PATH_MAX];
+    if (bl_ctl_runtime_dir(dir, sizeof dir, false, NULL) == 0 && access(dir, X_OK) == 0)
+        fn(dir, arg);
+    if (geteuid() != 0)
+        return;
+    /* root sees every user's daemons */
+    static const char *const parents[] = {"/run/user", "/tmp"};
+    for (int i = 0; i < 2; i++) {
+        DIR *d = opendir(parents[i]);
+        if (!d)
+            continue;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            char *end;
+            const char *num = i == 0 ? de->d_name : !strncmp(de->d_name, "bitlib-", 7) ?
+                                                    de->d_name + 7 : NULL;
+            if (!num || !*num)
+                continue;
+            unsigned long uid = strtoul(num, &end, 10);
+            if (*end || uid == 0)
+                continue;
+            int w = i == 0 ? snprintf(dir, sizeof dir, "/run/user/%lu/bitlib", uid)
+                           : snprintf(dir, sizeof dir, "/tmp/bitlib-%lu", uid);
+            struct stat st;
+            if (w > 0 && (size_t)w < sizeof dir && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+                st.st_uid == uid)
+                fn(dir, arg);
+        }
+        closedir(d);
+    }
+}
+
 static int fill_sun(struct sockaddr_un *sun, const char *path, bl_err *err)
 {
     memset(sun, 0, sizeof *sun);
@@ -450,8 +502,28 @@ static int fill_sun(struct sockaddr_un *sun, const char *path, bl_err *err)
     return 0;
 }
 
+static bl_ctl *ctl_open(bl_loop *loop, bl_node *node, const char *sock_path,
+                        const char *mountpoint, bl_err *err);
+
 bl_ctl *bl_ctl_new(bl_loop *loop, bl_node *node, const char *sock_path, const char *mountpoint,
                    bl_err *err)
+{
+    return ctl_open(loop, node, sock_path, mountpoint, err);
+}
+
+bl_ctl *bl_ctl_serve(bl_loop *loop, const char *sock_path, bl_ctl_status_fn status, void *arg,
+                     bl_err *err)
+{
+    bl_ctl *c = ctl_open(loop, NULL, sock_path, "", err);
+    if (c) {
+        c->status_fn = status;
+        c->status_arg = arg;
+    }
+    return c;
+}
+
+static bl_ctl *ctl_open(bl_loop *loop, bl_node *node, const char *sock_path,
+                        const char *mountpoint, bl_err *err)
 {
     struct sockaddr_un sun;
     if (fill_sun(&sun, sock_path, err) < 0)
@@ -461,7 +533,8 @@ bl_ctl *bl_ctl_new(bl_loop *loop, bl_node *node, const char *sock_path, const ch
     if (probe >= 0) {
         if (connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0) {
             close(probe);
-            bl_fail(err, "%s: another bitlib daemon is serving this mount point", sock_path);
+            bl_fail(err, "%s: another bitlib daemon is serving %s", sock_path,
+                    node ? "this mount point" : "the same thing");
             return NULL;
         }
         close(probe);

@@ -29,7 +29,15 @@
  *   fetch-range OFF LEN PATH  the same for bytes [OFF, OFF+LEN) (LEN 0: to the end)
  *
  * Failures answer {"ok":false,"error":"..."}; a fetch whose pieces stop
- * coming fails after the mount's --read-timeout, like a read would. */
+ * coming fails after the mount's --read-timeout, like a read would.
+ *
+ * The seeder, fetch and the tracker serve the same socket design with ping
+ * and status only (bl_ctl_serve): their status objects carry "kind"
+ * ("seed", "fetch", "tracker"; a mount's says "mount") and "pid".  Their
+ * socket names hash "seed:DIR", "fetch:DIR" (DIR canonical) and
+ * "tracker:ADDR:PORT" instead of a mount point.  `bitlib status` with no
+ * argument asks every socket in the runtime directory (root: every user's
+ * too, bl_ctl_runtime_dirs). */
 #ifndef BL_FS_CTL_H
 #define BL_FS_CTL_H
 
@@ -49,6 +57,11 @@ typedef struct bl_ctl bl_ctl;
  * and reports. */
 bl_ctl *bl_ctl_new(bl_loop *loop, bl_node *node, const char *sock_path, const char *mountpoint,
                    bl_err *err);
+/* A control socket for a daemon without a mount: it answers ping, and
+ * status with what status(arg, out) appends (one JSON object). */
+typedef void (*bl_ctl_status_fn)(void *arg, bl_buf *out);
+bl_ctl *bl_ctl_serve(bl_loop *loop, const char *sock_path, bl_ctl_status_fn status, void *arg,
+                     bl_err *err);
 /* Close every connection (their waits are cancelled) and remove the socket. */
 void bl_ctl_free(bl_ctl *c);
 
@@ -57,6 +70,10 @@ void bl_ctl_free(bl_ctl *c);
 int bl_ctl_runtime_dir(char *out, size_t outsz, bool create, bl_err *err);
 int bl_ctl_default_path(const char *canonical_mp, const char *suffix, bool create, char *out,
                         size_t outsz, bl_err *err);
+/* Every runtime directory `bitlib status` looks in: this user's, and for
+ * root also /run/user/<uid>/bitlib and /tmp/bitlib-<uid> of every user.
+ * fn is called with each that exists. */
+void bl_ctl_runtime_dirs(void (*fn)(const char *dir, void *arg), void *arg);
 
 /* Client side: send one request line (without '\n') and read one reply
  * line into reply (without '\n'), waiting at most timeout_ms (< 0: forever). */

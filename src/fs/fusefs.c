@@ -42,6 +42,7 @@ struct bl_fusefs {
     uint8_t *rbuf;                /* one read at a time: we are single-threaded */
     char *mountpoint;
     bool ready, gone, mounted;
+    uint64_t store_fail_logged_ms;/* last "cache cannot store" line (one per 10 s) */
     bool can_skip_open;           /* kernel supports zero-message opens */
     bool skipping_open;           /* ... and we told it to use them */
 };
@@ -312,6 +313,23 @@ static void serve_read(bl_fusefs *fs, fuse_req_t req, size_t e, uint64_t off, si
     fuse_reply_buf(req, (const char *)fs->rbuf, (size_t)n);
 }
 
+/* A read needs pieces the cache cannot store (full, quota, I/O error): it
+ * fails at once with that error, so the application's message names it;
+ * one log line per 10 s says which cache and why (no log flood). */
+static void fail_unstorable(bl_fusefs *fs, fuse_req_t req, size_t e, uint32_t piece, int err_no)
+{
+    fs->ctr->read_errors++;
+    uint64_t now = bl_loop_now_ms(fs->cfg.loop);
+    if (!fs->store_fail_logged_ms || now - fs->store_fail_logged_ms >= 10000) {
+        fs->store_fail_logged_ms = now;
+        bl_error("read of %s failed: piece %u is not local and the cache %s cannot store "
+                 "pieces (%s); answering %s until it can (reads of local data still work)",
+                 bl_node_mi(fs->node)->entries[e].path, piece, bl_node_cache_dir(fs->node),
+                 strerror(err_no), err_no == ENOSPC ? "ENOSPC" : "that error");
+    }
+    fuse_reply_err(req, err_no);
+}
+
 static void read_ready(void *arg, int result, uint32_t piece)
 {
     struct rd *r = arg;
@@ -320,6 +338,11 @@ static void read_ready(void *arg, int result, uint32_t piece)
         serve_read(fs, r->req, r->entry, r->off, r->size);
     } else {
         const bl_metainfo *mi = bl_node_mi(fs->node);
+        if (result != ETIMEDOUT && result != ECANCELED) {
+            fail_unstorable(fs, r->req, r->entry, piece, result);
+            free(r);
+            return;
+        }
         if (result == ETIMEDOUT) {
             fs->ctr->read_timeouts++;
             bl_error("read of %s [%llu, +%zu) failed: piece %u did not arrive within %.0f s "
@@ -368,6 +391,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fs->ctr->cache_hits++;
         free(r);
         serve_read(fs, req, e, (uint64_t)off, size);
+        return;
+    }
+    if (rc == -3) {
+        free(r);
+        fail_unstorable(fs, req, e, failed, bl_node_store_errno(fs->node));
         return;
     }
     if (rc == -2) {
@@ -551,8 +579,44 @@ static void fuse_log_to_bl(enum fuse_log_level level, const char *fmt, va_list a
         bl_debug("libfuse: %s", line);
 }
 
-int bl_fusefs_canonical(const char *mountpoint, char *out, size_t outsz, bl_err *err)
+/* mountpoint with a symlink as its last component replaced by its target
+ * (repeatedly; lstat never enters a mount, so a stale one is fine). */
+static int follow_last(const char *mountpoint, char *out, size_t outsz, bl_err *err)
 {
+    snprintf(out, outsz, "%s", mountpoint);
+    for (int hops = 0;; hops++) {
+        struct stat st;
+        size_t n = strlen(out);
+        while (n > 1 && out[n - 1] == '/')
+            out[--n] = 0;
+        if (lstat(out, &st) < 0 || !S_ISLNK(st.st_mode))
+            return 0;
+        if (hops == 40)
+            return bl_fail(err, "%s: too many levels of symbolic links", mountpoint);
+        char target[PATH_MAX];
+        ssize_t t = readlink(out, target, sizeof target - 1);
+        if (t < 0)
+            return bl_fail(err, "%s: %s", out, strerror(errno));
+        target[t] = 0;
+        if (target[0] == '/') {
+            snprintf(out, outsz, "%s", target);
+            continue;
+        }
+        char *slash = strrchr(out, '/');
+        size_t keep = slash ? (size_t)(slash - out) + 1 : 0;
+        if (keep + strlen(target) >= outsz)
+            return bl_fail(err, "%s: path too long", mountpoint);
+        strcpy(out + keep, target);
+    }
+}
+
+int bl_fusefs_canonical(const char *mountpoint_arg, char *out, size_t outsz, bl_err *err)
+{
+    char mountpoint[PATH_MAX];
+    if (!*mountpoint_arg || strlen(mountpoint_arg) >= PATH_MAX)
+        return bl_fail(err, "mount point: empty or too long");
+    if (follow_last(mountpoint_arg, mountpoint, sizeof mountpoint, err) < 0)
+        return -1;
     size_t n = strlen(mountpoint);
     if (n == 0 || n >= PATH_MAX)
         return bl_fail(err, "mount point: empty or too long");
@@ -608,54 +672,59 @@ static int user_detach(const char *mp)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-/* The mount point must be an empty directory; a dead bitlib mount there is
- * detached when we are allowed to, else the error says how. */
-static int stale_mount(const char *mp, struct stat *st, bl_err *err)
+/* A dead FUSE mount on mp (ENOTCONN): detach it when we may, else say how. */
+static int detach_stale(const char *mp, bl_err *err)
 {
     if (umount2(mp, MNT_DETACH) == 0 || user_detach(mp) == 0) {
         bl_warn("%s: detached a stale FUSE mount left by a dead daemon", mp);
-        if (stat(mp, st) == 0)
-            return 0;
+        return 0;
     }
     return bl_fail(err, "%s: a previous FUSE mount died (Transport endpoint is not "
                         "connected); run 'fusermount3 -uz %s' (or 'umount -l %s' as root) "
                         "and mount again", mp, mp, mp);
 }
 
+/* The mount point must be an empty directory; a dead bitlib mount there is
+ * detached when we are allowed to, else the error says how.  (Its cached
+ * attributes may still stat fine: only listing it shows it is dead.) */
 int bl_fusefs_check_mountpoint(const char *mp, bl_err *err)
 {
-    struct stat st;
-    if (stat(mp, &st) < 0) {
-        if (errno == ENOTCONN) {
-            if (stale_mount(mp, &st, err) < 0)
-                return -1;
-        } else if (errno == ENOENT) {
-            return bl_fail(err, "%s does not exist: create an empty directory first", mp);
-        } else {
+    for (int attempt = 0;; attempt++) {
+        struct stat st;
+        if (stat(mp, &st) < 0) {
+            if (errno == ENOTCONN && attempt == 0) {
+                if (detach_stale(mp, err) < 0)
+                    return -1;
+                continue;
+            }
+            if (errno == ENOENT)
+                return bl_fail(err, "%s does not exist: create an empty directory first", mp);
             return bl_fail(err, "%s: %s", mp, strerror(errno));
         }
-    }
-    if (!S_ISDIR(st.st_mode))
-        return bl_fail(err, "%s is not a directory", mp);
-    DIR *d = opendir(mp);
-    /* a dead mount's root may still stat fine from the kernel's attribute cache */
-    if (!d && errno == ENOTCONN && stale_mount(mp, &st, err) == 0)
-        d = opendir(mp);
-    if (!d)
-        return bl_fail(err, "%s: %s", mp, strerror(errno));
-    struct dirent *de;
-    bool empty = true;
-    while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            empty = false;
-            break;
+        if (!S_ISDIR(st.st_mode))
+            return bl_fail(err, "%s is not a directory", mp);
+        DIR *d = opendir(mp);
+        if (!d && errno == ENOTCONN && attempt == 0) {
+            if (detach_stale(mp, err) < 0)
+                return -1;
+            continue;
         }
+        if (!d)
+            return bl_fail(err, "%s: %s", mp, strerror(errno));
+        struct dirent *de;
+        bool empty = true;
+        while ((de = readdir(d))) {
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+                empty = false;
+                break;
+            }
+        }
+        closedir(d);
+        if (!empty)
+            return bl_fail(err, "%s is not an empty directory (is something mounted there "
+                                "already?)", mp);
+        return 0;
     }
-    closedir(d);
-    if (!empty)
-        return bl_fail(err, "%s is not an empty directory (is something mounted there "
-                            "already?)", mp);
-    return 0;
 }
 
 static bool in_path(const char *prog)
@@ -754,6 +823,27 @@ bl_fusefs *bl_fusefs_mount(const bl_fusefs_config *cfg, bl_err *err)
 fail:
     bl_fusefs_unmount(fs);
     return NULL;
+}
+
+pid_t bl_fusefs_unmount_if_idle(bl_fusefs *fs, bl_err *err)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        bl_fail(err, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid > 0)
+        return pid;
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+    }
+    if (geteuid() == 0)
+        _exit(umount2(fs->mountpoint, UMOUNT_NOFOLLOW) == 0 ? 0 : errno == EBUSY ? 3 : 4);
+    execlp("fusermount3", "fusermount3", "-u", "-q", fs->mountpoint, (char *)NULL);
+    _exit(127);
 }
 
 void bl_fusefs_unmount(bl_fusefs *fs)

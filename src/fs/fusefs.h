@@ -19,6 +19,8 @@
 
 #include <stdbool.h>
 
+#include <sys/types.h>
+
 #include "core/err.h"
 #include "core/evloop.h"
 #include "fs/node.h"
@@ -44,11 +46,21 @@ bl_fusefs *bl_fusefs_mount(const bl_fusefs_config *cfg, bl_err *err);
  * detached), for front ends that want to fail before slow start-up work. */
 int bl_fusefs_check_mountpoint(const char *mountpoint, bl_err *err);
 /* Unmount (pending reads are answered EIO by bl_node_stop beforehand) and
- * free.  NULL is fine. */
+ * free.  NULL is fine.  This detaches lazily: processes still using the
+ * mount get ENOTCONN from then on. */
 void bl_fusefs_unmount(bl_fusefs *fs);
+/* Ask the kernel to unmount unless the mount is in use (a plain unmount,
+ * never lazy: EBUSY while a file is open or mapped or a directory is some
+ * process's cwd), in a child process -- umount2() for root, `fusermount3 -u`
+ * otherwise -- so that the daemon keeps serving meanwhile (fusermount3 may
+ * look at the mount point).  Returns the child's pid: exit status 0 means
+ * unmounted (the session then ends; bl_fusefs_unmount is still due), any
+ * other the mount stayed.  -1 if no child could be started. */
+pid_t bl_fusefs_unmount_if_idle(bl_fusefs *fs, bl_err *err);
 
 /* Canonical absolute path of a mount point without touching the mount
- * itself (realpath of its parent + its name), so it works on stale mounts. */
+ * itself (realpath of its parent + its name, after following a symlink
+ * that is its last component), so it works on stale mounts. */
 int bl_fusefs_canonical(const char *mountpoint, char *out, size_t outsz, bl_err *err);
 
 #endif

@@ -39,6 +39,7 @@ struct bl_node {
     uint64_t *timed_out_at;  /* per piece: loop time its last wait timed out, 0 */
     uint64_t tick_timer;
     uint64_t start_ms;
+    int store_errno;         /* the cache cannot store pieces (swarm paused) */
     bool stopped;
 };
 
@@ -82,6 +83,16 @@ static void on_piece(void *arg, uint32_t piece)
         drain(n);
 }
 
+/* Reads that wait for pieces the cache cannot store would wait for nothing:
+ * they fail now, with the cache's error (the file system says why). */
+static void on_store_failing(void *arg, int err_no)
+{
+    bl_node *n = arg;
+    n->store_errno = err_no;
+    if (err_no && bl_pending_fail_all(n->pending, err_no))
+        drain(n);
+}
+
 static void on_complete(void *arg)
 {
     bl_node *n = arg;
@@ -119,6 +130,12 @@ int bl_node_wait(bl_node *n, size_t entry, uint64_t off, uint64_t len, bl_node_r
         return 1;
     uint64_t now = bl_loop_now_ms(n->loop);
     bl_store *st = bl_swarm_store(n->swarm);
+    for (uint32_t p = first; p <= last && n->store_errno; p++)
+        if (!bl_store_have(st, p)) {
+            if (failed_piece)
+                *failed_piece = p;
+            return -3;
+        }
     for (uint32_t p = first; p <= last; p++) {
         uint64_t t = n->timed_out_at[p];
         if (t && now - t < FAIL_FAST_MS && !bl_store_have(st, p)) {
@@ -213,7 +230,8 @@ bl_node *bl_node_new(bl_loop *loop, const bl_node_config *cfg, bl_err *err)
     bl_swarm_config sc = {
         .mi = n->mi, .dir = cfg->cache_dir, .seed = false, .listen = cfg->listen,
         .use_trackers = cfg->use_trackers, .policy = cfg->policy,
-        .on_piece = on_piece, .on_complete = on_complete, .arg = n,
+        .on_piece = on_piece, .on_complete = on_complete,
+        .on_store_failing = on_store_failing, .arg = n,
     };
     n->swarm = bl_swarm_new(loop, &sc, err);
     if (!n->swarm)
@@ -279,6 +297,7 @@ bl_node_counters *bl_node_counters_of(bl_node *n) { return &n->ctr; }
 enum bl_fs_mode bl_node_mode(const bl_node *n) { return n->cfg.mode; }
 uint64_t bl_node_read_timeout_ms(const bl_node *n) { return n->cfg.read_timeout_ms; }
 const char *bl_node_cache_dir(const bl_node *n) { return n->cfg.cache_dir; }
+int bl_node_store_errno(const bl_node *n) { return n->store_errno; }
 
 int64_t bl_node_read(bl_node *n, size_t entry, uint64_t off, size_t len, uint8_t *out,
                      bl_err *err)
@@ -317,30 +336,29 @@ void bl_node_status_json(bl_node *n, bl_buf *b, const char *mountpoint)
     char ih[2 * BL_SHA1_LEN + 1];
     bl_hex(n->mi->info_hash, BL_SHA1_LEN, ih);
     const bl_node_counters *c = &n->ctr;
-    bl_buf_printf(b, "{\"pid\":%d,\"mountpoint\":", (int)getpid());
+    bl_buf_printf(b, "{\"kind\":\"mount\",\"pid\":%d,\"mountpoint\":", (int)getpid());
     bl_json_cstr(b, mountpoint);
     bl_buf_puts(b, ",\"name\":");
     bl_json_cstr(b, n->mi->name);
     bl_buf_printf(b, ",\"info_hash\":\"%s\",\"mode\":\"%s\",\"cache\":", ih,
                   bl_fs_mode_name(n->cfg.mode));
     bl_json_cstr(b, n->cfg.cache_dir);
-    bl_buf_printf(b,
-                  ",\"uptime_s\":%.3f,\"read_timeout_s\":%.3f,\"pieces_had\":%u,"
-                  "\"pieces_total\":%u,\"pieces_wanted\":%u,\"piece_length\":%llu,"
-                  "\"bytes_downloaded\":%llu,\"bytes_uploaded\":%llu,\"bytes_from_seeders\":%llu,"
-                  "\"bytes_from_peers\":%llu,\"bytes_wasted\":%llu,\"hash_failures\":%u,"
-                  "\"rate_down\":%llu,\"rate_up\":%llu,",
+    bl_buf_puts(b, ",\"log\":");
+    bl_json_cstr(b, n->cfg.log_path);
+    bl_buf_printf(b, ",\"uptime_s\":%.3f,\"read_timeout_s\":%.3f,\"piece_length\":%llu,",
                   (double)(bl_loop_now_ms(n->loop) - n->start_ms) / 1000.0,
-                  (double)n->cfg.read_timeout_ms / 1000.0, st.pieces_had, st.pieces_total,
-                  st.pieces_wanted, U(n->mi->piece_length), U(st.bytes_downloaded),
-                  U(st.bytes_uploaded), U(st.bytes_from_seeders),
-                  U(st.bytes_downloaded - st.bytes_from_seeders), U(st.bytes_wasted),
-                  st.hash_failures, U(st.rate_down), U(st.rate_up));
+                  (double)n->cfg.read_timeout_ms / 1000.0, U(n->mi->piece_length));
     bl_buf_printf(b, "\"queue\":{\"deadline\":%u,\"opened\":%u,\"prefetch\":%u,\"bulk\":%u,"
                      "\"none\":%u},",
                   q[BL_PRIO_DEADLINE], q[BL_PRIO_OPENED], q[BL_PRIO_PREFETCH], q[BL_PRIO_BULK],
                   q[BL_PRIO_NONE]);
-    bl_buf_printf(b, "\"reads_waiting\":%zu,", bl_pending_count(n->pending));
+    bl_buf_printf(b, "\"reads_waiting\":%zu,\"cache_write_errors\":%llu,\"cache_error\":",
+                  bl_pending_count(n->pending), U(st.write_errors));
+    if (st.store_errno)
+        bl_json_cstr(b, strerror(st.store_errno));
+    else
+        bl_buf_puts(b, "null");
+    bl_buf_putc(b, ',');
     bl_buf_printf(b,
                   "\"fuse\":{\"lookups\":%llu,\"lookups_negative\":%llu,\"getattrs\":%llu,"
                   "\"readdirs\":%llu,\"readlinks\":%llu,\"statfs\":%llu,\"opens\":%llu,"
@@ -351,19 +369,6 @@ void bl_node_status_json(bl_node *n, bl_buf *b, const char *mountpoint)
                   U(c->readlinks), U(c->statfs), U(c->opens), U(c->reads), U(c->read_bytes),
                   U(c->cache_hits), U(c->reads_waited), U(c->read_timeouts), U(c->read_errors),
                   U(c->interrupted), U(c->erofs), U(c->fetches), U(c->fetch_timeouts));
-    bl_swarm_peer_stats ps[256];
-    size_t np = bl_swarm_list_peers(n->swarm, ps, 256, false);
-    if (np > 256)
-        np = 256;
-    bl_buf_printf(b, "\"num_peers\":%u,\"peers_seeding\":%u,\"peers\":[", st.peers,
-                  st.peers_seeding);
-    for (size_t i = 0; i < np; i++) {
-        bl_buf_puts(b, i ? ",{\"addr\":" : "{\"addr\":");
-        bl_json_cstr(b, ps[i].addr);
-        bl_buf_puts(b, ",\"client\":");
-        bl_json_cstr(b, ps[i].client);
-        bl_buf_printf(b, ",\"seeder\":%s,\"downloaded\":%llu,\"uploaded\":%llu}",
-                      ps[i].seeder ? "true" : "false", U(ps[i].downloaded), U(ps[i].uploaded));
-    }
-    bl_buf_puts(b, "]}");
+    bl_swarm_status_json(n->swarm, b);
+    bl_buf_putc(b, '}');
 }

@@ -33,6 +33,7 @@ typedef struct bl_node_config {
     const char *listen;          /* swarm listen address, NULL: none */
     bool use_trackers;
     enum bl_policy policy;
+    const char *log_path;        /* the daemon's log, for status (NULL: stderr) */
 } bl_node_config;
 
 /* What the front ends did, for status.  Front ends bump these. */
@@ -49,7 +50,9 @@ typedef struct bl_node_counters {
 typedef struct bl_node bl_node;
 
 /* result: 0 when the bytes are local, ETIMEDOUT (with the first missing
- * piece) when they could not come in time, ECANCELED at shutdown. */
+ * piece) when they could not come in time, ECANCELED at shutdown, or the
+ * cache's write error (ENOSPC, EDQUOT, EIO...) when pieces cannot be stored:
+ * waiting reads then fail at once rather than hold a download loop. */
 typedef void (*bl_node_ready_fn)(void *arg, int result, uint32_t piece);
 
 bl_node *bl_node_new(bl_loop *loop, const bl_node_config *cfg, bl_err *err);
@@ -67,6 +70,8 @@ bl_node_counters *bl_node_counters_of(bl_node *n);
 enum bl_fs_mode bl_node_mode(const bl_node *n);
 uint64_t bl_node_read_timeout_ms(const bl_node *n);
 const char *bl_node_cache_dir(const bl_node *n);
+/* The cache's write error while pieces cannot be stored, else 0. */
+int bl_node_store_errno(const bl_node *n);
 
 /* An application opened a regular file (entry index): in file, hybrid and
  * bulk mode its pieces become OPENED; block mode waits for reads. */
@@ -76,7 +81,9 @@ void bl_node_opened(bl_node *n, size_t entry);
  * of the file).  Returns 1 if they already are (fn is not called), 0 if fn
  * will be called exactly once later (the missing pieces get a deadline:
  * first in the swarm's queue), -1 if too many are waiting, -2 if a needed
- * piece timed out moments ago (*failed_piece, may be NULL): fail at once.
+ * piece timed out moments ago (*failed_piece, may be NULL): fail at once,
+ * -3 if a needed piece is missing while the cache cannot store pieces
+ * (bl_node_store_errno says why): fail at once.
  * *id (may be NULL) names the wait for bl_node_cancel. */
 int bl_node_wait(bl_node *n, size_t entry, uint64_t off, uint64_t len, bl_node_ready_fn fn,
                  void *arg, int64_t *id, uint32_t *failed_piece);

@@ -451,6 +451,29 @@ static char *resolve_in_set(const walk *w, const char *link, const char *target)
     return out;
 }
 
+/* Symlinks are recorded as they are; one that leads out of the set works on
+ * a node only if the node happens to have its target: say so, once each. */
+static void warn_outside_links(const walk *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        const node *nd = &w->nodes[i];
+        if (!S_ISLNK(nd->mode))
+            continue;
+        char *in = resolve_in_set(w, nd->set_path, nd->target);
+        if (in) {
+            free(in);
+            continue;
+        }
+        char safe[512];
+        bl_warn("symlink %s -> %s %s", nd->set_path,
+                bl_log_safe(safe, sizeof safe, nd->target, strlen(nd->target)),
+                nd->target[0] == '/' ? "points outside the set: each node will see whatever its "
+                                       "own file system has there"
+                                     : "leads outside the set or to nothing in it: it will dangle "
+                                       "on the nodes unless they have its target");
+    }
+}
+
 static void encode(const bl_create_opts *o, const walk *w, const char *name, uint32_t pl,
                    const uint8_t *hashes, uint32_t num_pieces, const char *const *prefetch,
                    size_t num_prefetch, bl_buf *b)
@@ -624,6 +647,7 @@ int bl_create(const bl_create_opts *o, bl_buf *out, bl_create_stats *stats, bl_e
         bl_fail(err, "the set has a top-level '.pad', the name BEP 47 reserves for padding files");
         goto out;
     }
+    warn_outside_links(&w);
 
     for (size_t i = 0; i < o->num_env; i++) {
         const bl_menv *e = &o->env[i];

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -77,6 +78,8 @@ typedef struct ctx {
     size_t nobjs, capobjs;
     strlist sysdirs;
     bool sysdirs_loaded, warned_platform, warned_lib;
+    strlist setfiles;   /* every file of the set (set paths), read when a hint needs it */
+    bool setfiles_loaded;
     uint8_t cls, data;
     uint16_t machine;
     char ***out;
@@ -828,6 +831,48 @@ static long add_obj(ctx *c, found *f, long loader, const char *reqname, bool exe
     return (long)c->nobjs++;
 }
 
+/* -- hints: a library the set has, found elsewhere -- */
+
+static void walk_set(ctx *c, const char *disk, const char *rel, int depth)
+{
+    DIR *d = depth <= 32 && c->setfiles.n < 200000 ? opendir(disk) : NULL;
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) && !c->oom) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char *dp = pjoin(c, disk, de->d_name);
+        char *rp = rel[0] ? pjoin(c, rel, de->d_name) : strdup(de->d_name);
+        struct stat st;
+        if (dp && rp && lstat(dp, &st) == 0) {
+            if (S_ISDIR(st.st_mode))
+                walk_set(c, dp, rp, depth + 1);
+            else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))
+                sl_push(c, &c->setfiles, rp);
+        }
+        free(dp);
+        free(rp);
+    }
+    closedir(d);
+}
+
+/* A file of the set named base (the last component), or NULL. */
+static const char *set_file_named(ctx *c, const char *base)
+{
+    if (!c->setfiles_loaded) {
+        c->setfiles_loaded = true;
+        for (size_t i = 0; i < c->nroots; i++)
+            walk_set(c, c->roots[i].abs, c->roots[i].prefix, 0);
+    }
+    for (size_t i = 0; i < c->setfiles.n; i++) {
+        const char *s = strrchr(c->setfiles.v[i], '/');
+        if (!strcmp(s ? s + 1 : c->setfiles.v[i], base))
+            return c->setfiles.v[i];
+    }
+    return NULL;
+}
+
 static long match_loaded(const ctx *c, const char *name)
 {
     for (size_t i = 0; i < c->nobjs; i++)
@@ -869,6 +914,18 @@ static void need(ctx *c, long from, const char *name)
         bl_warn("prefetch: %s (needed by %s) is found neither in the set nor on this machine",
                 bl_log_safe(safe, sizeof safe, name, strlen(name)), shown(c, c->objs[from].named));
         return;
+    }
+    if (!strchr(name, '/') && f.named && !set_rel(c, f.named)) {
+        const char *in = set_file_named(c, name);
+        if (in) {
+            char safe[256];
+            bl_warn("prefetch: %s (needed by %s) resolves to %s on this machine, not to the "
+                    "set's %s, so it is not prefetched: nothing on the loader's path (RUNPATH, "
+                    "RPATH) leads into the set; give --library-path with its directory (or link "
+                    "the program with -Wl,-rpath,'$ORIGIN/...')",
+                    bl_log_safe(safe, sizeof safe, name, strlen(name)),
+                    shown(c, c->objs[from].named), f.named, in);
+        }
     }
     long same = match_file(c, &f);
     if (same >= 0) {
@@ -970,6 +1027,7 @@ static void teardown(ctx *c)
     }
     free(c->roots);
     sl_free(&c->sysdirs);
+    sl_free(&c->setfiles);
     free(c->vroot);
 }
 
@@ -1021,6 +1079,7 @@ int bl_elfdeps_closure(const bl_elfdeps_opts *o, const char *exe_disk_path, char
         add_interp(&c, interp);
         free(interp);
     }
+    size_t listed_before = *n;
     /* Breadth-first, as _dl_map_object_deps. */
     for (size_t i = 0; i < c.nobjs && !c.oom; i++) {
         for (size_t k = 0; k < c.objs[i].info.nneeded && !c.oom; k++) {
@@ -1033,6 +1092,10 @@ int bl_elfdeps_closure(const bl_elfdeps_opts *o, const char *exe_disk_path, char
     }
     if (c.oom)
         goto oom;
+    if (*n == listed_before && c.objs[0].named && !set_rel(&c, c.objs[0].named))
+        bl_warn("prefetch: %s is outside the set and loads nothing from it: nothing to prefetch "
+                "for it (name the program inside the set, or give --library-path)",
+                exe_disk_path);
     rc = 0;
     goto out;
 oom:

@@ -742,7 +742,20 @@ int bl_metainfo_parse(bl_metainfo *mi, uint8_t *raw, size_t len, bl_err *err)
     mi->raw = raw;
     mi->raw_len = len;
     bl_bdoc d;
-    if (bl_bdecode(&d, raw, len, NULL, err) < 0) {
+    bl_err e = {.offset = 0};
+    if (bl_bdecode(&d, raw, len, NULL, &e) < 0) {
+        /* say what the file is, not only where bencode broke */
+        if (len && raw[0] != 'd')
+            bl_fail(err, "not a description file: a .torrent is a bencoded dictionary, and this "
+                         "one starts with byte 0x%02x ('%c')", raw[0],
+                    raw[0] >= 0x20 && raw[0] < 0x7f ? raw[0] : '?');
+        else if (strstr(e.msg, "truncated") || strstr(e.msg, "end of input"))
+            bl_fail(err, "truncated: the file ends at byte %zu, inside the description (an "
+                         "incomplete download or copy?)", len);
+        else
+            bl_fail(err, "not a valid description file: %s", e.msg);
+        if (err)
+            err->offset = e.offset;
         bl_metainfo_free(mi);
         return -1;
     }

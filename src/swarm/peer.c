@@ -25,6 +25,14 @@ static bool peer_is_seeder(const peer *p)
     return p->has_all || bl_bitfield_all(&p->have);
 }
 
+/* For accounting ("bytes from seeders"): a real seeder, not a node that
+ * happens to have finished.  bitlib peers say so (BEP 21 upload_only: only
+ * `bitlib seed` sends it); for other clients, complete is all we know. */
+bool peer_is_origin(const peer *p)
+{
+    return peer_is_seeder(p) && (p->upload_only || strncmp(p->client, "bitlib ", 7) != 0);
+}
+
 peer *peer_new(bl_swarm *s, int fd, bool outgoing, const struct sockaddr *sa, socklen_t len,
                bool connecting)
 {
@@ -475,7 +483,7 @@ void peer_send_have(peer *p, uint32_t piece)
 void peer_fill_requests(peer *p)
 {
     bl_swarm *s = p->sw;
-    if (p->state != PEER_ACTIVE || p->peer_choking || !p->am_interested)
+    if (p->state != PEER_ACTIVE || p->peer_choking || !p->am_interested || swarm_paused(s))
         return;
     uint32_t limit = p->pipeline;
     if (p->reqq && p->reqq < limit)
@@ -675,6 +683,8 @@ static void got_ext_handshake(peer *p, const uint8_t *data, size_t len)
         bl_log_safe(p->client, sizeof p->client, hs->client, strlen(hs->client));
     uint8_t pex_was = p->ext_pex_id;
     p->ext_pex_id = s->mi->is_private ? 0 : bl_ext_handshake_id(hs, "ut_pex");
+    if (carried & BL_EXT_KEY_UPLOAD_ONLY)
+        p->upload_only = hs->upload_only;
     if (carried & BL_EXT_KEY_REQQ)
         p->reqq = hs->reqq;
     if ((carried & BL_EXT_KEY_P) && hs->port != p->listen_port) {
@@ -780,7 +790,7 @@ static void got_piece(peer *p, const bl_msg *m)
     p->downloaded += b.length;
     p->win_down += b.length;
     s->st.bytes_downloaded += b.length;
-    if (peer_is_seeder(p))
+    if (peer_is_origin(p))
         s->st.bytes_from_seeders += b.length;
     /* CANCELs go out with the next flush: flushing here could close a peer
      * and unlink it from the list being walked */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -59,6 +60,7 @@ struct bl_store {
     uint8_t *spare[STORE_SPARE_BUFS];
     unsigned nspare;
     uint8_t *padded;         /* bitmap: pieces that end in padding (NULL: none do) */
+    int write_errno;         /* of the last piece that could not be written */
 };
 
 /* ---- paths ---- */
@@ -259,9 +261,16 @@ static int seg_write(void *ctx, size_t f, uint64_t off, uint8_t *buf, size_t n, 
         return 0;
     }
     if (!is_data_file(mf)) return bl_fail(err, "%s: symlink entry holds data", mf->path);
+    errno = 0;
     int fd = get_fd(s, f, err);
-    if (fd < 0) return -1;
-    if (pwrite_full(fd, buf, n, off) < 0) return bl_fail(err, "%s: write: %s", mf->path, strerror(errno));
+    if (fd < 0) {
+        s->write_errno = errno ? errno : EIO;
+        return -1;
+    }
+    if (pwrite_full(fd, buf, n, off) < 0) {
+        s->write_errno = errno ? errno : EIO;
+        return bl_fail(err, "%s: write: %s", mf->path, strerror(s->write_errno));
+    }
     return 0;
 }
 
@@ -299,7 +308,7 @@ bl_store *bl_store_open(const bl_metainfo *mi, const char *dir, int flags, bl_er
         if (mkdir(dir, 0755) == 0) {
             made_dir = true;
         } else if (errno != EEXIST) {
-            bl_fail(err, "%s: cannot create cache directory: %s", dir, strerror(errno));
+            bl_fail(err, "%s: cannot create the directory: %s", dir, strerror(errno));
             return NULL;
         }
     }
@@ -319,7 +328,10 @@ bl_store *bl_store_open(const bl_metainfo *mi, const char *dir, int flags, bl_er
     s->open = calloc(s->max_fds, sizeof *s->open);
     s->pend = calloc(s->max_pend, sizeof *s->pend);
     if (s->dirfd < 0) {
-        bl_fail(err, "%s: cannot open cache directory: %s", dir, strerror(errno));
+        if (errno == ENOTDIR)
+            bl_fail(err, "%s is not a directory", dir);
+        else
+            bl_fail(err, "%s: cannot open the directory: %s", dir, strerror(errno));
         goto fail;
     }
     if (!s->bits || !s->slot || !s->open || !s->pend) {
@@ -414,6 +426,14 @@ size_t bl_store_bitfield_len(const bl_store *s) { return (s->mi->num_pieces + 7)
 uint32_t bl_store_num_had(const bl_store *s) { return s->had; }
 bool bl_store_complete(const bl_store *s) { return s->had == s->mi->num_pieces; }
 unsigned bl_store_num_pending(const bl_store *s) { return s->npend; }
+int bl_store_write_errno(const bl_store *s) { return s->write_errno; }
+
+int64_t bl_store_free_bytes(const bl_store *s)
+{
+    struct statvfs sv;
+    if (fstatvfs(s->dirfd, &sv) < 0) return -1;
+    return (int64_t)((uint64_t)sv.f_bavail * sv.f_frsize);
+}
 
 /* ---- pending pieces ---- */
 
@@ -508,10 +528,18 @@ int bl_store_piece_hashed(bl_store *s, uint32_t piece, const uint8_t digest[BL_S
         bl_fail(err, "piece %u: SHA-1 mismatch", piece);
         return BL_STORE_HASH_FAIL;
     }
+    int before = s->write_errno;
+    s->write_errno = 0;
     int rc = for_each_segment(mi, piece_start(mi, piece), bl_metainfo_piece_size(mi, piece),
                               p->buf, seg_write, s, err);
     free_pending(s, p);
-    if (rc < 0) return bl_fail_ctx(err, "piece %u", piece);
+    if (rc < 0) {
+        bl_fail_ctx(err, "piece %u", piece);
+        if (s->write_errno) return BL_STORE_WRITE_FAIL;
+        s->write_errno = before;
+        return -1; /* non-zero padding: the description itself is broken */
+    }
+    s->write_errno = before;
     mark_had(s, piece);
     return 0;
 }
@@ -721,6 +749,41 @@ static void *check_thread(void *arg)
     return NULL;
 }
 
+/* Lengths are part of the description: a file with bytes appended is not
+ * the described file even when every piece over it verifies.  A writable
+ * store cuts it to its length (a fetch into an older copy); a read-only one
+ * (a seeder's copy) is refused, naming the file. */
+static int check_lengths(bl_store *s, bl_err *err)
+{
+    const bl_metainfo *mi = s->mi;
+    bool ro = s->flags & BL_STORE_READONLY;
+    for (size_t f = 0; f < mi->num_files; f++) {
+        const bl_mfile *mf = &mi->files[f];
+        if (!is_data_file(mf)) continue;
+        int fd = open_beneath(s->dirfd, mf->path, false, ro, NULL);
+        if (fd < 0) continue; /* missing or unsafe: the check will not have its pieces */
+        struct stat st;
+        int rc = 0;
+        if (fstat(fd, &st) < 0) {
+            rc = bl_fail(err, "%s: %s", mf->path, strerror(errno));
+        } else if ((uint64_t)st.st_size > mf->length && ro) {
+            rc = bl_fail(err, "'%s' is %llu bytes but the description says %llu: this is not "
+                              "the copy it describes", mf->path, (unsigned long long)st.st_size,
+                         (unsigned long long)mf->length);
+        } else if ((uint64_t)st.st_size > mf->length) {
+            if (ftruncate(fd, (off_t)mf->length) < 0)
+                rc = bl_fail(err, "%s: cannot cut it to the described %llu bytes: %s", mf->path,
+                             (unsigned long long)mf->length, strerror(errno));
+            else
+                bl_info("'%s' was %llu bytes, the description says %llu: cut to length",
+                        mf->path, (unsigned long long)st.st_size, (unsigned long long)mf->length);
+        }
+        close(fd);
+        if (rc < 0) return -1;
+    }
+    return 0;
+}
+
 int64_t bl_store_check(bl_store *s, int threads, bl_store_progress_fn progress, void *ud,
                        bl_err *err)
 {
@@ -729,6 +792,7 @@ int64_t bl_store_check(bl_store *s, int threads, bl_store_progress_fn progress, 
      * delay the first connection (measurably, with eight nodes starting on
      * one machine). */
     if (s->all_new) return s->had;
+    if (check_lengths(s, err) < 0) return -1;
     if (threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;

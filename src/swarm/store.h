@@ -39,6 +39,9 @@ enum {
 enum {
     BL_STORE_HASH_FAIL = -2, /* bl_store_verify: data did not match: blame the peer(s) */
     BL_STORE_NOT_HAD = -3,   /* a read touched a piece that is not verified yet */
+    BL_STORE_WRITE_FAIL = -4,/* a verified piece could not be written (disk full, quota,
+                              * I/O error): a local problem, never the peers'; the piece
+                              * is not had, bl_store_write_errno() says why */
 };
 
 #define BL_STORE_DEFAULT_PENDING 64
@@ -71,8 +74,10 @@ int bl_store_write_block(bl_store *s, uint32_t piece, uint32_t offset, const uin
                          uint32_t len, bl_err *err);
 /* Check a complete buffered piece against its SHA-1; on a match write it
  * (padding must be zero and is not written) and mark it had: returns 0.
- * BL_STORE_HASH_FAIL: mismatch, the buffer is dropped.  -1: not complete,
- * or an I/O error (the buffer is dropped, the piece is not had). */
+ * BL_STORE_HASH_FAIL: mismatch, the buffer is dropped.  BL_STORE_WRITE_FAIL:
+ * writing it failed (the buffer is dropped, the piece is not had; bytes
+ * already written stay unverified, so nothing wrong is ever read).  -1: not
+ * complete. */
 int bl_store_verify(bl_store *s, uint32_t piece, bl_err *err);
 /* The same in two steps, so that pieces can be hashed in batches
  * (core/sha1batch): bl_store_piece_data gives a complete buffered piece,
@@ -87,6 +92,11 @@ int bl_store_piece_hashed(bl_store *s, uint32_t piece, const uint8_t digest[BL_S
  * bl_store_piece_data and not yet hashed. */
 void bl_store_drop_pending(bl_store *s, uint32_t piece);
 unsigned bl_store_num_pending(const bl_store *s);
+/* errno of the last BL_STORE_WRITE_FAIL (0: none yet). */
+int bl_store_write_errno(const bl_store *s);
+/* Bytes an unprivileged writer may still use on the store's file system
+ * (statvfs), or -1 if unknown. */
+int64_t bl_store_free_bytes(const bl_store *s);
 
 /* Serving without copies: where bytes [offset, offset+len) of a had piece
  * lie.  fn(ctx, file, off, n) is called per stretch, in order: file >= 0
@@ -114,7 +124,9 @@ int64_t bl_store_read_file(bl_store *s, size_t file, uint64_t off, size_t len, u
 bool bl_store_file_ready(const bl_store *s, size_t file, uint64_t off, uint64_t len);
 
 /* Hash the pieces already on disk and mark the matching ones had (pieces
- * already had are not re-hashed).  threads <= 0: one per online CPU.
+ * already had are not re-hashed).  First, files longer than the
+ * description says are cut to length (a read-only store refuses them,
+ * naming the first: -1).  threads <= 0: one per online CPU.
  * progress (may be NULL) runs on the calling thread now and then, and once
  * when every piece has been examined, with the number examined so far.
  * Returns the number of pieces had afterwards, or -1 if the check could

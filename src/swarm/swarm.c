@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/json.h"
 #include "core/log.h"
 #include "swarm/swarm_int.h"
 #include "swarm/tracker_glue.h"
@@ -521,6 +522,61 @@ const uint8_t *swarm_solo_mask(bl_swarm *s, const peer *p)
 
 /* ---- verification ----------------------------------------------------------- */
 
+/* ---- a store that cannot write ---------------------------------------------- */
+
+#define STORE_RETRY_MIN_MS 5000
+#define STORE_RETRY_MAX_MS 60000
+#define STORE_ROOM_PIECES 4    /* free space that makes a retry worth it (ENOSPC) */
+
+bool swarm_paused(const bl_swarm *s) { return s->store_failing; }
+
+/* A verified piece could not be written: a local error.  Count it, stop
+ * asking for pieces (every one would need room) and tell the front end,
+ * once per episode: a full cache must not turn into a download loop. */
+static void store_failed(bl_swarm *s, uint32_t piece, const bl_err *err)
+{
+    int e = bl_store_write_errno(s->store);
+    s->st.write_errors++;
+    s->st.bytes_wasted += bl_metainfo_piece_size(s->mi, piece);
+    bl_picker_piece_failed(s->picker, piece);
+    contrib_drop(s, piece);
+    if (s->store_failing)
+        return;
+    s->store_failing = true;
+    s->st.store_errno = e;
+    uint64_t wait = (uint64_t)STORE_RETRY_MIN_MS << (s->store_episodes < 4 ? s->store_episodes : 4);
+    s->store_retry_ms = bl_loop_now_ms(s->loop) + (wait < STORE_RETRY_MAX_MS ? wait : STORE_RETRY_MAX_MS);
+    s->store_episodes++;
+    bl_error("%s: cannot store verified data: %s; downloads pause until writes can work "
+             "again (local data stays readable; this is not the peers' fault)", s->cfg.dir,
+             err->msg);
+    if (s->cfg.on_store_failing)
+        s->cfg.on_store_failing(s->cfg.arg, e);
+}
+
+/* From the tick: try again once the back-off is over and, for a full file
+ * system, once there is room for a few pieces. */
+static void store_maybe_resume(bl_swarm *s, uint64_t now)
+{
+    if (!s->store_failing || now < s->store_retry_ms)
+        return;
+    int e = s->st.store_errno;
+    if (e == ENOSPC) {
+        int64_t room = bl_store_free_bytes(s->store);
+        if (room >= 0 && (uint64_t)room < STORE_ROOM_PIECES * s->mi->piece_length)
+            return;
+    }
+    s->store_failing = false;
+    s->st.store_errno = 0;
+    bl_info("%s: trying to store pieces again (it failed with: %s)", s->cfg.dir, strerror(e));
+    if (s->cfg.on_store_failing)
+        s->cfg.on_store_failing(s->cfg.arg, 0);
+    for (peer *p = s->peers, *next; p; p = next) { /* filling may close p */
+        next = p->next;
+        peer_fill_requests(p);
+    }
+}
+
 static void piece_hashed(void *arg, uint64_t tag, const uint8_t digest[BL_SHA1_LEN])
 {
     bl_swarm *s = arg;
@@ -531,6 +587,8 @@ static void piece_hashed(void *arg, uint64_t tag, const uint8_t digest[BL_SHA1_L
         swarm_piece_verified(s, piece);
     else if (rc == BL_STORE_HASH_FAIL)
         swarm_piece_failed(s, piece);
+    else if (rc == BL_STORE_WRITE_FAIL)
+        store_failed(s, piece, &err);
     else {
         bl_error("piece %u: %s", piece, err.msg);
         bl_picker_piece_failed(s->picker, piece);
@@ -572,6 +630,7 @@ void swarm_verify_piece(bl_swarm *s, uint32_t piece)
 void swarm_piece_verified(bl_swarm *s, uint32_t piece)
 {
     swarm_wanted_now(s); /* the linger counts from the last arrival */
+    s->store_episodes = 0; /* writes work */
     contrib_drop(s, piece);
     solo_drop(s, piece);
     bl_picker_piece_verified(s->picker, piece);
@@ -759,6 +818,7 @@ static void tick(bl_loop *loop, void *arg)
         p = next;
     }
     dial_some(s, now);
+    store_maybe_resume(s, now);
     if (s->tc)
         swarm_tracker_stats(s);
 }
@@ -779,7 +839,7 @@ void bl_swarm_get_stats(const bl_swarm *s, bl_swarm_stats *st)
         if (p->state != PEER_ACTIVE)
             continue;
         st->peers++;
-        if (p->has_all || bl_bitfield_all(&p->have))
+        if (peer_is_origin(p))
             st->peers_seeding++;
     }
 }
@@ -796,7 +856,7 @@ static void peer_report(const peer *p, bl_swarm_peer_stats *o)
     memset(o, 0, sizeof *o);
     snprintf(o->addr, sizeof o->addr, "%s", p->name);
     snprintf(o->client, sizeof o->client, "%s", p->client);
-    o->seeder = p->has_all || bl_bitfield_all(&p->have);
+    o->seeder = peer_is_origin(p);
     o->coop = p->coop;
     o->outgoing = p->outgoing;
     o->interested = p->am_interested;
@@ -837,6 +897,40 @@ size_t bl_swarm_list_peers(const bl_swarm *s, bl_swarm_peer_stats *out, size_t m
     return n;
 }
 
+#define U(x) ((unsigned long long)(x))
+
+void bl_swarm_status_json(const bl_swarm *s, bl_buf *b)
+{
+    bl_swarm_stats st;
+    bl_swarm_get_stats(s, &st);
+    bl_buf_printf(b,
+                  "\"pieces_had\":%u,\"pieces_total\":%u,\"pieces_wanted\":%u,"
+                  "\"bytes_downloaded\":%llu,\"bytes_uploaded\":%llu,\"bytes_from_seeders\":%llu,"
+                  "\"bytes_from_peers\":%llu,\"bytes_wasted\":%llu,\"hash_failures\":%u,"
+                  "\"rate_down\":%llu,\"rate_up\":%llu,\"listen\":",
+                  st.pieces_had, st.pieces_total, st.pieces_wanted, U(st.bytes_downloaded),
+                  U(st.bytes_uploaded), U(st.bytes_from_seeders),
+                  U(st.bytes_downloaded - st.bytes_from_seeders), U(st.bytes_wasted),
+                  st.hash_failures, U(st.rate_down), U(st.rate_up));
+    bl_json_cstr(b, s->listen_name);
+    bl_swarm_peer_stats ps[256];
+    size_t np = bl_swarm_list_peers(s, ps, 256, false);
+    if (np > 256)
+        np = 256;
+    bl_buf_printf(b, ",\"num_peers\":%u,\"peers_seeding\":%u,\"peers\":[", st.peers,
+                  st.peers_seeding);
+    for (size_t i = 0; i < np; i++) {
+        bl_buf_puts(b, i ? ",{\"addr\":" : "{\"addr\":");
+        bl_json_cstr(b, ps[i].addr);
+        bl_buf_puts(b, ",\"client\":");
+        bl_json_cstr(b, ps[i].client);
+        bl_buf_printf(b, ",\"seeder\":%s,\"cooperative\":%s,\"downloaded\":%llu,\"uploaded\":%llu}",
+                      ps[i].seeder ? "true" : "false", ps[i].coop ? "true" : "false",
+                      U(ps[i].downloaded), U(ps[i].uploaded));
+    }
+    bl_buf_putc(b, ']');
+}
+
 void bl_swarm_stop(bl_swarm *s)
 {
     if (s->stopping)
@@ -846,6 +940,15 @@ void bl_swarm_stop(bl_swarm *s)
 }
 
 bool bl_swarm_stopped(const bl_swarm *s) { return s->tracker_stopped; }
+
+void bl_swarm_leave(bl_swarm *s, uint64_t max_ms)
+{
+    bl_swarm_stop(s);
+    bl_loop_refresh_now(s->loop);
+    for (uint64_t until = bl_loop_now_ms(s->loop) + max_ms;
+         !bl_swarm_stopped(s) && bl_loop_now_ms(s->loop) < until;)
+        bl_loop_run_once(s->loop, 100);
+}
 
 void bl_swarm_free(bl_swarm *s)
 {

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/evloop.h"
 #include "meta/metainfo.h"
@@ -47,6 +48,10 @@ typedef struct bl_swarm_config {
     /* Called on the loop thread. */
     void (*on_piece)(void *arg, uint32_t piece);  /* a piece was verified */
     void (*on_complete)(void *arg);              /* every wanted piece is had */
+    /* Verified pieces cannot be written to dir (err_no: ENOSPC, EDQUOT,
+     * EIO...): downloads pause until writes can work again, then this is
+     * called with 0.  May be NULL. */
+    void (*on_store_failing)(void *arg, int err_no);
     void *arg;
 } bl_swarm_config;
 
@@ -63,13 +68,16 @@ typedef struct bl_swarm_peer_stats {
 typedef struct bl_swarm_stats {
     uint32_t pieces_had, pieces_total, pieces_wanted;
     uint64_t bytes_downloaded;      /* verified payload bytes received */
-    uint64_t bytes_from_seeders;    /* ... of which from peers that had everything */
+    uint64_t bytes_from_seeders;    /* ... of which from real seeders (bitlib seed, complete
+                                     * stock clients), not nodes that finished */
     uint64_t bytes_uploaded;
     uint64_t bytes_wasted;          /* duplicates and hash failures */
     uint32_t hash_failures;
     uint32_t dials;                 /* outgoing connections attempted */
-    unsigned peers, peers_seeding;
+    unsigned peers, peers_seeding;  /* peers_seeding: real seeders, as above */
     uint64_t rate_down, rate_up;    /* bytes/s over the last few seconds */
+    uint64_t write_errors;          /* verified pieces the store could not write */
+    int store_errno;                /* non-zero while downloads pause for it */
 } bl_swarm_stats;
 
 /* Open the store and check what is already on disk (hashing on all cores).
@@ -93,13 +101,30 @@ void bl_swarm_queue(const bl_swarm *s, uint32_t in_class[BL_PRIO_COUNT]);
  * that left after exchanging data); returns how many there are. */
 size_t bl_swarm_list_peers(const bl_swarm *s, bl_swarm_peer_stats *out, size_t max,
                            bool include_departed);
+/* Append the swarm's part of a status object: "pieces_had", "pieces_total",
+ * "pieces_wanted", "bytes_downloaded", "bytes_uploaded",
+ * "bytes_from_seeders", "bytes_from_peers", "bytes_wasted",
+ * "hash_failures", "rate_down", "rate_up", "listen", "num_peers",
+ * "peers_seeding", "peers" (connected: addr, client, seeder, cooperative,
+ * downloaded, uploaded) -- comma-separated members, no braces. */
+void bl_swarm_status_json(const bl_swarm *s, bl_buf *b);
 /* The address actually listened on (port chosen by the kernel for :0). */
 const char *bl_swarm_listen_addr(const bl_swarm *s);
+/* Pieces that cannot be written are a local problem: they are counted
+ * (write_errors, also in bytes_wasted), never blamed on the peers that sent
+ * them, and not asked for again while writes fail.  Downloads resume on
+ * their own once the store's file system has room for a few pieces again
+ * (ENOSPC), or after a back-off of 5 s doubling up to 60 s (other errors). */
+
 /* Announce departure to the trackers; connections close in bl_swarm_free.
  * bl_swarm_stopped() turns true once the trackers were told (or could not
  * be): run the loop until then, bounded, before freeing. */
 void bl_swarm_stop(bl_swarm *s);
 bool bl_swarm_stopped(const bl_swarm *s);
+/* Stop and run the swarm's loop until the trackers were told, at most
+ * max_ms: what every front end does on its way out, so that trackers do not
+ * keep handing out a node that is gone. */
+void bl_swarm_leave(bl_swarm *s, uint64_t max_ms);
 void bl_swarm_free(bl_swarm *s);
 
 #endif

@@ -93,6 +93,7 @@ struct peer {
     bool am_choking, am_interested, peer_choking, peer_interested;
     bl_bitfield have;
     bool has_all;                 /* BEP 6 HAVE ALL (have is kept full too) */
+    bool upload_only;             /* BEP 21: it said it only uploads (a seeder) */
     bool duplicate;               /* closed as a second connection to a connected peer */
     bool dry;                     /* the last fill found nothing more to ask it for */
     uint64_t dry_supply, dry_ms;  /* picker supply and time of that fill */
@@ -184,6 +185,10 @@ struct bl_swarm {
     uint64_t last_want_ms;        /* a piece was last wanted or arrived wanted (peer.c) */
     bool completed_fired;
     bool stopping;
+    /* writes to the store fail (disk full): no requests until they can work */
+    bool store_failing;
+    uint32_t store_episodes;      /* failures since the last piece written */
+    uint64_t store_retry_ms;      /* loop time from which to try again */
 
     struct bl_tracker_client *tc; /* NULL without trackers */
     bool tracker_stopped;         /* the stopped announce is done (or not needed) */
@@ -209,12 +214,17 @@ void peer_flush(peer *p);
  * to tell).  May close p. */
 uint64_t peer_pex_due(peer *p, uint64_t now);
 void peer_free(peer *p);
+/* A real seeder (it said upload_only, or a complete non-bitlib client), not
+ * a bitlib node that finished: what "from seeders" counts. */
+bool peer_is_origin(const peer *p);
 void peer_send_intents(peer *from_seed, const uint32_t *pieces, size_t n);
 
 /* swarm.c, for peer.c */
 void swarm_verify_piece(bl_swarm *s, uint32_t piece);
 void swarm_piece_verified(bl_swarm *s, uint32_t piece);
 void swarm_piece_failed(bl_swarm *s, uint32_t piece);
+/* True while nothing should be requested (pieces cannot be stored). */
+bool swarm_paused(const bl_swarm *s);
 const uint8_t *swarm_solo_mask(bl_swarm *s, const peer *p);
 void swarm_solo_peer_gone(bl_swarm *s, uint32_t peer_id);
 void swarm_contrib_add(bl_swarm *s, uint32_t piece, uint32_t peer_id);

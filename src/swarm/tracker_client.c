@@ -372,6 +372,40 @@ static int http_start(bl_tracker_client *tc, struct trk *t, char *why, size_t wh
     return 0;
 }
 
+int bl_tc_check_url(const char *url, bl_err *err)
+{
+    static const char *const schemes[] = {"http://", "https://", "udp://"};
+    const char *hp = NULL;
+    int k;
+    for (k = 0; k < 3 && !hp; k++)
+        if (!strncmp(url, schemes[k], strlen(schemes[k])))
+            hp = url + strlen(schemes[k]);
+    if (!hp)
+        return bl_fail(err, "'%s' is not a tracker URL: it must start with http://, https:// "
+                            "or udp://", url);
+    bool udp = k == 3;
+    size_t n = strcspn(hp, "/?#");
+    const char *colon = memchr(hp, ':', n);
+    if (hp[0] == '[') { /* [v6 address]:port */
+        const char *rb = memchr(hp, ']', n);
+        if (!rb)
+            return bl_fail(err, "'%s' is not a tracker URL: unclosed [", url);
+        colon = rb + 1 < hp + n && rb[1] == ':' ? rb + 1 : NULL;
+    }
+    if ((colon ? (size_t)(colon - hp) : n) == 0)
+        return bl_fail(err, "'%s' is not a tracker URL: no host", url);
+    if (colon) {
+        char *end;
+        unsigned long port = strtoul(colon + 1, &end, 10);
+        if (end == colon + 1 || end != hp + n || port == 0 || port > 65535)
+            return bl_fail(err, "'%s' is not a tracker URL: bad port", url);
+    } else if (udp) {
+        return bl_fail(err, "'%s' is not a tracker URL: udp:// needs a port (udp://HOST:PORT)",
+                       url);
+    }
+    return 0;
+}
+
 /* ---- UDP (BEP 15) ---- */
 
 static int udp_resolve(struct trk *t, const char *url, char *why, size_t whysz)

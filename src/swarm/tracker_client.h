@@ -71,6 +71,10 @@ typedef struct bl_tc_status {
 typedef struct bl_tracker_client bl_tracker_client;
 
 bl_tracker_client *bl_tc_new(bl_loop *loop, const bl_tc_config *cfg, bl_err *err);
+/* Whether url is one this client can announce to: http://HOST[:PORT][/...],
+ * https://..., udp://HOST:PORT[/...] (no name is resolved).  0, or -1 with
+ * err saying what is wrong. */
+int bl_tc_check_url(const char *url, bl_err *err);
 /* Aborts whatever is in flight (no stopped event: use bl_tc_event first). */
 void bl_tc_free(bl_tracker_client *tc);
 /* Counters sent with the next announce. */

@@ -14,10 +14,13 @@ PY=/usr/bin/python3
 [ -x "$BITLIB" ] || { echo "FAIL: $BITLIB is not built"; exit 1; }
 BITLIB=$(realpath "$BITLIB")
 
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cleanup.sh"
+cl_init
 WORK=$(mktemp -d /tmp/t_create_errors.XXXXXX)
 O=$WORK/outdir
-cleanup() { chmod -R u+rwx "$WORK" 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
+cl_track_dir "$WORK"
+unlock_work() { chmod -R u+rwx "$WORK" 2>/dev/null || true; }
+cl_on_exit unlock_work
 chmod 0755 "$WORK"
 
 say() { echo "== $*"; }

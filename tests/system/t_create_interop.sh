@@ -33,8 +33,10 @@ $PY -c 'import libtorrent' 2>/dev/null || { echo "SKIP: python3-libtorrent not i
 [ -x "$BITLIB" ] || { echo "FAIL: $BITLIB is not built"; exit 1; }
 BITLIB=$(realpath "$BITLIB")
 
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cleanup.sh"
+cl_init
 WORK=$(mktemp -d /tmp/t_create_interop.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+cl_track_dir "$WORK"
 
 say() { echo "== $*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }

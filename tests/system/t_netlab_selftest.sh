@@ -13,10 +13,10 @@ for tool in ip tc nsenter perl ss "$PY"; do
     command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
 done
 
+. "$HERE/lib/cleanup.sh"
+cl_init
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/t_netlab.XXXXXX")
-cleanup() { netlab_down; rm -rf -- "$TMP"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+cl_track_dir "$TMP"
 
 fail() { echo "FAIL: $*"; exit 1; }
 

@@ -15,8 +15,10 @@ for tool in gcc ldd jq realpath; do
 done
 [ -x "$BITLIB" ] || { echo "FAIL: $BITLIB not built"; exit 1; }
 
+. "$here/lib/cleanup.sh"
+cl_init
 work=$(mktemp -d /tmp/t_prefetch_ldd.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+cl_track_dir "$work"
 work=$(realpath "$work")
 dir=$work/set
 

@@ -9,15 +9,10 @@ BITLIB=${BITLIB:-build/bitlib}
 command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
 
+. tests/system/lib/cleanup.sh
+cl_init
 work=$(mktemp -d /tmp/t_tracker.XXXXXX)
-trk_pid= trk2_pid= trk3_pid=
-cleanup() {
-  for p in $trk_pid $trk2_pid $trk3_pid; do
-    if kill -0 "$p" 2>/dev/null; then kill -KILL "$p" 2>/dev/null || true; fi
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+cl_track_dir "$work"
 
 fail() { echo "FAIL: $*"; echo "--- tracker log"; cat "$work/log" || true; exit 1; }
 
@@ -117,6 +112,7 @@ wait_port() {
 echo "== start tracker on 127.0.0.1:0 (interval 2 s, JSON log)"
 "$BITLIB" tracker --listen 127.0.0.1:0 --interval 2 --peer-ttl 60 --json-log 2>"$work/log" &
 trk_pid=$!
+cl_track_pid $trk_pid
 port=$(wait_port "$work/log")
 [[ -n $port ]] || fail "no start line with a port"
 head -1 "$work/log" | python3 -c 'import json,sys; json.loads(sys.stdin.readline())' || fail "start line is not JSON"
@@ -175,8 +171,10 @@ echo "== expiry: by default a peer outlives 2 x interval (some clients re-announ
 echo "   600 s whatever the interval): kept at least 900 s; --peer-ttl 2 forgets it after 2 s"
 "$BITLIB" tracker --listen 127.0.0.1:0 --interval 1 2>"$work/log2" &
 trk2_pid=$!
+cl_track_pid $trk2_pid
 "$BITLIB" tracker --listen 127.0.0.1:0 --interval 1 --peer-ttl 2 2>"$work/log2b" &
 trk3_pid=$!
+cl_track_pid $trk3_pid
 port2=$(wait_port "$work/log2")
 port2b=$(wait_port "$work/log2b")
 [[ -n $port2 && -n $port2b ]] || fail "second or third tracker did not start"
@@ -202,6 +200,7 @@ OTHER=ffeeddccbbaa99887766554433221100ffeeddcc
 printf '# allowed\n%s\n' "$IHHEX" > "$work/wl"
 "$BITLIB" tracker --listen 127.0.0.1:0 --whitelist "$work/wl" 2>"$work/log3" &
 trk3_pid=$!
+cl_track_pid $trk3_pid
 port3=$(wait_port "$work/log3")
 [[ -n $port3 ]] || fail "whitelist tracker did not start"
 b3="http://127.0.0.1:$port3/announce?peer_id=WWWWWWWWWWWWWWWWWWWW&port=7777"

@@ -11,20 +11,15 @@ for t in aria2c mktorrent curl /usr/bin/python3; do
   command -v "$t" >/dev/null || { echo "$t not installed"; exit 77; }
 done
 
+. tests/system/lib/cleanup.sh
+cl_init
 work=$(mktemp -d /tmp/t_tracker_stock.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  sleep 0.3
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+cl_track_dir "$work"
 fail() { echo "FAIL: $*"; for f in "$work"/*.log; do echo "--- $f"; tail -30 "$f"; done; exit 1; }
 
 echo "== start bitlib tracker (interval 2 s, peers kept 60 s)"
 "$BITLIB" tracker --listen 127.0.0.1:0 --interval 2 --peer-ttl 60 --verbose 2>"$work/tracker.log" &
-pids+=($!)
+cl_track_pid $!
 port=
 for _ in $(seq 50); do
   port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/tracker.log" | head -1 | grep -o '[0-9]*$' || true)
@@ -74,7 +69,7 @@ echo "== http: aria2c seeder on $sp, leecher on $lp"
 aria2c "${ARIA[@]}" --dir="$work/seed" --listen-port="$sp" --seed-ratio=0.0 \
   --bt-seed-unverified=true "$work/http.torrent" >"$work/seed-http.log" 2>&1 &
 seeder=$!
-pids+=($seeder)
+cl_track_pid $seeder
 sleep 1
 mkdir -p "$work/leech-http"
 timeout 60 aria2c "${ARIA[@]}" --dir="$work/leech-http" --listen-port="$lp" --seed-time=0 \

@@ -1,16 +1,15 @@
 # mountlab.sh: helpers for the bitlib mount system tests (t_mount_*.sh).  Source it after
 # netlab.sh; needs root, jq.
 #
-#   ml_init NAME              make $ML (work dir), install the EXIT trap (ml_cleanup)
+#   ml_init NAME              make $ML (work dir) and the cleanup (cleanup.sh: every process,
+#                             mount and namespace, then $ML, however the test ends)
 #   ml_seed I DESC DIR        start `bitlib seed` in node I on port 6881; sets ML_SEED_PID
 #   ml_mount I DESC MP ARGS.. `bitlib mount` in node I (detaches once the mount works),
-#                             with --cache $ML/cache-I unless ARGS give one; records the
-#                             daemon's PID (from its status) for cleanup
+#                             with --cache $ML/cache-I unless ARGS give one; the mount point
+#                             is tracked for cleanup before the mount starts
 #   ml_status MP              the daemon's status JSON (bitlib status --json)
 #   ml_num MP KEY             one number of it (jq path, e.g. .bytes_downloaded, .fuse.reads)
 #   ml_umount MP              SIGTERM the daemon, wait until the mount is gone
-#   ml_cleanup                every mount (daemon by PID, then fusermount3 -u / umount -l),
-#                             netlab_down, rm -rf $ML
 BITLIB=${BITLIB:-build/bitlib}
 BITLIB=$(realpath "$BITLIB")
 ML_MOUNTS=()
@@ -29,40 +28,29 @@ ml_require() {
 }
 
 ml_init() {
+    . "$(dirname "${BASH_SOURCE[0]}")/cleanup.sh"
+    cl_init
     ML=$(mktemp -d "${TMPDIR:-/tmp}/t_$1.XXXXXX")
     ML=$(realpath "$ML")
-    trap ml_cleanup EXIT
-    trap 'exit 130' INT TERM
+    cl_track_dir "$ML"
+    cl_on_exit _ml_report
 }
 
 ml_mounted() { grep -q " $1 fuse" /proc/mounts; }
 
-ml_cleanup() {
-    local rc=$? i mp pid
-    set +e
-    for i in "${!ML_MOUNTS[@]}"; do
-        mp=${ML_MOUNTS[$i]} pid=${ML_PIDS[$i]:-}
-        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null
-            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-        fi
-        if ml_mounted "$mp"; then
-            fusermount3 -u "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null
-        fi
-    done
-    # sanitizer reports from daemons (their stderr is their log) fail the test
+# Run by the cleanup (cleanup.sh) once every process and mount is gone: sanitizer reports
+# in daemon logs fail the test; a failed test shows the tail of every log.
+_ml_report() {
+    local f
     if [[ -d "${ML:-}" ]] && grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$ML"/*.log >/dev/null 2>&1; then
         echo "FAIL: sanitizer report in a daemon log:"
         grep -hE -A25 "ERROR: (Address|Leak)Sanitizer|runtime error:" "$ML"/*.log | head -60
-        rc=1
+        CL_RC=1
     fi
-    if ((rc != 0)) && [[ -d "${ML:-}" ]]; then
+    if ((CL_RC != 0)) && [[ -d "${ML:-}" ]]; then
         for f in "$ML"/*.log; do [[ -f "$f" ]] && { echo "--- $f"; tail -15 "$f"; }; done
     fi
-    netlab_down
-    [[ -n "${ML:-}" ]] && rm -rf -- "$ML"
-    exit $rc
+    return 0
 }
 
 ml_seed() {
@@ -79,6 +67,7 @@ ml_mount() {
     mkdir -p "$mp" 2>/dev/null || true   # (a stale mount cannot even be stat'ed)
     local extra=()
     [[ " $* " == *" --cache "* ]] || extra+=(--cache "$ML/cache-$i")
+    cl_track_mount "$mp"
     netlab_exec "$i" timeout 120 "$BITLIB" mount "$desc" "$mp" --listen "$(netlab_ip "$i"):6881" \
         --no-tracker --log "$ML/mount-$i.log" "${extra[@]}" "$@" || ml_fail "bitlib mount in node $i"
     ML_MOUNTS+=("$mp")
