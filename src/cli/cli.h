@@ -7,7 +7,10 @@
 
 #include <sys/socket.h>
 
+#include "core/err.h"
 #include "core/version.h"
+#include "meta/metainfo.h"
+#include "meta/sign.h"
 #include "swarm/swarm.h"
 
 struct bl_cmd {
@@ -25,6 +28,28 @@ int cmd_mount(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_launch(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+
+/* Write a whole file atomically (temporary name, fsync, rename), mode 0644. */
+int cli_write_file(const char *path, const uint8_t *data, size_t len, bl_err *err);
+
+/* --trust PUB (a key file or a directory of *.pub keys; repeatable), shared by
+ * mount, fetch, seed, run and verify.  Without --trust the site's keys count
+ * (BL_TRUST_SITE_DIR, or $BITLIB_TRUST_DIR), when that directory exists. */
+#define CLI_MAX_TRUST 32
+#define CLI_OPT_TRUST 0x7472 /* getopt code of --trust, outside the letters */
+typedef struct cli_trust {
+    const char *paths[CLI_MAX_TRUST];
+    size_t n;
+} cli_trust;
+int cli_trust_option(cli_trust *o, const char *arg, const char *cmd);
+/* The trusted keys: -1 after printing one line (unreadable or malformed key). */
+int cli_trust_load(const cli_trust *o, bl_trust *t, const char *cmd);
+/* Refuse mi unless it passes bl_trust_check: -1 after printing
+ * "CMD: DESC: <which check failed>". */
+int cli_trust_check(const cli_trust *o, const bl_metainfo *mi, const char *desc, const char *cmd);
 
 /* Report an unknown or incomplete option (getopt left it at argv[optind-1]) in
  * one line pointing at --help; returns 2, the usage-error exit code. */

@@ -1,7 +1,12 @@
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/net.h"
+#include "meta/sign.h"
 
 #include "cli/cli.h"
 
@@ -69,4 +74,83 @@ int cli_bad_option(const char *cmd, const char *arg)
 {
     fprintf(stderr, "%s: unknown or incomplete option '%s'; see '%s --help'\n", cmd, arg, cmd);
     return 2;
+}
+
+/* Write a whole file through a temporary name and rename, so a reader never
+ * sees half of it. */
+int cli_write_file(const char *path, const uint8_t *data, size_t len, bl_err *err)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return bl_fail(err, "%s: %s", path, strerror(errno));
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return bl_fail(err, "%s: %s", path, strerror(e));
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) < 0 || close(fd) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return bl_fail(err, "%s: %s", path, strerror(e));
+    }
+    if (rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return bl_fail(err, "%s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+int cli_trust_option(cli_trust *o, const char *arg, const char *cmd)
+{
+    if (o->n == CLI_MAX_TRUST) {
+        fprintf(stderr, "%s: at most %d --trust options\n", cmd, CLI_MAX_TRUST);
+        return -1;
+    }
+    o->paths[o->n++] = arg;
+    return 0;
+}
+
+int cli_trust_load(const cli_trust *o, bl_trust *t, const char *cmd)
+{
+    bl_err err;
+    bl_trust_init(t);
+    for (size_t i = 0; i < o->n; i++)
+        if (bl_trust_add(t, o->paths[i], &err) < 0) {
+            fprintf(stderr, "%s: --trust: %s\n", cmd, err.msg);
+            return -1;
+        }
+    /* keys named on the command line replace the site's */
+    if (o->n == 0 && bl_trust_add_site(t, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_trust_check(const cli_trust *o, const bl_metainfo *mi, const char *desc, const char *cmd)
+{
+    bl_trust *t = malloc(sizeof *t);
+    if (!t) {
+        fprintf(stderr, "%s: out of memory\n", cmd);
+        return -1;
+    }
+    int rc = cli_trust_load(o, t, cmd);
+    bl_err err;
+    if (rc == 0 && bl_trust_check(t, mi, NULL, &err) < 0) {
+        fprintf(stderr, "%s: %s: %s\n", cmd, desc, err.msg);
+        rc = -1;
+    }
+    free(t);
+    return rc;
 }

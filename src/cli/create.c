@@ -12,6 +12,7 @@
 #include "core/sha1.h"
 #include "meta/create.h"
 #include "meta/metainfo.h"
+#include "meta/sign.h"
 #include "swarm/tracker_client.h"
 
 static const char usage_text[] =
@@ -51,6 +52,8 @@ static const char usage_text[] =
     "                           in the info-hash, so the two styles give different ones\n"
     "  -n, --name NAME          the set's name (default: the directory's name)\n"
     "  -c, --comment TEXT       a comment stored in the file\n"
+    "      --sign KEY           sign the description with this private key (bitlib keygen;\n"
+    "                           see 'bitlib sign --help')\n"
     "  -j, --threads N          hashing threads (default: one per CPU)\n"
     "  -q, --quiet              no summary line\n"
     "  -h, --help               this text\n";
@@ -206,38 +209,6 @@ static int read_prefetch_file(const char *path, strv *out)
     return 0;
 }
 
-static int write_file(const char *path, const uint8_t *data, size_t len, bl_err *err)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return bl_fail(err, "%s: %s", path, strerror(errno));
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return bl_fail(err, "%s: %s", path, strerror(e));
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) < 0 || close(fd) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return bl_fail(err, "%s: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return bl_fail(err, "%s: %s", path, strerror(e));
-    }
-    return 0;
-}
 
 int cmd_create(int argc, char **argv)
 {
@@ -254,6 +225,7 @@ int cmd_create(int argc, char **argv)
         {"pad-names", required_argument, NULL, 'D'},
         {"name", required_argument, NULL, 'n'},
         {"comment", required_argument, NULL, 'c'},
+        {"sign", required_argument, NULL, 'S'},
         {"threads", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -265,6 +237,7 @@ int cmd_create(int argc, char **argv)
     strv trackers = {0}, from = {0}, libpath = {0}, prefetch = {0};
     envv env = {0};
     const char *output = NULL;
+    const char *sign_key = NULL;
     bool quiet = false;
     int c;
     opterr = 0;
@@ -313,6 +286,7 @@ int cmd_create(int argc, char **argv)
             break;
         case 'n': o.name = optarg; break;
         case 'c': o.comment = optarg; break;
+        case 'S': sign_key = optarg; break;
         case 'j': {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -355,9 +329,26 @@ int cmd_create(int argc, char **argv)
     bl_create_stats st;
     bl_err err = {.offset = 0};
     int rc = 1;
+    bl_signkey *key = NULL;
+    /* a key that cannot be used is reported before any hashing */
+    if (sign_key && !(key = bl_signkey_load(sign_key, &err))) {
+        fprintf(stderr, "bitlib create: --sign %s\n", err.msg);
+        goto done;
+    }
     if (bl_create(&o, &out, &st, &err) < 0) {
         fprintf(stderr, "bitlib create: %s\n", err.msg);
         goto done;
+    }
+    if (key) {
+        bl_buf signed_out;
+        bl_buf_init(&signed_out);
+        if (bl_sign_desc(out.data, out.len, key, &signed_out, &err) < 0) {
+            fprintf(stderr, "bitlib create: %s\n", err.msg);
+            bl_buf_free(&signed_out);
+            goto done;
+        }
+        bl_buf_free(&out);
+        out = signed_out;
     }
     /* Read back what we wrote: a self-check, and the info-hash for the summary. */
     uint8_t *copy = malloc(out.len);
@@ -371,7 +362,7 @@ int cmd_create(int argc, char **argv)
         fprintf(stderr, "bitlib create: internal error, the result does not parse: %s\n", err.msg);
         goto done;
     }
-    if (write_file(output, out.data, out.len, &err) < 0) {
+    if (cli_write_file(output, out.data, out.len, &err) < 0) {
         fprintf(stderr, "bitlib create: %s\n", err.msg);
         bl_metainfo_free(&mi);
         goto done;
@@ -389,6 +380,7 @@ int cmd_create(int argc, char **argv)
     bl_metainfo_free(&mi);
     rc = 0;
 done:
+    bl_signkey_free(key);
     bl_buf_free(&out);
     free(trackers.v);
     free(from.v);

@@ -8,6 +8,9 @@
 
 static const struct bl_cmd commands[] = {
     {"create", "build a description file from directories", cmd_create},
+    {"keygen", "make an Ed25519 key pair for signing description files", cmd_keygen},
+    {"sign", "sign a description file (info-hash and per-job section)", cmd_sign},
+    {"verify", "check a description file's signature against trusted keys", cmd_verify},
     {"inspect", "show a description file (human or --json)", cmd_inspect},
     {"seed", "verify a local copy of a set, then serve it to peers", cmd_seed},
     {"fetch", "download a set into a directory from peers (no FUSE)", cmd_fetch},

@@ -58,6 +58,9 @@ static const char mount_usage[] =
     "  -p, --peer ADDR:PORT    connect to this peer (repeatable)\n"
     "      --no-tracker        do not announce to the description's trackers\n"
     "      --policy P          cooperative (default) or stock\n"
+    "      --trust PUB         refuse DESC unless signed by this key (KEY.pub) or by a\n"
+    "                          key in this directory; repeatable. Default: the keys in\n"
+    "                          /etc/bitlib/trusted.d/ ($BITLIB_TRUST_DIR) when present\n"
     "      --socket PATH       control socket (default /run/bitlib/<key>.sock for root,\n"
     "                          see 'bitlib status --help')\n"
     "      --log FILE          where the detached daemon logs (default next to the socket,\n"
@@ -307,6 +310,7 @@ int cmd_mount(int argc, char **argv)
         {"peer", required_argument, NULL, 'p'},
         {"no-tracker", no_argument, NULL, 'T'},
         {"policy", required_argument, NULL, 'P'},
+        {"trust", required_argument, NULL, CLI_OPT_TRUST},
         {"socket", required_argument, NULL, 'S'},
         {"log", required_argument, NULL, 'L'},
         {"registry", required_argument, NULL, 'G'},
@@ -322,6 +326,7 @@ int cmd_mount(int argc, char **argv)
     cli_peers_init(&po, "0.0.0.0:0");
     double read_timeout = 60, stop_wait = 30;
     bool allow_other = false, foreground = false;
+    cli_trust to = {.n = 0};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "m:c:fl:p:vh", longopts, NULL)) != -1) {
@@ -338,6 +343,10 @@ int cmd_mount(int argc, char **argv)
             }
             break;
         case 'c': cache = optarg; break;
+        case CLI_OPT_TRUST:
+            if (cli_trust_option(&to, optarg, cmd) < 0)
+                return 2;
+            break;
         case 'W': {
             char *end;
             stop_wait = strtod(optarg, &end);
@@ -383,6 +392,10 @@ int cmd_mount(int argc, char **argv)
     bl_metainfo mi;
     if (bl_metainfo_load(&mi, desc, &err) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    if (cli_trust_check(&to, &mi, desc, cmd) < 0) {
+        bl_metainfo_free(&mi);
         return 1;
     }
     int rc = 1;

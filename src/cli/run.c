@@ -65,6 +65,9 @@ static const char run_usage[] =
     "  -p, --peer ADDR:PORT    the daemon connects to this peer (repeatable)\n"
     "      --no-tracker        the daemon does not announce to the trackers\n"
     "      --policy P          cooperative (default) or stock\n"
+    "      --trust PUB         refuse DESC unless signed by this key (KEY.pub) or by a\n"
+    "                          key in this directory; repeatable. Default: the keys in\n"
+    "                          /etc/bitlib/trusted.d/ ($BITLIB_TRUST_DIR) when present\n"
     "      --allow-other       let other users see the mount\n"
     "      --in-set            CMD is a path inside the set (e.g. bin/app): run it from\n"
     "                          the mount\n"
@@ -245,6 +248,7 @@ int cmd_run(int argc, char **argv)
         {"peer", required_argument, NULL, 'p'},
         {"no-tracker", no_argument, NULL, 'T'},
         {"policy", required_argument, NULL, 'P'},
+        {"trust", required_argument, NULL, CLI_OPT_TRUST},
         {"allow-other", no_argument, NULL, 'A'},
         {"in-set", no_argument, NULL, 'I'},
         {"verbose", no_argument, NULL, 'v'},
@@ -264,6 +268,7 @@ int cmd_run(int argc, char **argv)
     const char *mount = NULL;
     cli_peers po;
     cli_peers_init(&po, "0.0.0.0:0");
+    cli_trust to = {.n = 0};
     int c;
     opterr = 0;
     /* '+': stop at the first non-option, so CMD's own options are never ours */
@@ -286,6 +291,11 @@ int cmd_run(int argc, char **argv)
             }
             break;
         case 'M': mount = optarg; break;
+        case CLI_OPT_TRUST:
+            /* checked here, and again by a daemon this run starts */
+            if (cli_trust_option(&to, optarg, cmd) < 0 || pass(&r, "--trust", optarg) < 0)
+                return 2;
+            break;
         case 'c': r.cache = optarg; break;
         case 'K': r.keep = true; break;
         case 'e':
@@ -333,6 +343,11 @@ int cmd_run(int argc, char **argv)
     bl_err err = {.offset = 0};
     if (bl_metainfo_load(&r.mi, r.desc, &err) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    /* before joining a daemon too: a rank never runs from an untrusted set */
+    if (cli_trust_check(&to, &r.mi, r.desc, cmd) < 0) {
+        bl_metainfo_free(&r.mi);
         return 1;
     }
     /* check the overrides before anything starts */

@@ -35,6 +35,9 @@ static const char seed_usage[] =
     "  -p, --peer ADDR:PORT    also connect to this peer (repeatable)\n"
     "      --no-tracker        do not announce to the description's trackers\n"
     "      --policy P          cooperative (default between bitlib peers) or stock\n"
+    "      --trust PUB         refuse DESC unless signed by this key (KEY.pub) or by a\n"
+    "                          key in this directory; repeatable. Default: the keys in\n"
+    "                          /etc/bitlib/trusted.d/ ($BITLIB_TRUST_DIR) when present\n"
     "  -v, --verbose           log debugging detail\n"
     "  -h, --help              this text\n";
 
@@ -57,6 +60,9 @@ static const char fetch_usage[] =
     "      --stall-timeout SEC give up (exit 1) when nothing arrives for SEC seconds while\n"
     "                          incomplete (default 300; 0 waits forever)\n"
     "      --policy P          cooperative (default between bitlib peers) or stock\n"
+    "      --trust PUB         refuse DESC unless signed by this key (KEY.pub) or by a\n"
+    "                          key in this directory; repeatable. Default: the keys in\n"
+    "                          /etc/bitlib/trusted.d/ ($BITLIB_TRUST_DIR) when present\n"
     "  -q, --quiet             no progress bar or summary line\n"
     "  -v, --verbose           log debugging detail\n"
     "  -h, --help              this text\n";
@@ -291,6 +297,7 @@ static int run_swarm(bool fetch, int argc, char **argv)
         {"json", no_argument, NULL, 'J'},
         {"stall-timeout", required_argument, NULL, 'S'},
         {"policy", required_argument, NULL, 'P'},
+        {"trust", required_argument, NULL, CLI_OPT_TRUST},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -300,6 +307,7 @@ static int run_swarm(bool fetch, int argc, char **argv)
     cli_peers po;
     cli_peers_init(&po, fetch ? "0.0.0.0:0" : "0.0.0.0:6881");
     run r = {.fetch = fetch, .stall_s = 300};
+    cli_trust to = {.n = 0};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "l:p:qvh", longopts, NULL)) != -1) {
@@ -317,6 +325,10 @@ static int run_swarm(bool fetch, int argc, char **argv)
         case 'C': r.on_complete = optarg; break;
         case 'K': r.keep_serving = true; break;
         case 'J': r.json = true; break;
+        case CLI_OPT_TRUST:
+            if (cli_trust_option(&to, optarg, cmd) < 0)
+                return 2;
+            break;
         case 'S': {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -344,6 +356,10 @@ static int run_swarm(bool fetch, int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (bl_metainfo_load(&r.mi, desc, &err) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    if (cli_trust_check(&to, &r.mi, desc, cmd) < 0) {
+        bl_metainfo_free(&r.mi);
         return 1;
     }
     /* a copy fetched before carries read-only modes: let us write into it */
