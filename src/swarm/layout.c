@@ -1,5 +1,6 @@
 /* layout: see layout.h. */
 #include "swarm/layout.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -157,8 +158,9 @@ int bl_layout_prepare(const bl_metainfo *mi, const char *dir, bl_err *err)
         return errno == ENOENT ? 0 : bl_fail(err, "%s: %s", dir, strerror(errno));
     uid_t me = geteuid();
     struct stat st;
-    if (fstat(root, &st) == 0 && st.st_uid == me && !(st.st_mode & S_IWUSR))
-        fchmod(root, (st.st_mode & 07777) | S_IWUSR);
+    if (fstat(root, &st) == 0 && st.st_uid == me && !(st.st_mode & S_IWUSR) &&
+        fchmod(root, (st.st_mode & 07777) | S_IWUSR) != 0)
+        bl_warn("%s: cannot make it writable to store pieces: %s", dir, strerror(errno));
     for (size_t i = 0; i < mi->num_entries; i++) {
         const bl_mentry *e = &mi->entries[i];
         if (!e->path[0] || !(S_ISDIR(e->mode) || S_ISREG(e->mode)))
@@ -168,8 +170,10 @@ int bl_layout_prepare(const bl_metainfo *mi, const char *dir, bl_err *err)
         if (pfd < 0)
             continue;
         if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_uid == me &&
-            (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) && !(st.st_mode & S_IWUSR))
-            fchmodat(pfd, base, (st.st_mode & 07777) | S_IWUSR, 0);
+            (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) && !(st.st_mode & S_IWUSR) &&
+            fchmodat(pfd, base, (st.st_mode & 07777) | S_IWUSR, 0) != 0)
+            bl_warn("%s/%s: cannot make it writable to store pieces: %s", dir, e->path,
+                    strerror(errno));
         close(pfd);
     }
     close(root);
