@@ -39,6 +39,26 @@ int bl_cache_default_root(char *out, size_t outsz, bool create, bl_err *err)
     return 0;
 }
 
+void bl_cache_parse_owner(const char *buf, pid_t *pid, char *mount, size_t mountsz)
+{
+    *pid = 0;
+    if (mountsz)
+        mount[0] = 0;
+    if (strncmp(buf, "pid ", 4) || buf[4] < '0' || buf[4] > '9')
+        return;
+    char *end;
+    errno = 0;
+    long p = strtol(buf + 4, &end, 10);
+    if (errno || p <= 0 || p > INT32_MAX || (*end && *end != ' ' && *end != '\n'))
+        return;
+    *pid = (pid_t)p;
+    if (strncmp(end, " mount ", 7) || !mountsz)
+        return;
+    const char *m = end + 7;
+    size_t n = strcspn(m, "\n");
+    snprintf(mount, mountsz, "%.*s", (int)(n < PATH_MAX ? n : PATH_MAX), m);
+}
+
 /* Read "pid P mount M" from an open lock file. */
 static void read_owner(int fd, pid_t *pid, char *mount, size_t mountsz)
 {
@@ -50,16 +70,7 @@ static void read_owner(int fd, pid_t *pid, char *mount, size_t mountsz)
     if (n <= 0)
         return;
     buf[n] = 0;
-    char *nl = strchr(buf, '\n');
-    if (nl)
-        *nl = 0;
-    long p = 0;
-    int off = 0;
-    if (sscanf(buf, "pid %ld mount %n", &p, &off) >= 1 && p > 0) {
-        *pid = (pid_t)p;
-        if (off > 0 && mountsz)
-            snprintf(mount, mountsz, "%s", buf + off);
-    }
+    bl_cache_parse_owner(buf, pid, mount, mountsz);
 }
 
 bool bl_cache_holder(const char *dir, pid_t *pid, char *mount, size_t mountsz)

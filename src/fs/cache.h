@@ -62,5 +62,8 @@ void bl_cache_close(bl_cache *c);
  * get what its lock file says (0 and "" if unreadable).  For `bitlib cache`
  * and for messages. */
 bool bl_cache_holder(const char *dir, pid_t *pid, char *mount, size_t mountsz);
+/* The lock file's text "pid <pid> mount <mount point>\n" (NUL-terminated):
+ * *pid 0 and mount "" when it is not that.  Apart for the fuzzer. */
+void bl_cache_parse_owner(const char *text, pid_t *pid, char *mount, size_t mountsz);
 
 #endif

@@ -103,20 +103,8 @@ static void reply_error(conn *c, const char *msg)
 /* Set-relative form of a request path, or NULL if it is outside the set. */
 static const char *relative(bl_ctl *ctl, const char *p)
 {
-    if (p[0] != '/')
-        return p;
     const char *roots[2] = {ctl->mountpoint, bl_node_mi(ctl->node)->mount};
-    for (int i = 0; i < 2; i++) {
-        const char *r = roots[i];
-        if (!r || !*r)
-            continue;
-        size_t n = strlen(r);
-        while (n > 1 && r[n - 1] == '/')
-            n--;
-        if (strncmp(p, r, n) == 0 && (p[n] == '/' || p[n] == 0))
-            return p + n;
-    }
-    return NULL;
+    return bl_ctl_relative(p, roots, 2);
 }
 
 static size_t resolve(conn *c, const char *path, bool follow, const char **why)
@@ -247,25 +235,13 @@ static void start_fetch(conn *c, uint64_t off, uint64_t len, const char *path)
     c->busy = true;
 }
 
-static bool parse_u64(const char **p, uint64_t *v)
-{
-    char *end;
-    errno = 0;
-    if (**p < '0' || **p > '9')
-        return false;
-    unsigned long long x = strtoull(*p, &end, 10);
-    if (errno || *end != ' ')
-        return false;
-    *v = x;
-    *p = end + 1;
-    return true;
-}
-
 static void handle(conn *c, char *line)
 {
-    if (!strcmp(line, "ping")) {
+    bl_ctl_req r;
+    bl_ctl_parse(line, &r);
+    if (r.op == BL_CTL_PING) {
         bl_buf_puts(&c->out, "{\"ok\":true}\n");
-    } else if (!strcmp(line, "status")) {
+    } else if (r.op == BL_CTL_STATUS) {
         if (c->ctl->node)
             bl_node_status_json(c->ctl->node, &c->out, c->ctl->mountpoint);
         else
@@ -273,17 +249,12 @@ static void handle(conn *c, char *line)
         bl_buf_putc(&c->out, '\n');
     } else if (!c->ctl->node) {
         reply_error(c, "this daemon serves no mount; known requests: ping, status");
-    } else if (!strncmp(line, "lookup ", 7)) {
-        reply_lookup(c, line + 7);
-    } else if (!strncmp(line, "fetch ", 6)) {
-        start_fetch(c, 0, 0, line + 6);
-    } else if (!strncmp(line, "fetch-range ", 12)) {
-        const char *p = line + 12;
-        uint64_t off, len;
-        if (!parse_u64(&p, &off) || !parse_u64(&p, &len) || !*p)
-            reply_error(c, "usage: fetch-range OFF LEN PATH");
-        else
-            start_fetch(c, off, len, p);
+    } else if (r.op == BL_CTL_LOOKUP) {
+        reply_lookup(c, r.path);
+    } else if (r.op == BL_CTL_FETCH || r.op == BL_CTL_FETCH_RANGE) {
+        start_fetch(c, r.off, r.len, r.path);
+    } else if (r.op == BL_CTL_BAD_RANGE) {
+        reply_error(c, "usage: fetch-range OFF LEN PATH");
     } else {
         char safe[64];
         char msg[160];
@@ -298,26 +269,16 @@ static void handle(conn *c, char *line)
 static void conn_process(conn *c)
 {
     while (!c->busy && !c->closing) {
-        uint8_t *nl = memchr(c->in.data, '\n', c->in.len);
-        if (!nl) {
-            if (c->in.len >= BL_CTL_LINE_MAX) {
-                reply_error(c, "request longer than 4096 bytes");
-                c->closing = true;
-            }
-            break;
-        }
-        size_t n = (size_t)(nl - c->in.data);
         char line[BL_CTL_LINE_MAX];
-        if (n >= sizeof line) {
+        size_t used;
+        int got = bl_ctl_next_line(c->in.data, c->in.len, line, &used);
+        if (got < 0) {
             reply_error(c, "request longer than 4096 bytes");
             c->closing = true;
-            break;
         }
-        memcpy(line, c->in.data, n);
-        line[n] = 0;
-        if (n && line[n - 1] == '\r')
-            line[n - 1] = 0;
-        bl_buf_consume(&c->in, n + 1);
+        if (got <= 0)
+            break;
+        bl_buf_consume(&c->in, used);
         handle(c, line);
     }
     if (c->eof && !c->busy)

@@ -48,7 +48,7 @@
 #include "core/evloop.h"
 #include "fs/node.h"
 
-#define BL_CTL_LINE_MAX 4096
+#include "fs/ctlreq.h" /* BL_CTL_LINE_MAX, the request syntax */
 
 typedef struct bl_ctl bl_ctl;
 

@@ -15,6 +15,32 @@
 
 #define FAILURE_MAX 600
 
+int bl_proc_parse_start(const char *buf, uint64_t *start)
+{
+    /* "pid (comm) S ppid ..." : comm may hold spaces and parentheses */
+    const char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ')
+        return -1;
+    p += 2;
+    if (*p == 'Z' || *p == 'X')
+        return -1;
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return -1;
+        p++;
+    }
+    if (*p < '0' || *p > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(p, &end, 10);
+    if (end == p || errno)
+        return -1;
+    *start = v;
+    return 0;
+}
+
 int bl_proc_start_time(pid_t pid, uint64_t *start)
 {
     char path[64], buf[1024];
@@ -27,25 +53,39 @@ int bl_proc_start_time(pid_t pid, uint64_t *start)
     if (n <= 0)
         return -1;
     buf[n] = 0;
-    /* "pid (comm) S ppid ..." : comm may hold spaces and parentheses */
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ')
-        return -1;
-    p += 2;
-    if (*p == 'Z' || *p == 'X')
-        return -1;
-    for (int field = 3; field < 22; field++) {
-        p = strchr(p, ' ');
-        if (!p)
-            return -1;
-        p++;
-    }
+    return bl_proc_parse_start(buf, start);
+}
+
+bool bl_reg_parse_holder(const char *name, pid_t *pid, uint64_t *start)
+{
+    if (name[0] < '0' || name[0] > '9')
+        return false;
     char *end;
-    unsigned long long v = strtoull(p, &end, 10);
-    if (end == p)
-        return -1;
-    *start = v;
-    return 0;
+    errno = 0;
+    long p = strtol(name, &end, 10);
+    if (errno || *end != '.' || p <= 0 || p > INT32_MAX || end[1] < '0' || end[1] > '9')
+        return false;
+    char *e2;
+    unsigned long long st = strtoull(end + 1, &e2, 10);
+    if (errno || *e2)
+        return false;
+    *pid = (pid_t)p;
+    *start = st;
+    return true;
+}
+
+int bl_reg_parse_failure(const char *buf, int64_t since, char *msg, size_t msgsz)
+{
+    char *end;
+    errno = 0;
+    long long when = strtoll(buf, &end, 10);
+    if (end == buf || errno || *end != ' ' || when < since)
+        return 0;
+    const char *text = end + 1;
+    const char *nl = strchr(text, '\n');
+    size_t n = nl ? (size_t)(nl - text) : strlen(text);
+    snprintf(msg, msgsz, "%.*s", (int)(n < 4096 ? n : 4096), text);
+    return 1;
 }
 
 static int path_in(const bl_reg *r, const char *name, char *out, size_t outsz)
@@ -78,15 +118,7 @@ static int read_failure(int fd, int64_t since, char *msg, size_t msgsz)
     if (n <= 0)
         return 0;
     buf[n] = 0;
-    char *end;
-    long long when = strtoll(buf, &end, 10);
-    if (end == buf || *end != ' ' || when < since)
-        return 0;
-    char *nl = strchr(end + 1, '\n');
-    if (nl)
-        *nl = 0;
-    snprintf(msg, msgsz, "%s", end + 1);
-    return 1;
+    return bl_reg_parse_failure(buf, since, msg, msgsz);
 }
 
 /* Open DIR/lock, creating DIR and DIR/holders if needed. */
@@ -249,16 +281,10 @@ size_t bl_reg_holders(bl_reg *r, bl_holder *out, size_t max)
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
-        char *end;
-        long pid = strtol(de->d_name, &end, 10);
+        pid_t pid = 0;
         uint64_t start = 0, now;
-        bool named = end != de->d_name && *end == '.' && pid > 0 && pid <= INT32_MAX;
-        if (named) {
-            char *e2;
-            start = strtoull(end + 1, &e2, 10);
-            named = *e2 == 0;
-        }
-        if (named && bl_proc_start_time((pid_t)pid, &now) == 0 && now == start) {
+        bool named = bl_reg_parse_holder(de->d_name, &pid, &start);
+        if (named && bl_proc_start_time(pid, &now) == 0 && now == start) {
             if (out && live < max)
                 out[live] = (bl_holder){.pid = (pid_t)pid, .start = start};
             live++;

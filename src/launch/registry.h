@@ -38,6 +38,15 @@ typedef struct bl_holder {
 /* Start time of a live process (not a zombie); -1 if there is none. */
 int bl_proc_start_time(pid_t pid, uint64_t *start);
 
+/* The parsers of what the registry's files and /proc hold, apart for the
+ * fuzzer (fuzz/fuzz_rendezvous.c): a /proc/PID/stat text (-1 for a zombie or
+ * a malformed one); a holder's file name "<pid>.<start>" (false for any other
+ * name); a failure record "<unix ms> <line>" (1 with msg set if it is one
+ * made at or after since). */
+int bl_proc_parse_start(const char *stat, uint64_t *start);
+bool bl_reg_parse_holder(const char *name, pid_t *pid, uint64_t *start);
+int bl_reg_parse_failure(const char *buf, int64_t since, char *msg, size_t msgsz);
+
 int bl_reg_init(bl_reg *r, const char *dir, bl_err *err);
 
 /* Take the lock, creating DIR as needed (mode 0700), waiting at most
