@@ -104,7 +104,9 @@ size_t bl_swarm_list_peers(const bl_swarm *s, bl_swarm_peer_stats *out, size_t m
 /* Append the swarm's part of a status object: "pieces_had", "pieces_total",
  * "pieces_wanted", "bytes_downloaded", "bytes_uploaded",
  * "bytes_from_seeders", "bytes_from_peers", "bytes_wasted",
- * "hash_failures", "rate_down", "rate_up", "listen", "num_peers",
+ * "hash_failures", "rate_down", "rate_up", "pieces_changed_on_disk" (a
+ * seeder: pieces whose file changed under it and no longer match), "listen",
+ * "num_peers",
  * "peers_seeding", "peers" (connected: addr, client, seeder, cooperative,
  * downloaded, uploaded) -- comma-separated members, no braces. */
 void bl_swarm_status_json(const bl_swarm *s, bl_buf *b);
