@@ -866,6 +866,21 @@ void bl_swarm_get_stats(const bl_swarm *s, bl_swarm_stats *st)
     }
 }
 
+void bl_swarm_piece_sources(const bl_swarm *s, uint32_t piece, char *out, size_t outlen)
+{
+    unsigned peers = 0;
+    for (const peer *p = s->peers; p; p = p->next)
+        peers += p->state == PEER_ACTIVE;
+    uint32_t holders = piece < s->mi->num_pieces ? bl_picker_availability(s->picker, piece) : 0;
+    if (!peers)
+        snprintf(out, outlen, "no peer is connected");
+    else if (!holders)
+        snprintf(out, outlen, "none of the %u connected peers has it", peers);
+    else
+        snprintf(out, outlen, "%u of the %u connected peers have it (or said they are fetching "
+                 "it) but it did not come", holders, peers);
+}
+
 void bl_swarm_queue(const bl_swarm *s, uint32_t in_class[BL_PRIO_COUNT])
 {
     bl_picker_stats ps;
