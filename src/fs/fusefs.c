@@ -345,10 +345,12 @@ static void read_ready(void *arg, int result, uint32_t piece)
         }
         if (result == ETIMEDOUT) {
             fs->ctr->read_timeouts++;
+            char why[128];
+            bl_swarm_piece_sources(bl_node_swarm(fs->node), piece, why, sizeof why);
             bl_error("read of %s [%llu, +%zu) failed: piece %u did not arrive within %.0f s "
-                     "(no connected peer has it, or none is reachable); answering EIO",
-                     mi->entries[r->entry].path, (unsigned long long)r->off, r->size, piece,
-                     (double)bl_node_read_timeout_ms(fs->node) / 1000.0);
+                     "(%s); answering EIO", mi->entries[r->entry].path,
+                     (unsigned long long)r->off, r->size, piece,
+                     (double)bl_node_read_timeout_ms(fs->node) / 1000.0, why);
         }
         fuse_reply_err(r->req, EIO);
     }

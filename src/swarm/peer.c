@@ -212,6 +212,14 @@ static int send_span(peer *p, struct out_span *sp)
         peer_close(p, why);
         return -1;
     }
+    if (sp->gen != bl_store_generation(p->sw->store)) {
+        /* its bytes may be among those that no longer match: the block's
+         * header is out already, so the connection goes */
+        swarm_store_changed(p->sw);
+        peer_close(p, "a file being served changed on disk; the peer reconnects for what "
+                      "still matches");
+        return -1;
+    }
     while (sp->len) {
         off_t off = (off_t)sp->off;
         ssize_t n = sendfile(p->fd, fd, &off, sp->len);
@@ -319,7 +327,8 @@ static int queue_span(void *ctx, long file, uint64_t off, uint32_t n)
         }
     }
     p->spans[p->span_head + p->span_count++] =
-        (struct out_span){.at = p->out.len, .file = (uint32_t)file, .len = n, .off = off};
+        (struct out_span){.at = p->out.len, .file = (uint32_t)file, .len = n, .off = off,
+                          .gen = bl_store_generation(p->sw->store)};
     p->span_bytes += n;
     return 0;
 }

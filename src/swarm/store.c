@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -61,7 +62,47 @@ struct bl_store {
     unsigned nspare;
     uint8_t *padded;         /* bitmap: pieces that end in padding (NULL: none do) */
     int write_errno;         /* of the last piece that could not be written */
+    /* Read-only stores (a seeder's copy): what each data file looked like
+     * when it was verified, so that a copy altered while it is served is
+     * noticed (see bl_store_file_fd).  NULL: not guarding. */
+    struct file_print *prints;
+    uint32_t generation;     /* bumped whenever pieces were found changed on disk */
+    uint64_t pieces_lost;    /* pieces that stopped matching their SHA-1 on disk */
 };
+
+/* Identity and change times of a file: a write (write, truncate, a shared
+ * mapping) changes ctime, which no user can set back; replacing the file
+ * (rename over it) changes the inode.  File times tick coarsely (the
+ * kernel's coarse clock, up to 10 ms), so a write in the same tick as the
+ * snapshot would leave it unchanged: such a snapshot is "racy" (as git
+ * calls it) and the file is hashed again at its next use. */
+struct file_print {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+    bool known, racy;
+};
+
+#define PRINT_RACY_NS (20 * 1000000ll)
+
+static int64_t ts_ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000ll + t.tv_nsec; }
+
+static struct file_print print_of(const struct stat *st)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    bool racy = ts_ns(st->st_ctim) + PRINT_RACY_NS >= ts_ns(now) ||
+                ts_ns(st->st_mtim) + PRINT_RACY_NS >= ts_ns(now);
+    return (struct file_print){st->st_dev, st->st_ino, st->st_size, st->st_mtim, st->st_ctim,
+                               true, racy};
+}
+
+static bool same_print(const struct file_print *a, const struct file_print *b)
+{
+    return a->known && b->known && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           ts_ns(a->mtime) == ts_ns(b->mtime) && ts_ns(a->ctime) == ts_ns(b->ctime);
+}
 
 /* ---- paths ---- */
 
@@ -334,6 +375,14 @@ bl_store *bl_store_open(const bl_metainfo *mi, const char *dir, int flags, bl_er
             bl_fail(err, "%s: cannot open the directory: %s", dir, strerror(errno));
         goto fail;
     }
+    /* BITLIB_SERVE_GUARD=0 turns the guard off, for side-by-side cost
+     * measurements (bench/serveguard) */
+    const char *guard = getenv("BITLIB_SERVE_GUARD");
+    if ((flags & BL_STORE_READONLY) && !(guard && !strcmp(guard, "0")) &&
+        !(s->prints = calloc(mi->num_files ? mi->num_files : 1, sizeof *s->prints))) {
+        bl_fail(err, "out of memory");
+        goto fail;
+    }
     if (!s->bits || !s->slot || !s->open || !s->pend) {
         bl_fail(err, "out of memory");
         goto fail;
@@ -379,6 +428,7 @@ void bl_store_close(bl_store *s)
         for (unsigned k = 0; k < s->npend; k++) free(s->pend[k].buf);
     while (s->nspare) free(s->spare[--s->nspare]);
     free(s->padded);
+    free(s->prints);
     free(s->pend);
     free(s->open);
     free(s->slot);
@@ -609,12 +659,73 @@ int bl_store_spans(bl_store *s, uint32_t piece, uint32_t offset, uint32_t len,
     return for_each_segment(mi, piece_start(mi, piece) + offset, len, NULL, seg_span, &w, err);
 }
 
+/* Hash every piece over file f again, from disk; the ones that no longer
+ * match are had no more.  Returns how many were lost; says so if any were,
+ * or if the file visibly changed. */
+static uint32_t reverify_file(bl_store *s, size_t f, bool changed)
+{
+    const bl_metainfo *mi = s->mi;
+    const bl_mfile *mf = &mi->files[f];
+    uint32_t first, last, lost = 0, had = 0;
+    bl_metainfo_piece_range(mi, f, 0, mf->length, &first, &last);
+    uint8_t *buf = malloc(mi->piece_length ? mi->piece_length : 1);
+    for (uint32_t i = first; i <= last && first <= last && i < mi->num_pieces; i++) {
+        if (!bl_store_have(s, i)) continue;
+        had++;
+        uint32_t psize = bl_metainfo_piece_size(mi, i);
+        uint8_t md[BL_SHA1_LEN];
+        bl_err e;
+        bool ok = buf && for_each_segment(mi, piece_start(mi, i), psize, buf, seg_read, s, &e) == 0;
+        if (ok) {
+            bl_sha1(buf, psize, md);
+            ok = memcmp(md, mi->piece_hashes + (size_t)i * BL_SHA1_LEN, BL_SHA1_LEN) == 0;
+        }
+        if (!ok) {
+            s->bits[i >> 3] &= (uint8_t)~(0x80 >> (i & 7));
+            s->had--;
+            lost++;
+        }
+    }
+    free(buf);
+    s->pieces_lost += lost;
+    if (lost)
+        bl_warn("'%s' changed on disk while being served: %u of its %u pieces no longer match "
+                "the description and are not served any more (restore the file and restart "
+                "the seeder to serve them again)", mf->path, lost, had);
+    else if (changed)
+        bl_info("'%s' changed on disk while being served; its %u pieces still match", mf->path,
+                had);
+    return lost;
+}
+
+/* A read-only store checks, before handing out a descriptor for serving,
+ * that the file is the one it verified (one fstat: measured in
+ * bench/serveguard).  A changed file has its pieces hashed again. */
+static int guard_file(bl_store *s, size_t f, int fd, bl_err *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) return bl_fail(err, "%s: %s", s->mi->files[f].path, strerror(errno));
+    struct file_print now = print_of(&st);
+    bool same = same_print(&s->prints[f], &now);
+    if (same && !s->prints[f].racy) return 0;
+    /* the new state is the reference from now on: a change while we hash
+     * shows at the next call */
+    s->prints[f] = now;
+    if (reverify_file(s, f, !same)) s->generation++;
+    return 0;
+}
+
 int bl_store_file_fd(bl_store *s, size_t file, bl_err *err)
 {
     if (file >= s->mi->num_files || !is_data_file(&s->mi->files[file]))
         return bl_fail(err, "file %zu holds no data", file);
-    return get_fd(s, file, err);
+    int fd = get_fd(s, file, err);
+    if (fd >= 0 && s->prints && guard_file(s, file, fd, err) < 0) return -1;
+    return fd;
 }
+
+uint32_t bl_store_generation(const bl_store *s) { return s->generation; }
+uint64_t bl_store_pieces_lost(const bl_store *s) { return s->pieces_lost; }
 
 bool bl_store_file_ready(const bl_store *s, size_t file, uint64_t off, uint64_t len)
 {
@@ -778,6 +889,9 @@ static int check_lengths(bl_store *s, bl_err *err)
                 bl_info("'%s' was %llu bytes, the description says %llu: cut to length",
                         mf->path, (unsigned long long)st.st_size, (unsigned long long)mf->length);
         }
+        /* the guard's reference, taken before the hashing: a change while
+         * it runs shows at the first serve */
+        if (rc == 0 && s->prints) s->prints[f] = print_of(&st);
         close(fd);
         if (rc < 0) return -1;
     }

@@ -108,8 +108,20 @@ typedef int (*bl_store_span_fn)(void *ctx, long file, uint64_t off, uint32_t n);
 int bl_store_spans(bl_store *s, uint32_t piece, uint32_t offset, uint32_t len,
                    bl_store_span_fn fn, void *ctx, bl_err *err);
 /* Descriptor of data file `file` from the store's cache (opened on demand):
- * valid until the next call into the store; never close it.  -1 on error. */
+ * valid until the next call into the store; never close it.  -1 on error.
+ * A read-only store (a seeder's copy) first checks that the file is still
+ * the one it verified (inode, size, mtime, ctime: one fstat); if not, it
+ * hashes the file's pieces again, those that no longer match are had no
+ * more (logged, counted in bl_store_pieces_lost) and, if any was lost,
+ * bl_store_generation changes: whatever was queued to be served before is
+ * suspect.  Left open:
+ * a write between this check and the read of the bytes (microseconds), or
+ * within one tick of the file system's clock of the start-up snapshot;
+ * receivers verify every piece anyway.  BITLIB_SERVE_GUARD=0 in the
+ * environment turns the check off (for measurements). */
 int bl_store_file_fd(bl_store *s, size_t file, bl_err *err);
+uint32_t bl_store_generation(const bl_store *s);
+uint64_t bl_store_pieces_lost(const bl_store *s);
 
 /* Piece-level read for serving peers: [offset, offset+len) of a had
  * piece.  0, BL_STORE_NOT_HAD, or -1 (span outside the piece, I/O error). */

@@ -379,6 +379,28 @@ void swarm_refill_soon(bl_swarm *s)
         s->refill_timer = bl_loop_timer(s->loop, REFILL_AFTER_REJECT_MS, refill_all, s);
 }
 
+static void close_all(bl_loop *loop, void *arg)
+{
+    bl_swarm *s = arg;
+    (void)loop;
+    s->changed_timer = 0;
+    unsigned n = 0;
+    for (peer *p = s->peers, *next; p; p = next) {
+        next = p->next;
+        peer_close(p, "the copy we serve changed on disk: reconnect to learn what still matches");
+        n++;
+    }
+    bl_warn("the served copy changed on disk: %u pieces no longer match; closed %u connections "
+            "so that peers learn what is still served", (unsigned)bl_store_pieces_lost(s->store),
+            n);
+}
+
+void swarm_store_changed(bl_swarm *s)
+{
+    if (!s->changed_timer)
+        s->changed_timer = bl_loop_timer(s->loop, 0, close_all, s);
+}
+
 bool swarm_wants_piece(const bl_swarm *s, uint32_t piece)
 {
     return !bl_store_have(s->store, piece) && bl_picker_priority(s->picker, piece) != BL_PRIO_NONE;
@@ -844,6 +866,21 @@ void bl_swarm_get_stats(const bl_swarm *s, bl_swarm_stats *st)
     }
 }
 
+void bl_swarm_piece_sources(const bl_swarm *s, uint32_t piece, char *out, size_t outlen)
+{
+    unsigned peers = 0;
+    for (const peer *p = s->peers; p; p = p->next)
+        peers += p->state == PEER_ACTIVE;
+    uint32_t holders = piece < s->mi->num_pieces ? bl_picker_availability(s->picker, piece) : 0;
+    if (!peers)
+        snprintf(out, outlen, "no peer is connected");
+    else if (!holders)
+        snprintf(out, outlen, "none of the %u connected peers has it", peers);
+    else
+        snprintf(out, outlen, "%u of the %u connected peers have it (or said they are fetching "
+                 "it) but it did not come", holders, peers);
+}
+
 void bl_swarm_queue(const bl_swarm *s, uint32_t in_class[BL_PRIO_COUNT])
 {
     bl_picker_stats ps;
@@ -907,11 +944,13 @@ void bl_swarm_status_json(const bl_swarm *s, bl_buf *b)
                   "\"pieces_had\":%u,\"pieces_total\":%u,\"pieces_wanted\":%u,"
                   "\"bytes_downloaded\":%llu,\"bytes_uploaded\":%llu,\"bytes_from_seeders\":%llu,"
                   "\"bytes_from_peers\":%llu,\"bytes_wasted\":%llu,\"hash_failures\":%u,"
-                  "\"rate_down\":%llu,\"rate_up\":%llu,\"listen\":",
+                  "\"rate_down\":%llu,\"rate_up\":%llu,\"pieces_changed_on_disk\":%llu,"
+                  "\"listen\":",
                   st.pieces_had, st.pieces_total, st.pieces_wanted, U(st.bytes_downloaded),
                   U(st.bytes_uploaded), U(st.bytes_from_seeders),
                   U(st.bytes_downloaded - st.bytes_from_seeders), U(st.bytes_wasted),
-                  st.hash_failures, U(st.rate_down), U(st.rate_up));
+                  st.hash_failures, U(st.rate_down), U(st.rate_up),
+                  U(bl_store_pieces_lost(s->store)));
     bl_json_cstr(b, s->listen_name);
     bl_swarm_peer_stats ps[256];
     size_t np = bl_swarm_list_peers(s, ps, 256, false);
@@ -969,6 +1008,8 @@ void bl_swarm_free(bl_swarm *s)
         bl_loop_timer_cancel(s->loop, s->flush_timer);
     if (s->refill_timer)
         bl_loop_timer_cancel(s->loop, s->refill_timer);
+    if (s->changed_timer)
+        bl_loop_timer_cancel(s->loop, s->changed_timer);
     if (s->dial_timer)
         bl_loop_timer_cancel(s->loop, s->dial_timer);
     if (s->pex_timer)

@@ -95,6 +95,10 @@ void bl_swarm_deadline(bl_swarm *s, uint32_t piece, uint64_t deadline_ms);
 bool bl_swarm_complete(const bl_swarm *s);   /* every wanted piece had */
 bl_store *bl_swarm_store(bl_swarm *s);
 void bl_swarm_get_stats(const bl_swarm *s, bl_swarm_stats *st);
+/* Why a piece does not come, for the one log line a failed read gets:
+ * "no peer is connected", "none of the N connected peers has it" or "N of
+ * the M connected peers have it (or said they are fetching it)". */
+void bl_swarm_piece_sources(const bl_swarm *s, uint32_t piece, char *out, size_t outlen);
 /* Pieces not had yet, per priority class (what is queued), for reports. */
 void bl_swarm_queue(const bl_swarm *s, uint32_t in_class[BL_PRIO_COUNT]);
 /* Fill up to max entries with the connected peers (and, if asked, those
@@ -104,7 +108,9 @@ size_t bl_swarm_list_peers(const bl_swarm *s, bl_swarm_peer_stats *out, size_t m
 /* Append the swarm's part of a status object: "pieces_had", "pieces_total",
  * "pieces_wanted", "bytes_downloaded", "bytes_uploaded",
  * "bytes_from_seeders", "bytes_from_peers", "bytes_wasted",
- * "hash_failures", "rate_down", "rate_up", "listen", "num_peers",
+ * "hash_failures", "rate_down", "rate_up", "pieces_changed_on_disk" (a
+ * seeder: pieces whose file changed under it and no longer match), "listen",
+ * "num_peers",
  * "peers_seeding", "peers" (connected: addr, client, seeder, cooperative,
  * downloaded, uploaded) -- comma-separated members, no braces. */
 void bl_swarm_status_json(const bl_swarm *s, bl_buf *b);

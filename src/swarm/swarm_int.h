@@ -51,6 +51,7 @@ struct out_span {
     uint32_t file;                /* store file index */
     uint32_t len;
     uint64_t off;                 /* in the file */
+    uint32_t gen;                 /* bl_store_generation when it was queued */
 };
 struct peer {
     bl_swarm *sw;
@@ -154,6 +155,7 @@ struct bl_swarm {
     uint64_t dial_timer;          /* new candidates: dial them without waiting for a tick */
     uint64_t pex_timer;           /* a peer joined: tell cooperative peers soon */
     uint64_t refill_timer;        /* ask again shortly after a reject */
+    uint64_t changed_timer;       /* close every peer: the served copy changed */
     bl_sha1_batch *hasher;        /* complete pieces wait here to be hashed together */
     uint64_t hash_timer;          /* hash the waiting pieces even if the lanes are not full */
     uint32_t next_peer_id;
@@ -240,6 +242,10 @@ void swarm_pex_soon(bl_swarm *s);
 void swarm_refill_soon(bl_swarm *s);
 #define REFILL_AFTER_REJECT_MS 50
 bool swarm_wants_piece(const bl_swarm *s, uint32_t piece);
+/* The store found pieces changed on disk (bl_store_generation moved): every
+ * connection is closed on the next loop turn, so that peers reconnect and
+ * learn what is still served (BitTorrent cannot take a HAVE back). */
+void swarm_store_changed(bl_swarm *s);
 /* Something was wanted just now: stock peers holding pieces we lack keep our
  * interest for PEER_STOCK_LINGER_MS more (see want_interest in peer.c). */
 void swarm_wanted_now(bl_swarm *s);

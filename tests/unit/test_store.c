@@ -655,6 +655,80 @@ static void test_appended_bytes(void **state)
     free(stream);
 }
 
+static size_t file_index(const bl_metainfo *mi, const char *path)
+{
+    for (size_t f = 0; f < mi->num_files; f++)
+        if (!strcmp(mi->files[f].path, path)) return f;
+    fail_msg("no file %s", path);
+    return 0;
+}
+
+/* A seeder's copy altered on disk while it is served (issue 13): the next
+ * descriptor handed out for serving a changed file comes after its pieces
+ * were hashed again; those that no longer match are had no more and the
+ * generation moves.  A change of times alone loses nothing and keeps the
+ * generation.  BITLIB_SERVE_GUARD=0 turns the check off. */
+static void test_seed_file_changed(void **state)
+{
+    (void)state;
+    uint64_t total;
+    uint8_t *stream = make_stream(spanning, 5, &total);
+    bl_metainfo mi;
+    make_torrent(&mi, spanning, 5, false, BS, stream, total);
+    bl_err err = {0};
+    bl_store *s = bl_store_open(&mi, tpath("copy"), BL_STORE_CREATE, &err);
+    assert_non_null(s);
+    fill_store(s, &mi, stream, 3);
+    bl_store_close(s);
+
+    s = bl_store_open(&mi, tpath("copy"), BL_STORE_READONLY, &err);
+    assert_non_null(s);
+    assert_int_equal(bl_store_check(s, 1, NULL, NULL, &err), mi.num_pieces);
+    size_t z = file_index(&mi, "z"), a = file_index(&mi, "a");
+    assert_true(bl_store_file_fd(s, z, &err) >= 0);
+    assert_int_equal(bl_store_generation(s), 0);
+
+    /* one byte of z changes: exactly the piece holding it is lost */
+    int fd = open(tpath("copy/z"), O_WRONLY);
+    assert_true(fd >= 0);
+    uint8_t b = (uint8_t)(stream[mi.files[z].offset + 50000] ^ 0xff);
+    assert_int_equal(pwrite(fd, &b, 1, 50000), 1);
+    close(fd);
+    uint32_t lost_piece = (uint32_t)((mi.files[z].offset + 50000) / BS);
+    assert_true(bl_store_file_fd(s, z, &err) >= 0);
+    assert_int_equal(bl_store_generation(s), 1);
+    assert_int_equal(bl_store_pieces_lost(s), 1);
+    assert_int_equal(bl_store_num_had(s), mi.num_pieces - 1);
+    assert_false(bl_store_have(s, lost_piece));
+    uint8_t buf[BS];
+    assert_int_equal(bl_store_read(s, lost_piece, 0, 16, buf, &err), BL_STORE_NOT_HAD);
+    /* asking again finds nothing new */
+    assert_true(bl_store_file_fd(s, z, &err) >= 0);
+    assert_int_equal(bl_store_generation(s), 1);
+
+    /* new times, same bytes: re-hashed, nothing lost */
+    assert_int_equal(utimensat(AT_FDCWD, tpath("copy/a"), NULL, 0), 0);
+    assert_true(bl_store_file_fd(s, a, &err) >= 0);
+    assert_int_equal(bl_store_generation(s), 1);
+    assert_int_equal(bl_store_num_had(s), mi.num_pieces - 1);
+    bl_store_close(s);
+
+    /* the check can be turned off for measurements */
+    setenv("BITLIB_SERVE_GUARD", "0", 1);
+    s = bl_store_open(&mi, tpath("copy"), BL_STORE_READONLY, &err);
+    unsetenv("BITLIB_SERVE_GUARD");
+    assert_non_null(s);
+    assert_int_equal(bl_store_check(s, 1, NULL, NULL, &err), mi.num_pieces - 1);
+    fd = open(tpath("copy/a"), O_WRONLY);
+    assert_int_equal(pwrite(fd, "?", 1, 0), 1);
+    close(fd);
+    assert_true(bl_store_file_fd(s, a, &err) >= 0);
+    assert_int_equal(bl_store_generation(s), 0);
+    bl_store_close(s);
+    bl_metainfo_free(&mi);
+    free(stream);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,6 +742,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_path_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seed_from_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_appended_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seed_file_changed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
