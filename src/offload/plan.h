@@ -20,7 +20,11 @@
  * release.  The fan-out is at least min(M x replicas, usable depots) so that
  * the copies of one stripe sit on distinct depots (that is what makes a lost
  * depot cost at most one chunk of a stripe); without a deadline it grows
- * until the uplink is saturated.
+ * until the uplink is saturated.  A depot holds at most per_depot =
+ * ceil(M x replicas / fan-out) copies of one stripe, so that a fast depot
+ * does not end up with a whole stripe; with one replica and too few depots
+ * for that to survive a lost depot (per_depot > M-K) the cap is dropped and
+ * speed wins.
  *
  * Release (the center may delete its copy): direct — the destination has all
  * of S; staged — every coded chunk copy is acknowledged by a depot.  Delivery
@@ -95,6 +99,7 @@ typedef struct bl_plan {
     bool estimated;              /* a rate was unknown: the slowest known rate
                                   * (or 1 MB/s if none) was assumed for it */
     unsigned spread;             /* distinct depots one stripe's copies span */
+    unsigned per_depot;          /* most copies of one stripe on one depot */
     char why[200];               /* one line: why this decision */
 } bl_plan;
 
