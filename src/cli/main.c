@@ -16,6 +16,8 @@ static const struct bl_cmd commands[] = {
     {"status", "show what a mount's daemon is doing (human or --json)", cmd_status},
     {"run", "run one rank of a job with the set mounted (one daemon per node)", cmd_run},
     {"launch", "a job in one line: tracker, description, seeders, bitlib run", cmd_launch},
+    {"offload", "stage job results out through depots: push, pull, status", cmd_offload},
+    {"depot", "intermediate node holding offloaded chunks for pullers", cmd_depot},
 };
 
 static void usage(FILE *f)
