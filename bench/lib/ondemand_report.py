@@ -79,6 +79,8 @@ def node_results(kv):
 
 def summarize(kv):
     s = {k: kv.get(k) for k in ("system", "status", "notes", "reason")}
+    s["order"] = kv.get("order", "same")
+    s["round"] = int(kv.get("round", 1))
     s["nodes"] = int(kv["nodes"])
     if kv.get("status") in (None, "SKIPPED"):
         return s, []
@@ -100,6 +102,12 @@ def summarize(kv):
     tx = int(kv.get("seeder_tx_bytes") or 0)
     s["seeder_tx_bytes"] = tx
     s["seeder_tx_over_read"] = tx / read_bytes if read_bytes else None
+    ntx = [int(x) for x in (kv.get("node_tx_bytes") or "").split(",") if x]
+    if ntx:
+        s["node_tx_bytes"] = ntx
+        s["max_node_tx_over_read"] = max(ntx) / read_bytes if read_bytes else None
+    if times and s.get("max_s"):
+        s["max_over_median"] = s["max_s"] / s["median_s"]
     for k in ("bytes_from_seeders", "bytes_from_peers", "bytes_wasted"):
         vals = [n[k] for n in nodes if k in n]
         if vals:
@@ -122,50 +130,87 @@ def main():
     ap.add_argument("kv", nargs="+")
     args = ap.parse_args()
     kvs = [read_kv(p) for p in args.kv]
-    rows, per_node = [], {}
+    rows, per_node, rows_summary = [], {}, []
     for kv in kvs:
         s, nodes = summarize(kv)
         rows.append(s)
-        per_node[s["system"]] = nodes
+        per_node["%s.%s.r%d" % (s["system"], s["order"], s["round"])] = nodes
     first = kvs[0]
-    hyb = next((r for r in rows if r["system"] == "hybrid" and r.get("median_s")), None)
+    def hybrid_of(r):
+        return next((h for h in rows if h["system"] == "hybrid" and h.get("median_s") and
+                     h["order"] == r["order"] and h["round"] == r["round"]), None)
 
     head = ("N=%s, %s Mbit/s links, %s files (%s bytes); every node reads %s of them (%s bytes)"
             % (first["nodes"], first["rate_mbit"], first["files"], first["set_bytes"],
                first["read_files"], first["read_bytes"]))
     print(head)
-    print("%-11s %-8s %5s %6s %8s %8s %8s %8s %9s %9s %7s %5s" % (
-        "system", "status", "done", "mount", "median", "max", "med/hyb", "max/hyb", "seed/read",
-        "all-local", "peers%", "cpu%"))
+    print("%-11s %-8s %2s %-8s %5s %6s %8s %8s %8s %8s %7s %9s %7s %9s %7s %5s" % (
+        "system", "order", "r", "status", "done", "mount", "median", "max", "med/hyb", "max/hyb",
+        "max/med", "seed/read", "up/read", "all-local", "peers%", "cpu%"))
     for r in rows:
         if r.get("status") == "SKIPPED":
             print("%-11s SKIPPED  %s" % (r["system"], r.get("reason") or ""))
             continue
+        hyb = hybrid_of(r)
         mh = r.get("median_s") / hyb["median_s"] if hyb and r.get("median_s") else None
         xh = (r["max_s"] / hyb["max_s"]) if hyb and r.get("max_s") and hyb.get("max_s") else None
         fs, fp = r.get("bytes_from_seeders"), r.get("bytes_from_peers")
         peers = 100.0 * fp / (fs + fp) if fs is not None and fp is not None and fs + fp else None
         r["median_over_hybrid"], r["max_over_hybrid"], r["peer_share_pct"] = mh, xh, peers
         al = (fmt(r.get("all_local_max_s")) if "all_local_median_s" in r else "-")
-        print("%-11s %-8s %2d/%-2d %6s %8s %8s %8s %8s %9s %9s %7s %5s" % (
-            r["system"], r.get("status"), r.get("done", 0), r["nodes"], fmt(r.get("mount_median_s")),
+        print("%-11s %-8s %2d %-8s %2d/%-2d %6s %8s %8s %8s %8s %7s %9s %7s %9s %7s %5s" % (
+            r["system"], r["order"], r["round"], r.get("status"), r.get("done", 0), r["nodes"],
+            fmt(r.get("mount_median_s")),
             fmt(r.get("median_s")), fmt(r.get("max_s")) if r.get("max_s") else ">%d" % r.get("timeout_s", 0),
-            fmt(mh), fmt(xh), fmt(r.get("seeder_tx_over_read")), al, fmt(peers, "%.0f"),
+            fmt(mh), fmt(xh), fmt(r.get("max_over_median")), fmt(r.get("seeder_tx_over_read")),
+            fmt(r.get("max_node_tx_over_read")), al, fmt(peers, "%.0f"),
             fmt(r.get("cpu_busy_pct"), "%.0f")))
+        if r.get("times"):
+            print("    node times: %s" % " ".join("%.2f" % t for t in r["times"]))
     print("times in seconds from the start gate (mount: median time the mount command took; "
           "median/max: until the node had read its last file); seed/read = bytes the seeder node sent / bytes of the files read; "
           "all-local = bulk: the last node to have the whole set; peers% = share of bitlib nodes' "
-          "bytes that came from other nodes; cpu% = whole machine busy during the run")
+          "bytes that came from other nodes; cpu% = whole machine busy during the run; "
+          "max/med = slowest node / median node; up/read = most bytes one node sent / bytes of the files read")
+    groups = {}
+    for r in rows:
+        if r.get("median_s"):
+            groups.setdefault((r["order"], r["system"]), []).append(r)
+    if any(len(v) > 1 for v in groups.values()):
+        def med(vals):
+            vals = [v for v in vals if v is not None]
+            return statistics.median(vals) if vals else None
+        print()
+        print("medians over rounds (ratios to hybrid taken within each round, then the median)")
+        print("%-8s %-11s %6s %8s %8s %8s %8s %7s %9s %7s" % (
+            "order", "system", "rounds", "median", "max", "med/hyb", "max/hyb", "max/med",
+            "seed/read", "up/read"))
+        summary = []
+        for (order, system), rs in groups.items():
+            g = {"order": order, "system": system, "rounds": len(rs),
+                 "median_s": med([r["median_s"] for r in rs]),
+                 "max_s": med([r.get("max_s") for r in rs]),
+                 "median_over_hybrid": med([r.get("median_over_hybrid") for r in rs]),
+                 "max_over_hybrid": med([r.get("max_over_hybrid") for r in rs]),
+                 "max_over_median": med([r.get("max_over_median") for r in rs]),
+                 "seeder_tx_over_read": med([r.get("seeder_tx_over_read") for r in rs]),
+                 "max_node_tx_over_read": med([r.get("max_node_tx_over_read") for r in rs])}
+            summary.append(g)
+            print("%-8s %-11s %6d %8s %8s %8s %8s %7s %9s %7s" % (
+                order, system, len(rs), fmt(g["median_s"]), fmt(g["max_s"]),
+                fmt(g["median_over_hybrid"]), fmt(g["max_over_hybrid"]), fmt(g["max_over_median"]),
+                fmt(g["seeder_tx_over_read"]), fmt(g["max_node_tx_over_read"])))
+        rows_summary[:] = summary
 
     with open(args.out + ".json", "w") as f:
-        json.dump({"heading": head, "systems": rows, "nodes": per_node,
+        json.dump({"heading": head, "systems": rows, "nodes": per_node, "rounds": rows_summary,
                    "params": {k: first.get(k) for k in ("nodes", "rate_mbit", "files", "set_bytes",
                                                         "read_files", "read_bytes", "piece",
                                                         "timeout_s")}}, f, indent=1)
-    cols = ["system", "status", "nodes", "done", "mount_median_s", "median_s", "max_s", "median_over_hybrid",
+    cols = ["system", "order", "round", "status", "nodes", "done", "mount_median_s", "median_s", "max_s", "median_over_hybrid",
             "max_over_hybrid", "seeder_tx_bytes", "seeder_tx_over_read", "all_local_median_s",
             "all_local_max_s", "bytes_from_seeders", "bytes_from_peers", "bytes_wasted",
-            "cpu_busy_pct", "wall_s"]
+            "cpu_busy_pct", "wall_s", "max_over_median", "max_node_tx_over_read"]
     with open(args.out + ".csv", "w") as f:
         f.write(",".join(cols) + "\n")
         for r in rows:
@@ -175,11 +220,11 @@ def main():
         dat = args.out + ".cdf.dat"
         with open(dat, "w") as f:
             for r in plotted:
-                f.write("# %s\n%.4f 0\n" % (r["system"], r["times"][0]))
+                f.write("# %s.%s.r%d\n%.4f 0\n" % (r["system"], r["order"], r["round"], r["times"][0]))
                 for k, t in enumerate(r["times"], 1):
                     f.write("%.4f %.4f\n" % (t, k / r["nodes"]))
                 f.write("\n\n")
-        titles = " ".join(r["system"] for r in plotted)
+        titles = " ".join("%s.%s.r%d" % (r["system"], r["order"], r["round"]) for r in plotted)
         png = args.out + ".png"
         subprocess.run(["gnuplot", "-e", "datafile='%s'; outfile='%s'; titles='%s'; n=%d; heading='%s'"
                         % (dat, png, titles, len(plotted), head.replace("'", "")), args.gnuplot],
