@@ -42,10 +42,18 @@ static void finish(bl_dpconn *c)
     free(c);
 }
 
+/* why may be c->why itself (a close passed on from a close), hence memmove */
+static void set_why(bl_dpconn *c, const char *why)
+{
+    size_t n = strnlen(why, sizeof c->why - 1);
+    memmove(c->why, why, n);
+    c->why[n] = '\0';
+}
+
 void bl_dpconn_close(bl_dpconn *c, const char *why)
 {
     if (!c->closing)
-        snprintf(c->why, sizeof c->why, "%s", why);
+        set_why(c, why);
     c->closing = true;
     if (!c->busy)
         finish(c);
@@ -53,7 +61,7 @@ void bl_dpconn_close(bl_dpconn *c, const char *why)
 
 void bl_dpconn_close_after_flush(bl_dpconn *c, const char *why)
 {
-    snprintf(c->why, sizeof c->why, "%s", why);
+    set_why(c, why);
     c->close_after_flush = true;
     bl_dpconn_flush(c);
 }
