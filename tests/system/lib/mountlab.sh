@@ -36,6 +36,11 @@ ml_init() {
     cl_on_exit _ml_report
 }
 
+# The end of a test's own EXIT trap, which replaces cleanup.sh's: the whole cleanup
+# (processes, mounts, namespaces, directories) with the exit status $? had on entry.
+# Without it a test that installs its own trap leaves its seeders and tracker running.
+ml_cleanup() { _cl_exit; }
+
 ml_mounted() { grep -q " $1 fuse" /proc/mounts; }
 
 # Run by the cleanup (cleanup.sh) once every process and mount is gone: sanitizer reports
