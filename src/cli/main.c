@@ -19,6 +19,7 @@ static const struct bl_cmd commands[] = {
     {"status", "show what a mount's daemon is doing (human or --json)", cmd_status},
     {"run", "run one rank of a job with the set mounted (one daemon per node)", cmd_run},
     {"launch", "a job in one line: tracker, description, seeders, bitlib run", cmd_launch},
+    {"cache", "list node caches; remove old ones and what killed jobs left", cmd_cache},
 };
 
 static void usage(FILE *f)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -137,8 +138,11 @@ static int start_cb(void *arg, bl_err *err)
     char cache[PATH_MAX];
     const char *cache_dir = r->cache, *emulated = getenv("BITLIB_RUNTIME_DIR");
     if (!cache_dir && emulated && emulated[0] == '/' &&
-        snprintf(cache, sizeof cache, "%s/cache-%s", emulated, r->d.info_hash) < (int)sizeof cache)
-        cache_dir = cache; /* emulated nodes share one host: one cache per node */
+        snprintf(cache, sizeof cache, "%s/caches", emulated) < (int)sizeof cache &&
+        (mkdir(cache, 0700) == 0 || errno == EEXIST) &&
+        snprintf(cache, sizeof cache, "%s/caches/%s", emulated, r->d.info_hash) < (int)sizeof cache)
+        cache_dir = cache; /* emulated nodes share one host: one cache root per node, which
+                              `bitlib cache` looks in too */
     if (cache_dir) {
         argv[a++] = "--cache";
         argv[a++] = cache_dir;

@@ -93,7 +93,7 @@ bool bl_cache_holder(const char *dir, pid_t *pid, char *mount, size_t mountsz)
 
 /* Make dir (mode if missing) and take its lock.  0: held by us, 1: another
  * daemon holds it, -1: unusable (err says why). */
-static int try_lock(bl_cache *c, const char *dir, mode_t mode, bl_err *err)
+static int try_lock(bl_cache *c, const char *dir, mode_t mode, int attempt, bl_err *err)
 {
     struct stat st;
     if (stat(dir, &st) < 0 && errno == ENOENT && mkdir(dir, mode) < 0 && errno != EEXIST)
@@ -122,6 +122,17 @@ static int try_lock(bl_cache *c, const char *dir, mode_t mode, bl_err *err)
             return 1;
         return bl_fail(err, "cache %s: cannot lock %s: %s", dir, path, strerror(e));
     }
+    /* `bitlib cache gc` may have moved the cache aside (holding this lock)
+     * between our open and our lock: then start again with what the path
+     * holds now (cachedir.h) */
+    struct stat held, now;
+    if (fstat(fd, &held) < 0 || lstat(path, &now) < 0 || held.st_ino != now.st_ino ||
+        held.st_dev != now.st_dev) {
+        close(fd);
+        if (attempt >= 8)
+            return bl_fail(err, "cache %s keeps being replaced while we lock it", dir);
+        return try_lock(c, dir, mode, attempt + 1, err);
+    }
     snprintf(c->dir, sizeof c->dir, "%s", dir);
     c->lock_fd = fd;
     return 0;
@@ -149,7 +160,7 @@ int bl_cache_open(bl_cache *c, const char *dir, const bl_metainfo *mi, const cha
                             "for its lock", BL_CACHE_LOCK);
     char who[PATH_MAX + 64] = "another daemon";
     if (dir) {
-        int rc = try_lock(c, dir, 0755, err);
+        int rc = try_lock(c, dir, 0755, 0, err);
         if (rc < 0)
             return -1;
         if (rc == 1) {
@@ -171,7 +182,7 @@ int bl_cache_open(bl_cache *c, const char *dir, const bl_metainfo *mi, const cha
             snprintf(path, sizeof path, "%s/%s", root, hex);
         else
             snprintf(path, sizeof path, "%s/%s.%d", root, hex, n);
-        int rc = try_lock(c, path, 0700, err);
+        int rc = try_lock(c, path, 0700, 0, err);
         if (rc < 0)
             return -1;
         if (rc == 1) {
@@ -208,8 +219,12 @@ void bl_cache_set_owner(bl_cache *c, const char *mountpoint)
 
 void bl_cache_close(bl_cache *c)
 {
-    /* the text stays: it is read only while the lock is held */
-    if (c->lock_fd >= 0)
+    /* the text stays (the last holder, for `bitlib cache ls`); the mtime
+     * says when the cache was last let go, which `bitlib cache gc
+     * --older-than` goes by */
+    if (c->lock_fd >= 0) {
+        futimens(c->lock_fd, NULL);
         close(c->lock_fd);
+    }
     c->lock_fd = -1;
 }

@@ -8,6 +8,8 @@
 
 int bl_ctl_next_line(const uint8_t *in, size_t n, char line[BL_CTL_LINE_MAX], size_t *used)
 {
+    if (n == 0) /* in may be NULL then (an empty buffer): memchr must not see it */
+        return 0;
     const uint8_t *nl = memchr(in, '\n', n);
     if (!nl)
         return n >= BL_CTL_LINE_MAX ? -1 : 0;

@@ -674,10 +674,15 @@ static int user_detach(const char *mp)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
+int bl_fusefs_detach(const char *mp)
+{
+    return umount2(mp, MNT_DETACH) == 0 || user_detach(mp) == 0 ? 0 : -1;
+}
+
 /* A dead FUSE mount on mp (ENOTCONN): detach it when we may, else say how. */
 static int detach_stale(const char *mp, bl_err *err)
 {
-    if (umount2(mp, MNT_DETACH) == 0 || user_detach(mp) == 0) {
+    if (bl_fusefs_detach(mp) == 0) {
         bl_warn("%s: detached a stale FUSE mount left by a dead daemon", mp);
         return 0;
     }

@@ -58,6 +58,11 @@ void bl_fusefs_unmount(bl_fusefs *fs);
  * other the mount stayed.  -1 if no child could be started. */
 pid_t bl_fusefs_unmount_if_idle(bl_fusefs *fs, bl_err *err);
 
+/* Detach the mount on mp lazily (root: umount2 MNT_DETACH; otherwise
+ * `fusermount3 -uz`, which lets a user detach only their own mounts): for
+ * a mount whose daemon is gone.  0 or -1. */
+int bl_fusefs_detach(const char *mp);
+
 /* Canonical absolute path of a mount point without touching the mount
  * itself (realpath of its parent + its name, after following a symlink
  * that is its last component), so it works on stale mounts. */

@@ -24,6 +24,8 @@ static void test_lines(void **state)
     assert_int_equal(bl_ctl_next_line((const uint8_t *)in + 6, strlen(in) - 6, line, &used), 1);
     assert_string_equal(line, "status");
     assert_int_equal(bl_ctl_next_line((const uint8_t *)"rest", 4, line, &used), 0);
+    /* a client that connects and closes: the connection's empty buffer has no data */
+    assert_int_equal(bl_ctl_next_line(NULL, 0, line, &used), 0);
     static uint8_t big[BL_CTL_LINE_MAX + 1];
     memset(big, 'a', sizeof big);
     assert_int_equal(bl_ctl_next_line(big, BL_CTL_LINE_MAX - 1, line, &used), 0);
