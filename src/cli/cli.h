@@ -11,6 +11,7 @@
 #include "core/version.h"
 #include "meta/metainfo.h"
 #include "meta/sign.h"
+#include "swarm/secret.h"
 #include "swarm/swarm.h"
 
 struct bl_cmd {
@@ -66,8 +67,11 @@ int cli_bad_option(const char *cmd, const char *arg);
 bool cli_wants_help(int argc, char **argv);
 
 /* How a node finds peers: the options seed, fetch and mount share
- * (--listen 'l', --peer 'p', --no-tracker 'T', --policy 'P'). */
+ * (--listen 'l', --peer 'p', --no-tracker 'T', --policy 'P', and for private
+ * swarms --secret-file CLI_OPT_SECRET, --allow-stock CLI_OPT_ALLOW_STOCK). */
 #define CLI_MAX_PEERS 256
+#define CLI_OPT_SECRET 0x7373
+#define CLI_OPT_ALLOW_STOCK 0x7374
 typedef struct cli_peers {
     const char *listen;
     struct sockaddr_storage addr[CLI_MAX_PEERS];
@@ -75,7 +79,16 @@ typedef struct cli_peers {
     size_t n;
     bool use_trackers;
     enum bl_policy policy;
+    bl_secret secret;             /* --secret-file, loaded at once (secret.len 0: none) */
+    bool allow_stock;
 } cli_peers;
+/* The usage lines of --secret-file and --allow-stock, for every command's --help. */
+#define CLI_SECRET_USAGE \
+    "      --secret-file FILE  a private swarm: peers must prove they hold this job\n" \
+    "                          secret (HMAC challenge in the extension handshake; never\n" \
+    "                          sent) and the tracker wants its passkey; mode 0600\n" \
+    "      --allow-stock       in a private swarm, also admit stock clients (they\n" \
+    "                          cannot prove the secret)\n"
 
 void cli_peers_init(cli_peers *o, const char *default_listen);
 /* Handle option c with its argument: 1 if it was one of the shared options,
@@ -84,5 +97,9 @@ void cli_peers_init(cli_peers *o, const char *default_listen);
 int cli_peers_option(cli_peers *o, int c, const char *arg, const char *cmd);
 /* Hand the --peer addresses to the swarm. */
 void cli_peers_add(const cli_peers *o, bl_swarm *s);
+/* -1 after one line when --allow-stock comes without --secret-file. */
+int cli_peers_check(const cli_peers *o, const char *cmd);
+/* The private-swarm part of a swarm's configuration (after cli_peers_check). */
+int cli_peers_private(const cli_peers *o, bl_swarm_config *cfg, const char *cmd);
 
 #endif

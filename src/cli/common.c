@@ -50,6 +50,15 @@ int cli_peers_option(cli_peers *o, int c, const char *arg, const char *cmd)
     case 'T':
         o->use_trackers = false;
         return 1;
+    case CLI_OPT_SECRET:
+        if (bl_secret_load(&o->secret, arg, &err) < 0) {
+            fprintf(stderr, "%s: %s\n", cmd, err.msg);
+            return -1;
+        }
+        return 1;
+    case CLI_OPT_ALLOW_STOCK:
+        o->allow_stock = true;
+        return 1;
     case 'P':
         if (!strcmp(arg, "cooperative"))
             o->policy = BL_POLICY_COOPERATIVE;
@@ -153,4 +162,23 @@ int cli_trust_check(const cli_trust *o, const bl_metainfo *mi, const char *desc,
     }
     free(t);
     return rc;
+}
+
+int cli_peers_check(const cli_peers *o, const char *cmd)
+{
+    if (o->allow_stock && !o->secret.len) {
+        fprintf(stderr, "%s: --allow-stock needs --secret-file (it admits stock clients to a "
+                        "private swarm)\n", cmd);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_peers_private(const cli_peers *o, bl_swarm_config *cfg, const char *cmd)
+{
+    if (cli_peers_check(o, cmd) < 0)
+        return -1;
+    cfg->secret = o->secret.len ? &o->secret : NULL;
+    cfg->allow_stock = o->allow_stock;
+    return 0;
 }

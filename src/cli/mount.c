@@ -58,6 +58,7 @@ static const char mount_usage[] =
     "  -p, --peer ADDR:PORT    connect to this peer (repeatable)\n"
     "      --no-tracker        do not announce to the description's trackers\n"
     "      --policy P          cooperative (default) or stock\n"
+    CLI_SECRET_USAGE
     "      --trust PUB         refuse DESC unless signed by this key (KEY.pub) or by a\n"
     "                          key in this directory; repeatable. Default: the keys in\n"
     "                          /etc/bitlib/trusted.d/ ($BITLIB_TRUST_DIR) when present\n"
@@ -311,6 +312,8 @@ int cmd_mount(int argc, char **argv)
         {"no-tracker", no_argument, NULL, 'T'},
         {"policy", required_argument, NULL, 'P'},
         {"trust", required_argument, NULL, CLI_OPT_TRUST},
+        {"secret-file", required_argument, NULL, CLI_OPT_SECRET},
+        {"allow-stock", no_argument, NULL, CLI_OPT_ALLOW_STOCK},
         {"socket", required_argument, NULL, 'S'},
         {"log", required_argument, NULL, 'L'},
         {"registry", required_argument, NULL, 'G'},
@@ -381,6 +384,8 @@ int cmd_mount(int argc, char **argv)
         fprintf(stderr, "%s: needs DESC and MOUNTPOINT; see '%s --help'\n", cmd, cmd);
         return 2;
     }
+    if (cli_peers_check(&po, cmd) < 0)
+        return 2;
     const char *desc = argv[optind];
     bl_err err = {.offset = 0};
     /* until the daemon runs, warnings are this command's lines */
@@ -494,6 +499,7 @@ int cmd_mount(int argc, char **argv)
         .mi = &mi, .cache_dir = cache, .mode = mode,
         .read_timeout_ms = (uint64_t)(read_timeout * 1000), .listen = po.listen,
         .use_trackers = po.use_trackers, .policy = po.policy,
+        .secret = po.secret.len ? &po.secret : NULL, .allow_stock = po.allow_stock,
         .log_path = foreground ? NULL : log_path,
     };
     m.node = bl_node_new(m.loop, &nc, &err);

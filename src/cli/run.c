@@ -52,7 +52,7 @@ static const char run_usage[] =
     "      --mount PATH        the mount point (default: the description's recorded mount,\n"
     "                          else RUNDIR/mnt-<16 hex digits of the info-hash>)\n"
     "  -c, --cache DIR         the daemon's cache directory (default: bitlib mount's; with\n"
-    "                          $BITLIB_RUNTIME_DIR set, cache-<info-hash> in it)\n"
+    "                          $BITLIB_RUNTIME_DIR set, caches/<info-hash> in it)\n"
     "      --keep              leave the mount after the last rank has exited\n"
     "      --env NAME=DIR[:DIR...]\n"
     "                          set NAME to these directories (relative to the set's root,\n"
@@ -66,6 +66,7 @@ static const char run_usage[] =
     "  -p, --peer ADDR:PORT    the daemon connects to this peer (repeatable)\n"
     "      --no-tracker        the daemon does not announce to the trackers\n"
     "      --policy P          cooperative (default) or stock\n"
+    CLI_SECRET_USAGE
     "      --trust PUB         refuse DESC unless signed by this key (KEY.pub) or by a\n"
     "                          key in this directory; repeatable. Default: the keys in\n"
     "                          /etc/bitlib/trusted.d/ ($BITLIB_TRUST_DIR) when present\n"
@@ -253,6 +254,8 @@ int cmd_run(int argc, char **argv)
         {"no-tracker", no_argument, NULL, 'T'},
         {"policy", required_argument, NULL, 'P'},
         {"trust", required_argument, NULL, CLI_OPT_TRUST},
+        {"secret-file", required_argument, NULL, CLI_OPT_SECRET},
+        {"allow-stock", no_argument, NULL, CLI_OPT_ALLOW_STOCK},
         {"allow-other", no_argument, NULL, 'A'},
         {"in-set", no_argument, NULL, 'I'},
         {"verbose", no_argument, NULL, 'v'},
@@ -282,8 +285,10 @@ int cmd_run(int argc, char **argv)
             return 2;
         if (shared) {
             const char *name = c == 'l' ? "--listen" : c == 'p' ? "--peer"
-                             : c == 'T' ? "--no-tracker" : "--policy";
-            if (pass(&r, name, c == 'T' ? NULL : optarg) < 0)
+                             : c == 'T' ? "--no-tracker" : c == CLI_OPT_SECRET ? "--secret-file"
+                             : c == CLI_OPT_ALLOW_STOCK ? "--allow-stock" : "--policy";
+            bool flag = c == 'T' || c == CLI_OPT_ALLOW_STOCK;
+            if (pass(&r, name, flag ? NULL : optarg) < 0)
                 return 2;
             continue;
         }
@@ -331,6 +336,8 @@ int cmd_run(int argc, char **argv)
             return cli_bad_option(cmd, argv[optind - 1]);
         }
     }
+    if (cli_peers_check(&po, cmd) < 0)
+        return 2;
     if (optind >= argc) {
         fprintf(stderr, "%s: needs DESC, then -- and the command; see '%s --help'\n", cmd, cmd);
         return 2;

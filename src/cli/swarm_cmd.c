@@ -35,6 +35,7 @@ static const char seed_usage[] =
     "  -p, --peer ADDR:PORT    also connect to this peer (repeatable)\n"
     "      --no-tracker        do not announce to the description's trackers\n"
     "      --policy P          cooperative (default between bitlib peers) or stock\n"
+    CLI_SECRET_USAGE
     "      --trust PUB         refuse DESC unless signed by this key (KEY.pub) or by a\n"
     "                          key in this directory; repeatable. Default: the keys in\n"
     "                          /etc/bitlib/trusted.d/ ($BITLIB_TRUST_DIR) when present\n"
@@ -60,6 +61,7 @@ static const char fetch_usage[] =
     "      --stall-timeout SEC give up (exit 1) when nothing arrives for SEC seconds while\n"
     "                          incomplete (default 300; 0 waits forever)\n"
     "      --policy P          cooperative (default between bitlib peers) or stock\n"
+    CLI_SECRET_USAGE
     "      --trust PUB         refuse DESC unless signed by this key (KEY.pub) or by a\n"
     "                          key in this directory; repeatable. Default: the keys in\n"
     "                          /etc/bitlib/trusted.d/ ($BITLIB_TRUST_DIR) when present\n"
@@ -298,6 +300,8 @@ static int run_swarm(bool fetch, int argc, char **argv)
         {"stall-timeout", required_argument, NULL, 'S'},
         {"policy", required_argument, NULL, 'P'},
         {"trust", required_argument, NULL, CLI_OPT_TRUST},
+        {"secret-file", required_argument, NULL, CLI_OPT_SECRET},
+        {"allow-stock", no_argument, NULL, CLI_OPT_ALLOW_STOCK},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -390,6 +394,10 @@ static int run_swarm(bool fetch, int argc, char **argv)
                            .arg = &r};
     if (!fetch)
         cfg.on_complete = NULL;
+    if (cli_peers_private(&po, &cfg, cmd) < 0) {
+        rc = 2;
+        goto out;
+    }
     r.swarm = bl_swarm_new(r.loop, &cfg, &err);
     if (!r.swarm) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "swarm/secret.h"
 #include "core/evloop.h"
 #include "core/json.h"
 #include "fs/ctl.h"
@@ -24,7 +25,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: bitlib tracker [--listen ADDR:PORT] [--interval SEC] [--whitelist FILE]\n"
-            "                      [--json-log] [limits...]\n\n"
+            "                      [--secret-file FILE] [--json-log] [limits...]\n\n"
             "Serve BitTorrent announces and scrapes over HTTP (GET /announce, /scrape;\n"
             "BEP 3, compact peers BEP 23) and UDP (BEP 15) on the same port number.\n"
             "Runs in the foreground until SIGINT or SIGTERM; SIGHUP re-reads the whitelist.\n\n"
@@ -38,6 +39,9 @@ static void usage(FILE *f)
             "                        every client honours --interval)\n"
             "  --whitelist FILE      serve only the info-hashes in FILE (40 hex digits per\n"
             "                        line, '#' comments), like opentracker's\n"
+            "  --secret-file FILE    private swarms: hand out peers only to announces that\n"
+            "                        carry the passkey FILE's job secret gives their\n"
+            "                        info-hash (the nodes' --secret-file; see bitlib-seed(1))\n"
             "  --max-torrents N      torrents tracked at most (default 100000)\n"
             "  --max-peers N         peers tracked at most, all torrents (default 1000000)\n"
             "  --max-peers-per-torrent N  (default 100000)\n"
@@ -284,13 +288,14 @@ int cmd_tracker(int argc, char **argv)
         return 0;
     }
     enum { O_INTERVAL = 256, O_MIN_INTERVAL, O_TTL, O_WL, O_JSON, O_MAXT, O_MAXP, O_MAXPT,
-           O_NUMWANT };
+           O_NUMWANT, O_SECRET };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"interval", required_argument, NULL, O_INTERVAL},
         {"min-interval", required_argument, NULL, O_MIN_INTERVAL},
         {"peer-ttl", required_argument, NULL, O_TTL},
         {"whitelist", required_argument, NULL, O_WL},
+        {"secret-file", required_argument, NULL, O_SECRET},
         {"json-log", no_argument, NULL, O_JSON},
         {"verbose", no_argument, NULL, 'v'},
         {"max-torrents", required_argument, NULL, O_MAXT},
@@ -300,6 +305,7 @@ int cmd_tracker(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     bl_trk_server_config cfg = {.listen = "0.0.0.0:6969"};
+    static bl_secret secret;
     unsigned long v;
     int c;
     optind = 1;
@@ -308,6 +314,15 @@ int cmd_tracker(int argc, char **argv)
         switch (c) {
         case 'l': cfg.listen = optarg; break;
         case O_WL: cfg.whitelist_path = optarg; break;
+        case O_SECRET: {
+            bl_err err;
+            if (bl_secret_load(&secret, optarg, &err) < 0) {
+                fprintf(stderr, "bitlib tracker: %s\n", err.msg);
+                return 2;
+            }
+            cfg.secret = &secret;
+            break;
+        }
         case O_JSON: cfg.json_log = true; break;
         case 'v': cfg.verbose = true; break;
         case O_INTERVAL:

@@ -230,6 +230,7 @@ bl_node *bl_node_new(bl_loop *loop, const bl_node_config *cfg, bl_err *err)
     bl_swarm_config sc = {
         .mi = n->mi, .dir = cfg->cache_dir, .seed = false, .listen = cfg->listen,
         .use_trackers = cfg->use_trackers, .policy = cfg->policy,
+        .secret = cfg->secret, .allow_stock = cfg->allow_stock,
         .on_piece = on_piece, .on_complete = on_complete,
         .on_store_failing = on_store_failing, .arg = n,
     };

@@ -33,6 +33,8 @@ typedef struct bl_node_config {
     const char *listen;          /* swarm listen address, NULL: none */
     bool use_trackers;
     enum bl_policy policy;
+    const struct bl_secret *secret; /* a private swarm (swarm/swarm.h), NULL: open */
+    bool allow_stock;
     const char *log_path;        /* the daemon's log, for status (NULL: stderr) */
 } bl_node_config;
 

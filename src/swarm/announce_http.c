@@ -39,6 +39,10 @@ void bl_announce_http_url(bl_buf *out, const char *base, const bl_trk_announce *
     if (a->numwant >= 0)
         bl_buf_printf(out, "&numwant=%" PRId32, a->numwant);
     bl_buf_printf(out, "&key=%08" PRIx32, a->key);
+    if (a->passkey[0]) {
+        bl_buf_puts(out, "&passkey=");
+        put_escaped(out, (const uint8_t *)a->passkey, strlen(a->passkey));
+    }
     if (a->event != BL_TRK_EV_NONE)
         bl_buf_printf(out, "&event=%s", bl_trk_event_name(a->event));
     if (a->has_ip) {

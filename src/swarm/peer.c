@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "swarm/secret.h"
 #include "swarm/swarm_int.h"
 
 static void on_io(bl_loop *loop, int fd, unsigned events, void *arg);
@@ -567,6 +569,11 @@ static void send_ext_handshake(peer *p)
         bl_ext_handshake_set(&hs, "ut_pex", BL_EXT_LOCAL_UT_PEX);
     if (s->cfg.policy == BL_POLICY_COOPERATIVE)
         bl_ext_handshake_set(&hs, BL_EXT_BITLIB_INTENT, BL_EXT_LOCAL_BITLIB_INTENT);
+    if (s->cfg.secret) {
+        bl_ext_handshake_set(&hs, BL_EXT_BITLIB_AUTH, BL_EXT_LOCAL_BITLIB_AUTH);
+        memcpy(hs.nonce, p->my_nonce, BL_EXT_NONCE_LEN);
+        hs.has_nonce = true;
+    }
     if (s->listen_port) {
         hs.has_port = true;
         hs.port = s->listen_port;
@@ -676,6 +683,9 @@ void peer_send_intents(peer *from_seed, const uint32_t *pieces, size_t n)
     swarm_defer_flush(s);
 }
 
+static void private_ext_handshake(peer *p);
+static void ext_handshake_effects(peer *p, bool coop, uint8_t pex_was);
+
 /* An extension handshake: the first, or a later one carrying changes only
  * (BEP 10), merged into what the peer said before. */
 static void got_ext_handshake(peer *p, const uint8_t *data, size_t len)
@@ -710,6 +720,26 @@ static void got_ext_handshake(peer *p, const uint8_t *data, size_t len)
     }
     bool coop = hs->bitlib_coop && s->cfg.policy == BL_POLICY_COOPERATIVE;
     p->ext_intent_id = coop ? bl_ext_handshake_id(hs, BL_EXT_BITLIB_INTENT) : 0;
+    if (!s->cfg.secret && hs->has_nonce) {
+        /* it asks for a proof we cannot give: say so once, not per redial */
+        uint32_t n = ++s->auth_refusals;
+        if ((n & (n - 1)) == 0)
+            bl_error("peer %s is in a private swarm (it asks for proof of a job secret): start "
+                     "this node with the job's --secret-file (%u so far)", p->name, n);
+        peer_close(p, "a private swarm's peer: this node has no --secret-file");
+        return;
+    }
+    if (p->state == PEER_HANDSHAKE) {
+        /* a private swarm's peer that has not proved the secret yet */
+        private_ext_handshake(p);
+        return;
+    }
+    ext_handshake_effects(p, coop, pex_was);
+}
+
+/* What a (merged) extension handshake changes for an active peer. */
+static void ext_handshake_effects(peer *p, bool coop, uint8_t pex_was)
+{
     if (coop && !p->coop) {
         p->coop = true;
         bl_debug("peer %s: cooperative bitlib peer (%s)", p->name, p->client);
@@ -720,6 +750,90 @@ static void got_ext_handshake(peer *p, const uint8_t *data, size_t len)
         send_pex(p);
 }
 
+/* ---- private swarms (swarm/secret.h) ------------------------------------------------ */
+
+static void peer_activate(peer *p);
+
+/* The peer's extension handshake while it has not proved the secret: a
+ * stock client is refused or admitted; a bitlib peer gets our proof over
+ * its nonce. */
+static void private_ext_handshake(peer *p)
+{
+    bl_swarm *s = p->sw;
+    const bl_ext_handshake *hs = &p->ext;
+    if (!hs->has_nonce) {
+        if (!s->cfg.allow_stock) {
+            peer_close(p, hs->bitlib_coop || strncmp(p->client, "bitlib", 6) == 0 ?
+                          "refused: a bitlib peer without a job secret in a private swarm "
+                          "(start it with the same --secret-file)" :
+                          "refused: a stock client in a private swarm (--allow-stock admits them)");
+            return;
+        }
+        p->stock_admitted = true;
+        bl_info("peer %s: stock client (%s) admitted to the private swarm (--allow-stock)",
+                p->name, p->client);
+        peer_activate(p);
+        return;
+    }
+    if (p->proof_sent)
+        return; /* a later handshake: the first nonce is the challenge */
+    uint8_t auth_id = bl_ext_handshake_id(hs, BL_EXT_BITLIB_AUTH);
+    if (!auth_id) {
+        peer_close(p, "refused: the peer sent a nonce but takes no bitlib_auth message");
+        return;
+    }
+    memcpy(p->their_nonce, hs->nonce, BL_EXT_NONCE_LEN);
+    p->their_nonce_known = true;
+    uint8_t proof[BL_SECRET_PROOF_LEN];
+    bl_secret_proof(s->cfg.secret, s->mi->info_hash, s->peer_id, p->peer_id, p->my_nonce,
+                    p->their_nonce, BL_EXT_NONCE_LEN, proof);
+    bl_wire_put_extended(&p->out, auth_id, proof, sizeof proof);
+    p->proof_sent = true;
+    peer_flush(p);
+}
+
+/* The peer's proof (or, empty, its word that ours failed). */
+static void got_auth(peer *p, const uint8_t *data, size_t len)
+{
+    bl_swarm *s = p->sw;
+    if (p->state != PEER_HANDSHAKE)
+        return; /* proved already */
+    if (len == 0) {
+        /* one line a person acts on, not one per redial */
+        uint32_t n = ++s->auth_refusals;
+        if ((n & (n - 1)) == 0)
+            bl_error("peer %s refused this node's proof of the job secret: this node's "
+                     "--secret-file is not the one the swarm uses (%u so far)", p->name,
+                     s->auth_refusals);
+        peer_close(p, "it refused our proof of the job secret");
+        return;
+    }
+    if (!p->their_nonce_known) {
+        peer_close(p, "bitlib_auth before its extension handshake");
+        return;
+    }
+    uint8_t want[BL_SECRET_PROOF_LEN];
+    bl_secret_proof(s->cfg.secret, s->mi->info_hash, p->peer_id, s->peer_id, p->their_nonce,
+                    p->my_nonce, BL_EXT_NONCE_LEN, want);
+    if (!bl_secret_proof_ok(data, len, want)) {
+        uint8_t auth_id = bl_ext_handshake_id(&p->ext, BL_EXT_BITLIB_AUTH);
+        if (auth_id) {
+            static const uint8_t none[1];
+            bl_wire_put_extended(&p->out, auth_id, none, 0); /* tell it why */
+            peer_flush(p);
+        }
+        uint32_t n = ++s->auth_refusals;
+        if ((n & (n - 1)) == 0)
+            bl_warn("peer %s (%s) failed the job-secret check: it and this node hold different "
+                    "--secret-file secrets, or it replayed a recorded handshake; refused (%u so "
+                    "far)", p->name, p->client, n);
+        peer_close(p, "refused: failed the job-secret check");
+        return;
+    }
+    bl_debug("peer %s proved the job secret", p->name);
+    peer_activate(p);
+}
+
 static void got_extended(peer *p, const bl_msg *m)
 {
     bl_swarm *s = p->sw;
@@ -728,6 +842,12 @@ static void got_extended(peer *p, const bl_msg *m)
         got_ext_handshake(p, m->data, m->data_len);
         return;
     }
+    if (m->ext_id == BL_EXT_LOCAL_BITLIB_AUTH && s->cfg.secret) {
+        got_auth(p, m->data, m->data_len);
+        return;
+    }
+    if (p->state != PEER_ACTIVE)
+        return; /* nothing else counts before the secret is proved */
     if (m->ext_id == BL_EXT_LOCAL_BITLIB_INTENT && p->coop) {
         got_intents(p, m->data, m->data_len);
         return;
@@ -881,6 +1001,10 @@ static void handle(peer *p, const bl_msg *m)
     bl_swarm *s = p->sw;
     bool fast = p->caps & BL_WIRE_CAP_FAST;
     bool first = !p->got_first_msg;
+    if (p->state == PEER_HANDSHAKE && m->type != BL_MSG_EXTENDED && m->type != BL_MSG_KEEPALIVE) {
+        peer_close(p, "refused: sent a piece-protocol message before proving the job secret");
+        return;
+    }
     if (m->type != BL_MSG_EXTENDED && m->type != BL_MSG_KEEPALIVE)
         p->got_first_msg = true;
     switch (m->type) {
@@ -1017,16 +1141,45 @@ static void got_handshake(peer *p, const bl_handshake *hs)
                                  BL_WIRE_CAP_EXTENSION | BL_WIRE_CAP_FAST);
         p->hs_sent = true;
     }
-    p->state = PEER_ACTIVE;
     if (p->outgoing)
         p->endpoint_ms = now_ms(p);
-    if (p->caps & BL_WIRE_CAP_EXTENSION)
+    if (s->cfg.secret) {
+        if (!(p->caps & BL_WIRE_CAP_EXTENSION) && !s->cfg.allow_stock) {
+            peer_close(p, "refused: a stock client without the extension protocol in a private "
+                          "swarm (--allow-stock admits them)");
+            return;
+        }
+        if (p->caps & BL_WIRE_CAP_EXTENSION) {
+            /* stay in PEER_HANDSHAKE until the peer proves the secret */
+            if (getrandom(p->my_nonce, sizeof p->my_nonce, 0) != (ssize_t)sizeof p->my_nonce) {
+                peer_close(p, "getrandom failed: no nonce for the job-secret check");
+                return;
+            }
+            send_ext_handshake(p);
+            peer_flush(p);
+            return;
+        }
+        p->stock_admitted = true;
+    } else if (p->caps & BL_WIRE_CAP_EXTENSION) {
         send_ext_handshake(p);
+    }
+    peer_activate(p);
+}
+
+/* From now on the peer takes part: bitfields, choking, requests, PEX. */
+static void peer_activate(peer *p)
+{
+    bl_swarm *s = p->sw;
+    p->state = PEER_ACTIVE;
     send_bitfield(p);
+    if (s->cfg.secret && (p->caps & BL_WIRE_CAP_EXTENSION)) {
+        bool coop = p->ext.bitlib_coop && s->cfg.policy == BL_POLICY_COOPERATIVE;
+        ext_handshake_effects(p, coop, 0);
+    }
     peer_flush(p);
     if (p->state == PEER_ACTIVE && s->cfg.policy == BL_POLICY_STOCK)
         swarm_rechoke(s);
-    else if (p->state == PEER_ACTIVE && !(p->caps & BL_WIRE_CAP_EXTENSION))
+    else if (p->state == PEER_ACTIVE && (!(p->caps & BL_WIRE_CAP_EXTENSION) || p->stock_admitted))
         swarm_rechoke(s); /* a stock peer: the choker decides */
 }
 
@@ -1046,10 +1199,10 @@ static void process_input(peer *p)
             return;
         off += (size_t)rc;
         got_handshake(p, &hs);
-        if (p->state != PEER_ACTIVE)
+        if (p->state == PEER_DEAD)
             return;
     }
-    while (p->state == PEER_ACTIVE && off < p->in.len) {
+    while ((p->state == PEER_ACTIVE || p->state == PEER_HANDSHAKE) && off < p->in.len) {
         bl_msg m;
         size_t used;
         int rc = bl_wire_decode(p->in.data + off, p->in.len - off, &s->geo, NULL, &m, &used, &err);

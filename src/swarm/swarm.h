@@ -45,6 +45,12 @@ typedef struct bl_swarm_config {
     unsigned upload_slots;     /* stock choking slots, 0: 4 */
     uint32_t first_announce_s; /* first re-announce after this, 0: 5 s */
     int hash_threads;          /* startup check, 0: one per CPU */
+    /* A private swarm (swarm/secret.h): peers prove they hold this secret
+     * before anything but handshakes flows; peers without the extension
+     * protocol or bitlib's proof (stock clients) are refused unless
+     * allow_stock.  NULL: an open swarm.  Must outlive the swarm. */
+    const struct bl_secret *secret;
+    bool allow_stock;
     /* Called on the loop thread. */
     void (*on_piece)(void *arg, uint32_t piece);  /* a piece was verified */
     void (*on_complete)(void *arg);              /* every wanted piece is had */

@@ -84,6 +84,11 @@ struct peer {
     bl_ext_handshake ext;         /* all its extension handshakes said (BEP 10 updates) */
     uint8_t ext_pex_id;           /* the id the peer wants for ut_pex, 0: none */
     uint8_t ext_intent_id;        /* ... for bitlib_intent, 0: none */
+    /* private swarms: the peer stays in PEER_HANDSHAKE (hs_received) until
+     * its proof of the secret checks out; only extension messages flow */
+    uint8_t my_nonce[BL_EXT_NONCE_LEN], their_nonce[BL_EXT_NONCE_LEN];
+    bool their_nonce_known, proof_sent;
+    bool stock_admitted;          /* a stock client let in by allow_stock */
 
     /* pieces it told us it is fetching from a seed (bitlib_intent), counted
      * by the picker as if it had them until HAVE comes or they expire */
@@ -142,6 +147,8 @@ struct bl_swarm {
     bl_choker choker;
     bl_wire_geometry geo;
     uint8_t peer_id[20];
+    char passkey[65];             /* a private swarm's tracker passkey, "" otherwise */
+    uint32_t auth_refusals;       /* peers that refused our proof of the secret */
 
     int listen_fd;
     char listen_name[BL_NET_ADDRSTRLEN];

@@ -218,6 +218,8 @@ static void fill_announce(const bl_tracker_client *tc, bl_trk_announce *a)
     a->numwant = tc->inflight_event == BL_TRK_EV_STOPPED ? 0 : (int32_t)tc->cfg.numwant;
     a->key = tc->key;
     a->compact = true;
+    if (tc->cfg.passkey)
+        snprintf(a->passkey, sizeof a->passkey, "%s", tc->cfg.passkey);
 }
 
 /* ---- HTTP through curl multi ---- */
@@ -450,7 +452,7 @@ static void on_udp_timer(bl_loop *loop, void *arg)
 static void udp_send(bl_tracker_client *tc)
 {
     struct trk *t = tc->cur->user;
-    uint8_t p[98];
+    uint8_t p[BL_UDP_ANNOUNCE_REQ_MAX];
     size_t n;
     if (getrandom(&tc->txid, sizeof tc->txid, 0) != sizeof tc->txid)
         tc->txid = (uint32_t)rand();

@@ -46,6 +46,7 @@ typedef struct bl_tc_config {
     char ***tiers;                 /* announce-list: tiers of NULL-terminated URL arrays */
     size_t num_tiers;
     const char *announce_ip;       /* optional literal address to announce (NULL: source) */
+    const char *passkey;           /* a private swarm's (swarm/secret.h), NULL: none */
     uint32_t numwant;              /* 0: 50 */
     uint32_t first_interval_s;     /* 0: the tracker's interval from the start */
     uint32_t interval_floor_s;     /* 0: 1 */

@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "swarm/swarm_int.h"
+#include "swarm/secret.h"
 #include "swarm/tracker_client.h"
 
 static void on_peers(void *arg, const struct sockaddr_storage *peers, size_t n)
@@ -47,6 +48,10 @@ int swarm_tracker_start(bl_swarm *s, bl_err *err)
     c.num_tiers = s->mi->num_tiers;
     c.numwant = 200;
     c.first_interval_s = s->cfg.first_announce_s;
+    if (s->cfg.secret) {
+        bl_secret_passkey(s->cfg.secret, s->mi->info_hash, s->passkey);
+        c.passkey = s->passkey;
+    }
     c.on_peers = on_peers;
     c.on_stopped = on_stopped;
     c.arg = s;

@@ -435,6 +435,10 @@ void bl_ext_handshake_encode(bl_buf *b, const bl_ext_handshake *hs)
         bl_benc_cstr(b, "bitlib_coop");
         bl_benc_int(b, 1);
     }
+    if (hs->has_nonce) {
+        bl_benc_cstr(b, "bitlib_nonce");
+        bl_benc_str(b, hs->nonce, BL_EXT_NONCE_LEN);
+    }
     if (hs->has_ipv4) {
         bl_benc_cstr(b, "ipv4");
         bl_benc_str(b, hs->ipv4, 4);
@@ -589,6 +593,12 @@ int bl_ext_handshake_decode(const uint8_t *p, size_t len, bl_ext_handshake *hs, 
         hs->keys |= BL_EXT_KEY_BITLIB_COOP;
         hs->bitlib_coop = n->ival == 1;
     }
+    if ((n = bl_bdict_get_type(&doc, root, "bitlib_nonce", BL_BSTR)) &&
+        n->slen == BL_EXT_NONCE_LEN) {
+        hs->keys |= BL_EXT_KEY_BITLIB_NONCE;
+        memcpy(hs->nonce, n->str, BL_EXT_NONCE_LEN);
+        hs->has_nonce = true;
+    }
     bl_bdoc_free(&doc);
     return 0;
 }
@@ -647,6 +657,10 @@ void bl_ext_handshake_merge(bl_ext_handshake *st, const bl_ext_handshake *upd)
         st->upload_only = upd->upload_only;
     if (k & BL_EXT_KEY_BITLIB_COOP)
         st->bitlib_coop = upd->bitlib_coop;
+    if (k & BL_EXT_KEY_BITLIB_NONCE) {
+        memcpy(st->nonce, upd->nonce, BL_EXT_NONCE_LEN);
+        st->has_nonce = true;
+    }
     st->keys |= k;
 }
 

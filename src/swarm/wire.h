@@ -159,7 +159,7 @@ const char *bl_msg_type_name(enum bl_msg_type t);
 
 /* The ids we ask peers to use when they send us extension messages. */
 enum { BL_EXT_HANDSHAKE_ID = 0, BL_EXT_LOCAL_UT_PEX = 1, BL_EXT_LOCAL_UT_METADATA = 2,
-       BL_EXT_LOCAL_BITLIB_INTENT = 3 };
+       BL_EXT_LOCAL_BITLIB_INTENT = 3, BL_EXT_LOCAL_BITLIB_AUTH = 4 };
 
 /* bitlib_intent (cooperative bitlib peers only): "I am fetching these pieces
  * from a seed".  Payload: 1..BL_INTENT_MAX piece indexes, 4 bytes each, big
@@ -192,7 +192,14 @@ enum {
     BL_EXT_KEY_METADATA_SIZE = 1u << 7, /* "metadata_size" */
     BL_EXT_KEY_UPLOAD_ONLY = 1u << 8,   /* "upload_only" */
     BL_EXT_KEY_BITLIB_COOP = 1u << 9,   /* "bitlib_coop" */
+    BL_EXT_KEY_BITLIB_NONCE = 1u << 10, /* "bitlib_nonce" */
 };
+
+/* Private swarms (swarm/secret.h): each side's handshake carries a fresh
+ * nonce of this many bytes; each then proves it holds the job secret in a
+ * bitlib_auth message (BL_SECRET_PROOF_LEN bytes) before anything else. */
+#define BL_EXT_NONCE_LEN 16
+#define BL_EXT_BITLIB_AUTH "bitlib_auth"
 
 typedef struct bl_ext_handshake {
     unsigned keys;                    /* BL_EXT_KEY_* present (see above) */
@@ -211,6 +218,8 @@ typedef struct bl_ext_handshake {
     int64_t metadata_size;            /* BEP 9 "metadata_size", 0 = unsaid */
     bool upload_only;                 /* BEP 21 "upload_only" */
     bool bitlib_coop;                 /* "bitlib_coop" = 1: a bitlib peer in cooperative mode */
+    uint8_t nonce[BL_EXT_NONCE_LEN];  /* "bitlib_nonce": a private swarm's challenge */
+    bool has_nonce;
 } bl_ext_handshake;
 
 /* Append the bencoded dict (payload only: wrap it with

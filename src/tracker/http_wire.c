@@ -192,6 +192,9 @@ int bl_trk_http_parse_announce(const char *q, size_t len, bl_trk_announce *a, bl
                 bl_trk_addr_parse_ip(&a->addr, ip, strlen(ip)) == 0)
                 a->has_ip = true;
             a->addr.port = port;
+        } else if (key_is(p, "passkey")) {
+            if (get_word(p, a->passkey, sizeof a->passkey))
+                return bl_fail(err, "passkey: at most %d characters", BL_TRK_PASSKEY_MAX);
         } else if (key_is(p, "key")) {
             /* Opaque to us; keep a hash of it (UDP carries a 32-bit key). */
             uint8_t k[64];

@@ -28,6 +28,8 @@ typedef struct bl_trk_addr {
     uint16_t port;     /* host order */
 } bl_trk_addr;
 
+#define BL_TRK_PASSKEY_MAX 64
+
 typedef struct bl_trk_announce {
     uint8_t info_hash[BL_TRK_HASH_LEN];
     uint8_t peer_id[20];
@@ -39,6 +41,9 @@ typedef struct bl_trk_announce {
     uint32_t key;
     bool compact;          /* HTTP only; UDP is always compact */
     bool no_peer_id;
+    /* a private swarm's passkey (swarm/secret.h): HTTP "passkey=", UDP in
+     * BEP 41 URL data ("?passkey=..."); "" when not given */
+    char passkey[BL_TRK_PASSKEY_MAX + 1];
 } bl_trk_announce;
 
 /* "", "completed", "started", "stopped". */

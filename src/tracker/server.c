@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "core/sha1.h"
+#include "swarm/secret.h"
 #include "tracker/http_wire.h"
 #include "tracker/udp_wire.h"
 
@@ -123,6 +125,17 @@ static int announce(bl_trk_server *s, bl_trk_announce *a, const bl_trk_addr *src
                     bl_trk_peer_out *out, size_t max_out, size_t *n, bl_trk_counts *c,
                     bl_err *err)
 {
+    if (s->cfg.secret) {
+        char want[BL_SECRET_PASSKEY_HEX + 1];
+        bl_secret_passkey(s->cfg.secret, a->info_hash, want);
+        if (!a->passkey[0])
+            return bl_fail(err, "this tracker serves private swarms only: announce with the "
+                                "job's passkey (start the node with --secret-file)");
+        if (strlen(a->passkey) != BL_SECRET_PASSKEY_HEX ||
+            CRYPTO_memcmp(a->passkey, want, BL_SECRET_PASSKEY_HEX) != 0)
+            return bl_fail(err, "wrong passkey for this swarm: the node's --secret-file is "
+                                "not the tracker's");
+    }
     if (!a->has_ip) {
         uint16_t port = a->addr.port;
         a->addr = *src;
@@ -642,9 +655,10 @@ bl_trk_server *bl_trk_server_new(bl_loop *loop, const bl_trk_server_config *cfg,
     mhd_run(s);
     slog(s, BL_LOG_INFO, "start",
          "listening on http://%s/announce and udp://%s/announce; interval %us, peers expire "
-         "after %us; %s",
+         "after %us; %s%s",
          s->listen_str, s->listen_str, s->cfg.interval_s, s->cfg.limits.peer_ttl_s,
-         s->cfg.whitelist_path ? "whitelist on" : "any info-hash served");
+         s->cfg.whitelist_path ? "whitelist on" : "any info-hash served",
+         s->cfg.secret ? "; private: announces need the job secret's passkey" : "");
     return s;
 
 fail_udp:

@@ -25,6 +25,9 @@ typedef struct bl_trk_server_config {
     uint32_t min_interval_s;       /* default interval / 2 */
     bl_trk_limits limits;          /* zeros: defaults; peer_ttl_s: bl_trk_default_peer_ttl */
     const char *whitelist_path;    /* NULL: serve any info-hash */
+    /* A private tracker: announces must carry the passkey this secret gives
+     * their info-hash (swarm/secret.h), else they are refused.  NULL: open. */
+    const struct bl_secret *secret;
     bool json_log;
     bool verbose;                  /* one log line per announce */
     unsigned max_http_connections; /* default 1024 */

@@ -23,6 +23,46 @@ static void put64(uint8_t *p, uint64_t v)
     put32(p + 4, (uint32_t)v);
 }
 
+/* BEP 41 options after an announce: 0x0 ends them, 0x1 is one byte of
+ * padding, every other type has a length byte.  The URL data (type 0x2)
+ * of all options joined is the announce URL's path and query; we read a
+ * "passkey=" parameter from it.  Anything malformed is ignored (the
+ * passkey then counts as absent). */
+static void bep41_passkey(const uint8_t *p, size_t n, bl_trk_announce *a)
+{
+    char url[512];
+    size_t ul = 0;
+    for (size_t i = 0; i < n;) {
+        uint8_t type = p[i++];
+        if (type == 0x0)
+            break;
+        if (type == 0x1)
+            continue;
+        if (i >= n || p[i] > n - i - 1)
+            return;
+        size_t len = p[i++];
+        if (type == 0x2) {
+            if (ul + len >= sizeof url)
+                return;
+            memcpy(url + ul, p + i, len);
+            ul += len;
+        }
+        i += len;
+    }
+    url[ul] = 0;
+    for (char *q = url; (q = strstr(q, "passkey=")); q++) {
+        if (q != url && q[-1] != '?' && q[-1] != '&')
+            continue;
+        q += 8;
+        size_t k = strcspn(q, "&");
+        if (k <= BL_TRK_PASSKEY_MAX && memchr(q, 0, k) == NULL) {
+            memcpy(a->passkey, q, k);
+            a->passkey[k] = 0;
+        }
+        return;
+    }
+}
+
 int bl_udp_decode_request(const uint8_t *p, size_t n, bl_udp_request *r, bl_err *err)
 {
     memset(r, 0, sizeof *r);
@@ -58,6 +98,7 @@ int bl_udp_decode_request(const uint8_t *p, size_t n, bl_udp_request *r, bl_err 
         a->numwant = (int32_t)get32(p + 92);
         a->addr.port = (uint16_t)(p[96] << 8 | p[97]);
         a->compact = true;
+        bep41_passkey(p + 98, n - 98, a);
         return 0;
     }
     case BL_UDP_SCRAPE:
@@ -82,8 +123,8 @@ size_t bl_udp_encode_connect_req(uint8_t out[16], uint32_t txid)
     return 16;
 }
 
-size_t bl_udp_encode_announce_req(uint8_t out[98], uint64_t conn_id, uint32_t txid,
-                                  const bl_trk_announce *a)
+size_t bl_udp_encode_announce_req(uint8_t out[BL_UDP_ANNOUNCE_REQ_MAX], uint64_t conn_id,
+                                  uint32_t txid, const bl_trk_announce *a)
 {
     put64(out, conn_id);
     put32(out + 8, BL_UDP_ANNOUNCE);
@@ -102,7 +143,15 @@ size_t bl_udp_encode_announce_req(uint8_t out[98], uint64_t conn_id, uint32_t tx
     put32(out + 92, (uint32_t)a->numwant);
     out[96] = (uint8_t)(a->addr.port >> 8);
     out[97] = (uint8_t)a->addr.port;
-    return 98;
+    size_t pk = strnlen(a->passkey, BL_TRK_PASSKEY_MAX);
+    if (!pk)
+        return 98;
+    out[98] = 0x2;
+    out[99] = (uint8_t)(9 + pk);
+    memcpy(out + 100, "?passkey=", 9);
+    memcpy(out + 109, a->passkey, pk);
+    out[109 + pk] = 0x0;
+    return 110 + pk;
 }
 
 size_t bl_udp_encode_scrape_req(uint8_t *out, uint64_t conn_id, uint32_t txid,

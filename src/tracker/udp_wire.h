@@ -1,7 +1,8 @@
 /* udp_wire: the BEP 15 UDP tracker packet codec, for both sides.
  *
- * Client -> tracker: connect (16 bytes), announce (98 bytes; BEP 41 options
- * after that are ignored), scrape (16 + 20 x N bytes, 1 <= N <= 74).
+ * Client -> tracker: connect (16 bytes), announce (98 bytes, then BEP 41
+ * options: of their URL data only a "passkey=" parameter is read, the rest
+ * is ignored), scrape (16 + 20 x N bytes, 1 <= N <= 74).
  * Tracker -> client: connect (16), announce (20 + compact peers: 6 bytes
  * each over IPv4, 18 over IPv6), scrape (8 + 12 x N), error (8 + text).
  * All integers are big-endian.  Decoders check every length and return -1
@@ -38,9 +39,12 @@ typedef struct bl_udp_request {
 int bl_udp_decode_request(const uint8_t *p, size_t n, bl_udp_request *r, bl_err *err);
 
 size_t bl_udp_encode_connect_req(uint8_t out[16], uint32_t txid);
-/* 98 bytes; a->addr.ip is sent only when has_ip and IPv4. */
-size_t bl_udp_encode_announce_req(uint8_t out[98], uint64_t conn_id, uint32_t txid,
-                                  const bl_trk_announce *a);
+/* 98 bytes, and a BEP 41 URL data option "?passkey=..." when a->passkey is
+ * set (at most BL_UDP_ANNOUNCE_REQ_MAX in all); a->addr.ip is sent only when
+ * has_ip and IPv4. */
+#define BL_UDP_ANNOUNCE_REQ_MAX (98 + 2 + 9 + BL_TRK_PASSKEY_MAX + 1)
+size_t bl_udp_encode_announce_req(uint8_t out[BL_UDP_ANNOUNCE_REQ_MAX], uint64_t conn_id,
+                                  uint32_t txid, const bl_trk_announce *a);
 /* 16 + 20 n bytes; n must be 1..BL_UDP_SCRAPE_MAX (0 is returned otherwise). */
 size_t bl_udp_encode_scrape_req(uint8_t *out, uint64_t conn_id, uint32_t txid,
                                 const uint8_t (*hashes)[BL_TRK_HASH_LEN], size_t n);
