@@ -155,6 +155,38 @@ static void test_decode_is_first_update(void **state)
     assert_int_equal(a.yourip_len, 4);
 }
 
+/* Private swarms: the nonce travels as a 16-byte string; one of another
+ * length is ignored, not an error; a later handshake without one keeps it. */
+static void test_nonce(void **state)
+{
+    (void)state;
+    bl_ext_handshake hs;
+    memset(&hs, 0, sizeof hs);
+    memcpy(hs.nonce, "0123456789abcdef", 16);
+    hs.has_nonce = true;
+    bl_ext_handshake_set(&hs, BL_EXT_BITLIB_AUTH, BL_EXT_LOCAL_BITLIB_AUTH);
+    bl_buf b;
+    bl_buf_init(&b);
+    bl_ext_handshake_encode(&b, &hs);
+    bl_ext_handshake st;
+    memset(&st, 0, sizeof st);
+    unsigned carried;
+    bl_err err = {0};
+    assert_int_equal(bl_ext_handshake_update(&st, b.data, b.len, &carried, &err), 0);
+    assert_true(carried & BL_EXT_KEY_BITLIB_NONCE);
+    assert_true(st.has_nonce);
+    assert_memory_equal(st.nonce, "0123456789abcdef", 16);
+    assert_int_equal(bl_ext_handshake_id(&st, BL_EXT_BITLIB_AUTH), BL_EXT_LOCAL_BITLIB_AUTH);
+    bl_buf_free(&b);
+    update(&st, "d1:md6:ut_pexi1eee", &carried);
+    assert_true(st.has_nonce);
+    bl_ext_handshake other;
+    memset(&other, 0, sizeof other);
+    update(&other, "d12:bitlib_nonce3:abce", &carried);
+    assert_false(other.has_nonce);
+    assert_false(carried & BL_EXT_KEY_BITLIB_NONCE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_bad_update_changes_nothing),
         cmocka_unit_test(test_names_bounded),
         cmocka_unit_test(test_decode_is_first_update),
+        cmocka_unit_test(test_nonce),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

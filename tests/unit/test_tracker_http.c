@@ -161,6 +161,26 @@ static void test_announce_bad(void **state)
     free(huge);
 }
 
+static void test_announce_passkey(void **state)
+{
+    (void)state;
+    char q[600], ih[61];
+    esc(ih, IH, 20);
+    bl_trk_announce a;
+    bl_err err = {0};
+    snprintf(q, sizeof q, "info_hash=%s&peer_id=-qB4250-abcdefghijkl&port=6881&passkey=%s", ih,
+             "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+    assert_int_equal(parse(q, &a, &err), 0);
+    assert_string_equal(a.passkey, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+    snprintf(q, sizeof q, "info_hash=%s&peer_id=-qB4250-abcdefghijkl&port=6881", ih);
+    assert_int_equal(parse(q, &a, &err), 0);
+    assert_string_equal(a.passkey, "");
+    snprintf(q, sizeof q, "info_hash=%s&peer_id=-qB4250-abcdefghijkl&port=6881&passkey=%s0", ih,
+             "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+    assert_int_equal(parse(q, &a, &err), -1);
+    assert_non_null(strstr(err.msg, "passkey"));
+}
+
 static void test_url_decode(void **state)
 {
     (void)state;
@@ -330,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_announce_binary_and_defaults),
         cmocka_unit_test(test_announce_all_fields),
         cmocka_unit_test(test_announce_bad),
+        cmocka_unit_test(test_announce_passkey),
         cmocka_unit_test(test_url_decode),
         cmocka_unit_test(test_scrape_query),
         cmocka_unit_test(test_reply_compact),

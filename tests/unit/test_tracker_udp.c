@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "tracker/udp_wire.h"
@@ -52,7 +53,7 @@ static void test_announce(void **state)
     a.key = 0xcafe;
     a.numwant = -1;
     a.addr.port = 6881;
-    uint8_t p[120];
+    uint8_t p[BL_UDP_ANNOUNCE_REQ_MAX];
     assert_int_equal(bl_udp_encode_announce_req(p, 99, 5, &a), 98);
     assert_memory_equal(p + 84, "\0\0\0\0", 4);     /* no ip: zero */
     assert_memory_equal(p + 92, "\xff\xff\xff\xff", 4);
@@ -88,6 +89,53 @@ static void test_announce(void **state)
     p[83] = 4;
     assert_int_equal(bl_udp_decode_request(p, 98, &r, &err), -1);
     assert_non_null(strstr(err.msg, "event"));
+}
+
+/* A private swarm's passkey rides in BEP 41 URL data; other options,
+ * padding and malformed lengths around it are survived. */
+static void test_announce_passkey(void **state)
+{
+    (void)state;
+    bl_trk_announce a;
+    memset(&a, 0, sizeof a);
+    memcpy(a.info_hash, "0123456789abcdefghij", 20);
+    a.addr.port = 6881;
+    snprintf(a.passkey, sizeof a.passkey, "%s",
+             "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+    uint8_t p[BL_UDP_ANNOUNCE_REQ_MAX + 64];
+    size_t n = bl_udp_encode_announce_req(p, 99, 5, &a);
+    assert_int_equal(n, 98 + 2 + 9 + 64 + 1);
+    bl_udp_request r;
+    bl_err err = {0};
+    assert_int_equal(bl_udp_decode_request(p, n, &r, &err), 0);
+    assert_string_equal(r.ann.passkey, a.passkey);
+    /* a truncated option: no passkey, no error */
+    assert_int_equal(bl_udp_decode_request(p, n - 20, &r, &err), 0);
+    assert_string_equal(r.ann.passkey, "");
+    /* split over two URL data options after a NOP, with a path first */
+    static const char path[] = "/announce", q[] = "?x=1&passkey=abc";
+    size_t k = 98;
+    p[k++] = 0x1;
+    p[k++] = 0x2;
+    p[k++] = sizeof path - 1;
+    memcpy(p + k, path, sizeof path - 1), k += sizeof path - 1;
+    p[k++] = 0x2;
+    p[k++] = sizeof q - 1;
+    memcpy(p + k, q, sizeof q - 1), k += sizeof q - 1;
+    p[k++] = 0x0;
+    assert_int_equal(bl_udp_decode_request(p, k, &r, &err), 0);
+    assert_string_equal(r.ann.passkey, "abc");
+    /* "xpasskey=" is another parameter */
+    static const char q2[] = "?xpasskey=abc";
+    k = 98;
+    p[k++] = 0x2;
+    p[k++] = sizeof q2 - 1;
+    memcpy(p + k, q2, sizeof q2 - 1), k += sizeof q2 - 1;
+    assert_int_equal(bl_udp_decode_request(p, k, &r, &err), 0);
+    assert_string_equal(r.ann.passkey, "");
+    /* no passkey: 98 bytes as before */
+    a.passkey[0] = 0;
+    assert_int_equal(bl_udp_encode_announce_req(p, 99, 5, &a), 98);
 }
 
 static void test_announce_response(void **state)
@@ -205,6 +253,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect),
         cmocka_unit_test(test_announce),
+        cmocka_unit_test(test_announce_passkey),
         cmocka_unit_test(test_announce_response),
         cmocka_unit_test(test_scrape),
         cmocka_unit_test(test_error_and_garbage),
