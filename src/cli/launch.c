@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "swarm/secret.h"
 #include "fs/ctl.h"
 #include "launch/desccache.h"
 
@@ -39,6 +40,10 @@ static const char launch_usage[] =
     "  4. runs 'LAUNCHER [--launcher-arg...] bitlib run DESC -- CMD ARGS' and waits (a CMD\n"
     "     inside the set runs from the mount: bitlib run --in-set);\n"
     "then stops the seeders and the tracker and exits with the launcher's status.\n"
+    "The swarm is private: a job secret is made for the job (--cache-dir/job-PID.secret,\n"
+    "mode 0600, removed at the end) and given to the tracker, the seeders and every bitlib\n"
+    "run, so only the job's nodes take part.  --open makes it open; with --seeders 0 (the\n"
+    "site's seeders) it is open unless --secret-file names the site's secret.\n"
     "SIGINT, SIGTERM and SIGHUP are passed to the launcher.\n"
     "\n"
     "options:\n"
@@ -54,6 +59,8 @@ static const char launch_usage[] =
     "                          $XDG_CACHE_HOME/bitlib or ~/.cache/bitlib; on clusters it\n"
     "                          must be on a file system every node sees)\n"
     "  -m, --mode MODE         bitlib run's --mode (default hybrid)\n"
+    "      --secret-file FILE  the swarm's job secret (see bitlib seed --help)\n"
+    "      --open              an open swarm: no job secret\n"
     "  -h, --help              this text\n"
     "\n"
     "The tracker and seeders log to RUNDIR/launch-<pid>-*.log (see bitlib run --help),\n"
@@ -226,6 +233,8 @@ int cmd_launch(int argc, char **argv)
         {"advertise", required_argument, NULL, 'A'},
         {"cache-dir", required_argument, NULL, 'C'},
         {"mode", required_argument, NULL, 'm'},
+        {"secret-file", required_argument, NULL, 'S'},
+        {"open", no_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -235,7 +244,8 @@ int cmd_launch(int argc, char **argv)
         return 0;
     }
     const char *launcher = "auto", *tracker = NULL, *adv = NULL, *cache_dir = NULL;
-    const char *mode = "hybrid";
+    const char *mode = "hybrid", *secret_arg = NULL;
+    bool open_swarm = false;
     const char *largs[MAX_ARGS];
     size_t nl = 0;
     long seeders = 1;
@@ -264,6 +274,17 @@ int cmd_launch(int argc, char **argv)
         case 'A': adv = optarg; break;
         case 'C': cache_dir = optarg; break;
         case 'm': mode = optarg; break;
+        case 'S': {
+            bl_secret check;
+            bl_err e;
+            if (bl_secret_load(&check, optarg, &e) < 0) {
+                fprintf(stderr, "%s: %s\n", cmd, e.msg);
+                return 2;
+            }
+            secret_arg = optarg;
+            break;
+        }
+        case 'O': open_swarm = true; break;
         default:
             return cli_bad_option(cmd, argv[optind - 1]);
         }
@@ -295,6 +316,10 @@ int cmd_launch(int argc, char **argv)
     }
     if (seeders == 0 && !tracker)
         fprintf(stderr, "%s: --seeders 0 without --tracker: nothing will serve the set\n", cmd);
+    if (open_swarm && secret_arg) {
+        fprintf(stderr, "%s: --open and --secret-file contradict each other\n", cmd);
+        return 2;
+    }
 
     char self[PATH_MAX], rundir[PATH_MAX], cdir[PATH_MAX], addr[64], url[256];
     ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -316,6 +341,26 @@ int cmd_launch(int argc, char **argv)
     } else {
         fprintf(stderr, "%s: no HOME or XDG_CACHE_HOME: pass --cache-dir\n", cmd);
         return 1;
+    }
+    /* A job's own swarm is private: a secret made for this job, in the cache
+     * directory every node reads.  Site seeders (--seeders 0) serve an open
+     * swarm unless the site's secret is given. */
+    char secret[PATH_MAX] = "";
+    bool made_secret = false;
+    if (secret_arg) {
+        snprintf(secret, sizeof secret, "%s", secret_arg);
+    } else if (!open_swarm && seeders > 0) {
+        if (mkdir(cdir, 0700) < 0 && errno != EEXIST) {
+            fprintf(stderr, "%s: %s: %s\n", cmd, cdir, strerror(errno));
+            return 1;
+        }
+        snprintf(secret, sizeof secret, "%s/job-%d.secret", cdir, (int)getpid());
+        unlink(secret); /* a stale one of a dead job with our pid */
+        if (bl_secret_generate(secret, &err) < 0) {
+            fprintf(stderr, "%s: %s\n", cmd, err.msg);
+            return 1;
+        }
+        made_secret = true;
     }
     if (adv)
         snprintf(addr, sizeof addr, "%s", adv);
@@ -345,7 +390,8 @@ int cmd_launch(int argc, char **argv)
         snprintf(listen, sizeof listen, "%s:%d", addr, port);
         snprintf(url, sizeof url, "http://%s/announce", listen);
         snprintf(log, sizeof log, "%s/launch-%d-tracker.log", rundir, (int)getpid());
-        char *targv[] = {self, "tracker", "--listen", listen, "--interval", "60", NULL};
+        char *targv[] = {self, "tracker", "--listen", listen, "--interval", "60",
+                         secret[0] ? "--secret-file" : NULL, secret, NULL};
         trk = spawn(targv, log);
         for (int i = 0; i < 100 && !listening(addr, port); i++)
             usleep(50000);
@@ -378,12 +424,14 @@ int cmd_launch(int argc, char **argv)
         char listen[96];
         snprintf(listen, sizeof listen, "%s:0", addr);
         snprintf(log, sizeof log, "%s/launch-%d-seed%ld.log", rundir, (int)getpid(), i);
-        char *sargv[] = {self, "seed", desc, root, "--listen", listen, NULL};
+        char *sargv[] = {self, "seed", desc, root, "--listen", listen,
+                         secret[0] ? "--secret-file" : NULL, secret, NULL};
         seed[i] = spawn(sargv, log);
     }
-    fprintf(stderr, "%s: tracker %s%s, %ld seeder%s, description %s (%s)\n", cmd, url,
-            tracker ? "" : " (started)", seeders, seeders == 1 ? "" : "s", desc,
-            reused ? "reused: the set has not changed" : "created");
+    fprintf(stderr, "%s: tracker %s%s, %ld seeder%s, description %s (%s), %s swarm\n", cmd,
+            url, tracker ? "" : " (started)", seeders, seeders == 1 ? "" : "s", desc,
+            reused ? "reused: the set has not changed" : "created",
+            secret[0] ? "private" : "open");
     /* 4. the job */
     const char *av[MAX_ARGS * 2 + 16];
     size_t a = 0;
@@ -396,6 +444,10 @@ int cmd_launch(int argc, char **argv)
     av[a++] = mode;
     if (in_set)
         av[a++] = "--in-set"; /* CMD runs from the mount, not from the shared copy */
+    if (secret[0]) {
+        av[a++] = "--secret-file";
+        av[a++] = secret;
+    }
     av[a++] = desc;
     av[a++] = "--";
     av[a++] = in_set ? rel : prog[0];
@@ -439,6 +491,8 @@ out:
             fprintf(stderr, "%s: log kept: %s\n", cmd, log);
     }
     unlink(desc);
+    if (made_secret)
+        unlink(secret);
     if (ndirs > 1) {
         for (size_t i = 0; i < ndirs; i++) {
             char rp[PATH_MAX], l[PATH_MAX];

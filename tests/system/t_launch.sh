@@ -4,6 +4,7 @@
 #   `bitlib launch --launcher mpirun SETDIR -- SETDIR/bin/app` starts a tracker and a seeder
 #   on node 0, describes the set (prefetch list from bin/app), runs bin/app from the mount on
 #   8 ranks (4 per node, one daemon per node) and stops everything when the job ends;
+#   the swarm is private (a job secret made per job, removed afterwards);
 #   a second launch of the unchanged set reuses the cached description (same info-hash,
 #   nothing hashed); after a file changes it is described again;
 #   a failing rank's status is launch's status; nothing is left running or mounted.
@@ -38,6 +39,7 @@ echo "== first launch: tracker, description (created), seeder, 8 ranks of bin/ap
 launch "$ML/set" -- "$ML/set/bin/app" >"$ML/out1" 2>"$ML/err1" || { cat "$ML/err1"; ml_fail "launch failed"; }
 head -1 "$ML/err1" | sed 's/^/   /'
 grep -q "(created)" "$ML/err1" || ml_fail "first launch did not create the description"
+grep -q "private swarm$" "$ML/err1" || ml_fail "the job's swarm is not private: $(cat "$ML/err1")"
 (( $(grep -c "^libset ok: alpha beta gamma delta" "$ML/out1") == 8 )) || { cat "$ML/err1"; ml_fail "not 8 ranks ran app"; }
 desc=$(ls "$ML"/descs/*.torrent | grep -v job-)
 ih1=$("$BITLIB" inspect --json "$desc" | jq -r .info_hash)
@@ -53,7 +55,7 @@ for n in n1 n2; do
 done
 echo "   8 ranks ran bin/app from the mounts, one daemon per node, prefetch $pf files, info-hash ${ih1:0:16}"
 [[ -z "$(ip netns pids "$(netlab_ns 0)")" ]] || ml_fail "left running in node 0: $(ip netns pids "$(netlab_ns 0)" | xargs ps -o pid,cmd -p)"
-[[ ! -e "$(ls "$ML"/descs/job-* 2>/dev/null)" ]] || ml_fail "the job's description was left"
+[[ -z "$(ls "$ML"/descs/job-* 2>/dev/null)" ]] || ml_fail "the job's description or secret was left: $(ls "$ML"/descs)"
 echo "   tracker and seeder stopped, job description removed"
 
 echo "== second launch of the unchanged set: the cached description is reused"
