@@ -28,9 +28,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = 0;
         if (r.action == BL_UDP_CONNECT)
             n = bl_udp_encode_connect_req(out, r.txid);
-        else if (r.action == BL_UDP_ANNOUNCE)
+        else if (r.action == BL_UDP_ANNOUNCE) {
             n = bl_udp_encode_announce_req(out, r.conn_id, r.txid, &r.ann);
-        else if (r.action == BL_UDP_SCRAPE) {
+            /* BEP 41 options come out in our one layout: the fixed part must
+             * match, and the passkey must survive a second decoding */
+            bl_udp_request again;
+            if (bl_udp_decode_request(out, n, &again, &err) != 0 ||
+                strcmp(again.ann.passkey, r.ann.passkey))
+                abort();
+            n = 98;
+        } else if (r.action == BL_UDP_SCRAPE) {
             inside(data, size, r.hashes, 20 * r.nhashes);
             n = bl_udp_encode_scrape_req(out, r.conn_id, r.txid,
                                          (const uint8_t(*)[BL_TRK_HASH_LEN])r.hashes, r.nhashes);
