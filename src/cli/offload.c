@@ -265,7 +265,7 @@ static int do_push(int argc, char **argv)
            res.seconds > 0 ? res.bytes / res.seconds / 1e6 : 0.0, res.sent, res.depots_used,
            o.ndepots, res.depots_down, o.k, o.m, o.replicas,
            res.survives_one ? "survives the loss of any one depot"
-                            : "does NOT survive the loss of every single depot (too few depots)",
+                            : "NOT safe against the loss of any one depot (too few depots or too little room)",
            deadline_text(o.purge, res.release, a, sizeof a),
            deadline_text(o.deadline, res.release, b, sizeof b), o.manifest);
     rc = (res.purge_met && res.deadline_met) ? 0 : 1;
@@ -328,17 +328,15 @@ static int do_pull(int argc, char **argv)
         fprintf(stderr, "bitlib offload pull: needs MANIFEST and --out DIR; see 'bitlib offload --help'\n");
         goto out;
     }
-    if (load_manifest(&o, argv[first], &mf) < 0)
+    if (load_manifest(&o, argv[first], &mf) < 0) {
+        rc = 1;
         goto out;
+    }
     bl_pull_report rep;
     bl_err err;
     signal(SIGPIPE, SIG_IGN);
     rc = bl_pull_run(&mf, o.out, o.timeout * 1000, &rep, &err);
     if (rc < 0) {
-        if (rep.depot)
-            for (size_t d = 0; d < mf.ndepots; d++)
-                if (!rep.depot[d].up && rep.depot[d].why[0])
-                    fprintf(stderr, "bitlib offload pull: depot %s: %s\n", mf.depots[d], rep.depot[d].why);
         fprintf(stderr, "bitlib offload pull: %s\n", err.msg);
         rc = 1;
     } else {
@@ -372,8 +370,10 @@ static int do_status(int argc, char **argv)
         fprintf(stderr, "bitlib offload status: needs one MANIFEST; see 'bitlib offload --help'\n");
         goto out;
     }
-    if (load_manifest(&o, argv[first], &mf) < 0)
+    if (load_manifest(&o, argv[first], &mf) < 0) {
+        rc = 1;
         goto out;
+    }
     bl_pull_report rep;
     bl_err err;
     signal(SIGPIPE, SIG_IGN);

@@ -231,12 +231,22 @@ static int choose(push *p, uint64_t s, uint64_t idx, bool *avoid, bool *blocked)
     for (size_t i = 0; i < n; i++)
         given[i] = p->d[i].given;
     int pick = -1;
-    for (int strict = 1; strict >= 0 && pick < 0; strict--) {
+    /* level 2: no depot holding a copy of the stripe; 1: none holding the
+     * plan's per_depot copies of it; 0: none holding this chunk */
+    unsigned *held = calloc(n, sizeof *held);
+    if (!held) {
+        free(given);
+        return -1;
+    }
+    for (uint64_t c = s * m * r; c < (s + 1) * m * r; c++)
+        if (p->copies[c].depot >= 0)
+            held[p->copies[c].depot]++;
+    unsigned per = p->plan.per_depot ? p->plan.per_depot : 1;
+    for (int level = 2; level >= 0 && pick < 0; level--) {
         for (size_t i = 0; i < n; i++)
-            avoid[i] = p->d[i].down || p->d[i].full;
-        /* strict: no depot holding any copy of the stripe; else none holding this chunk */
-        uint64_t lo = strict ? s * m * r : idx * r, hi = strict ? (s + 1) * m * r : (idx + 1) * r;
-        for (uint64_t c = lo; c < hi; c++)
+            avoid[i] = p->d[i].down || p->d[i].full || (level == 2 && held[i]) ||
+                       (level == 1 && held[i] >= per);
+        for (uint64_t c = idx * r; c < (idx + 1) * r; c++)
             if (p->copies[c].depot >= 0)
                 avoid[p->copies[c].depot] = true;
         bool *full_win = avoid + n;
@@ -247,7 +257,7 @@ static int choose(push *p, uint64_t s, uint64_t idx, bool *avoid, bool *blocked)
             *blocked = true;   /* its depot is busy: wait for an acknowledgement */
             break;
         }
-        if (pick < 0 && !strict) {
+        if (pick < 0 && level == 0) {
             /* quotas used up (resends, rounding): the least loaded depot that may hold it */
             for (size_t i = 0; i < n; i++) {
                 if (avoid[i])
@@ -256,12 +266,14 @@ static int choose(push *p, uint64_t s, uint64_t idx, bool *avoid, bool *blocked)
                     *blocked = true;
                     continue;
                 }
-                if (pick < 0 || p->d[i].acked + p->d[i].inflight <
-                                    p->d[pick].acked + p->d[pick].inflight)
+                if (pick < 0 || held[i] < held[pick] ||
+                    (held[i] == held[pick] && p->d[i].acked + p->d[i].inflight <
+                                                  p->d[pick].acked + p->d[pick].inflight))
                     pick = (int)i;
             }
         }
     }
+    free(held);
     free(given);
     return pick;
 }
