@@ -242,34 +242,42 @@ static int choose(push *p, uint64_t s, uint64_t idx, bool *avoid, bool *blocked)
         if (p->copies[c].depot >= 0)
             held[p->copies[c].depot]++;
     unsigned per = p->plan.per_depot ? p->plan.per_depot : 1;
-    for (int level = 2; level >= 0 && pick < 0; level--) {
-        for (size_t i = 0; i < n; i++)
-            avoid[i] = p->d[i].down || p->d[i].full || (level == 2 && held[i]) ||
-                       (level == 1 && held[i] >= per);
-        for (uint64_t c = idx * r; c < (idx + 1) * r; c++)
-            if (p->copies[c].depot >= 0)
-                avoid[p->copies[c].depot] = true;
-        bool *full_win = avoid + n;
-        for (size_t i = 0; i < n; i++)
-            full_win[i] = avoid[i] || p->d[i].inflight >= WINDOW;
-        pick = bl_plan_pick(&p->plan, given, full_win, n);
-        if (pick < 0 && bl_plan_pick(&p->plan, given, avoid, n) >= 0) {
-            *blocked = true;   /* its depot is busy: wait for an acknowledgement */
-            break;
-        }
-        if (pick < 0 && level == 0) {
-            /* quotas used up (resends, rounding): the least loaded depot that may hold it */
+    /* level by level (spreading a stripe matters most): first by the plan's
+     * quotas, then, quotas used up (resends, rounding), the least loaded */
+    for (int level = 2; level >= 0 && pick < 0 && !*blocked; level--) {
+        for (int pass = 0; pass < 2 && pick < 0; pass++) {
+            for (size_t i = 0; i < n; i++)
+                avoid[i] = p->d[i].down || p->d[i].full || (level == 2 && held[i]) ||
+                           (level == 1 && held[i] >= per);
+            for (uint64_t c = idx * r; c < (idx + 1) * r; c++)
+                if (p->copies[c].depot >= 0)
+                    avoid[p->copies[c].depot] = true;
+            if (pass == 0) {
+                bool *full_win = avoid + n;
+                for (size_t i = 0; i < n; i++)
+                    full_win[i] = avoid[i] || p->d[i].inflight >= WINDOW;
+                pick = bl_plan_pick(&p->plan, given, full_win, n);
+                if (pick < 0 && bl_plan_pick(&p->plan, given, avoid, n) >= 0) {
+                    *blocked = true;   /* its depot is busy: wait for an acknowledgement */
+                    break;
+                }
+                continue;
+            }
+            bool any = false;
             for (size_t i = 0; i < n; i++) {
                 if (avoid[i])
                     continue;
-                if (p->d[i].inflight >= WINDOW) {
-                    *blocked = true;
+                any = true;
+                if (p->d[i].inflight >= WINDOW)
                     continue;
-                }
                 if (pick < 0 || held[i] < held[pick] ||
                     (held[i] == held[pick] && p->d[i].acked + p->d[i].inflight <
                                                   p->d[pick].acked + p->d[pick].inflight))
                     pick = (int)i;
+            }
+            if (pick < 0 && any) {
+                *blocked = true;   /* a depot may take it once it has room in its window */
+                break;
             }
         }
     }
