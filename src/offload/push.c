@@ -219,6 +219,14 @@ static size_t live_depots(const push *p)
     return n;
 }
 
+/* Depot i has no room for another copy (what it said it had, or the
+ * user's cap, less what it holds or is being sent). */
+static bool no_room(const push *p, size_t i)
+{
+    const struct dep *d = &p->d[i];
+    return d->cap && (d->acked + d->inflight + 1) * p->mf.chunk > d->cap;
+}
+
 /* Depot for copy c of chunk idx (stripe s), or -1; *blocked when a depot
  * would do but has no window left. */
 static int choose(push *p, uint64_t s, uint64_t idx, bool *avoid, bool *blocked)
@@ -247,8 +255,8 @@ static int choose(push *p, uint64_t s, uint64_t idx, bool *avoid, bool *blocked)
     for (int level = 2; level >= 0 && pick < 0 && !*blocked; level--) {
         for (int pass = 0; pass < 2 && pick < 0; pass++) {
             for (size_t i = 0; i < n; i++)
-                avoid[i] = p->d[i].down || p->d[i].full || (level == 2 && held[i]) ||
-                           (level == 1 && held[i] >= per);
+                avoid[i] = p->d[i].down || p->d[i].full || no_room(p, i) ||
+                           (level == 2 && held[i]) || (level == 1 && held[i] >= per);
             for (uint64_t c = idx * r; c < (idx + 1) * r; c++)
                 if (p->copies[c].depot >= 0)
                     avoid[p->copies[c].depot] = true;
