@@ -1,18 +1,21 @@
 /* bitlib offload push|pull|status: result offload through depots, a thin
  * front on offload/push and offload/pull. */
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
 #include "core/log.h"
 #include "core/sha1.h"
 #include "offload/depotproto.h"
+#include "offload/directive.h"
 #include "offload/manifest.h"
 #include "offload/plan.h"
 #include "offload/pull.h"
@@ -58,13 +61,24 @@ static void usage(FILE *f)
             "Ask every depot of the manifest what it holds of the offload, and say whether\n"
             "the offload can be recovered now (every stripe has K chunks on depots that are\n"
             "up).  Exit 0 if it can, 1 if not.\n\n"
-            "  --stripes            also one line per stripe: chunks reachable\n"
+            "  --stripes            also one line per stripe: chunks reachable\n\n"
+            "usage: bitlib offload plan SCRIPT [--size SIZE] [--rs K:M] [--chunk SIZE]\n"
+            "                           [--replicas R] [--purge-deadline WHEN]\n\n"
+            "Read the offload directives of a job script (#Stageout SOURCE DEST,\n"
+            "#InterNode HOST:PORT:SIZE, #Landmark HOST:PORT[:SIZE], #Deadline WHEN,\n"
+            "#PurgeDeadline WHEN, or the same after '#BITLIB ' among #PBS or #SBATCH\n"
+            "lines) and print the plan: the depots, the fan-out, each depot's share and\n"
+            "the projected release against the deadlines.  Rates are not measured here:\n"
+            "the planner assumes 1 MB/s for every depot.  A bad directive is reported with\n"
+            "its line and column.  Exit 0 when the plan meets the deadlines, 1 when not.\n\n"
+            "  --size SIZE          the data to offload (default: the sizes of the\n"
+            "                       #Stageout sources, which must then exist here)\n"
             "  -h, --help           this text\n",
             DEFAULT_TIMEOUT);
 }
 
 enum { O_MANIFEST = 256, O_KEY, O_DEPOT, O_DEADLINE, O_PURGE, O_RS, O_CHUNK, O_REPLICAS,
-       O_TIMEOUT, O_OUT, O_STRIPES };
+       O_TIMEOUT, O_OUT, O_STRIPES, O_SIZE };
 
 static const struct option longopts[] = {
     {"manifest", required_argument, NULL, O_MANIFEST}, {"key-file", required_argument, NULL, O_KEY},
@@ -73,6 +87,7 @@ static const struct option longopts[] = {
     {"chunk", required_argument, NULL, O_CHUNK},       {"replicas", required_argument, NULL, O_REPLICAS},
     {"timeout", required_argument, NULL, O_TIMEOUT},   {"out", required_argument, NULL, O_OUT},
     {"stripes", no_argument, NULL, O_STRIPES},         {"quiet", no_argument, NULL, 'q'},
+    {"size", required_argument, NULL, O_SIZE},
     {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0}};
 
 typedef struct opts {
@@ -82,30 +97,18 @@ typedef struct opts {
     size_t ndepots;
     double deadline, purge;
     unsigned k, m, replicas, timeout;
-    uint64_t chunk;
-    bool stripes;
+    uint64_t chunk, size;
+    bool stripes, has_size;
 } opts;
 
-/* "HOST:PORT[:SIZE]" ("[v6]:PORT[:SIZE]"): the depot and its cap. */
+/* "HOST:PORT[:SIZE]": the depot and its cap, read as #Landmark reads it. */
 static int parse_depot(const char *arg, char **name, uint64_t *cap, bl_err *err)
 {
-    const char *end = arg;
-    if (*arg == '[') {
-        end = strchr(arg, ']');
-        if (!end)
-            return bl_fail(err, "'%s': an IPv6 address needs its closing ']'", arg);
-    }
-    const char *c1 = strchr(end, ':');
-    if (!c1 || c1 == arg)
-        return bl_fail(err, "'%s': expected HOST:PORT or HOST:PORT:SIZE", arg);
-    const char *c2 = strchr(c1 + 1, ':');
-    *cap = 0;
-    size_t n = c2 ? (size_t)(c2 - arg) : strlen(arg);
-    if (c2 && bl_parse_bytes(c2 + 1, cap, err) < 0)
-        return bl_fail_ctx(err, "'%s': capacity", arg);
-    if (c2 && *cap == 0)
-        return bl_fail(err, "'%s': a capacity of 0 bytes leaves nothing to store", arg);
-    if (!(*name = strndup(arg, n)))
+    bl_dir_node n;
+    if (bl_dir_parse_node(arg, false, &n, err) < 0)
+        return -1;
+    *cap = n.capacity;
+    if (!(*name = strdup(n.addr)))
         return bl_fail(err, "out of memory");
     return 0;
 }
@@ -155,6 +158,13 @@ static int parse(int argc, char **argv, opts *o, int *first)
         case O_KEY: o->keyfile = optarg; break;
         case O_OUT: o->out = optarg; break;
         case O_STRIPES: o->stripes = true; break;
+        case O_SIZE:
+            if (bl_parse_bytes(optarg, &o->size, &err) < 0 || o->size == 0) {
+                fprintf(stderr, "%s: --size '%s': a size like 64M or 2G, not 0\n", cmd, optarg);
+                return 2;
+            }
+            o->has_size = true;
+            break;
         case 'q': bl_log_set_level(BL_LOG_WARN); break;
         case 'h': usage(stdout); return -1;
         case O_DEPOT: {
@@ -173,7 +183,7 @@ static int parse(int argc, char **argv, opts *o, int *first)
                 return 2;
             }
             if (parse_depot(optarg, &o->depots[o->ndepots], &o->caps[o->ndepots], &err) < 0) {
-                fprintf(stderr, "%s: --depot %s\n", cmd, err.msg);
+                fprintf(stderr, "%s: --depot '%s': %s\n", cmd, optarg, err.msg);
                 return 2;
             }
             o->ndepots++;
@@ -412,6 +422,168 @@ out:
     return rc;
 }
 
+/* ---- plan ---- */
+
+static uint64_t tree_bytes;
+static int add_size(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (type == FTW_F && S_ISREG(st->st_mode))
+        tree_bytes += (uint64_t)st->st_size;
+    return 0;
+}
+
+static char *read_script(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "bitlib offload plan: %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(BL_DIR_MAX_SCRIPT + 2);
+    size_t n = buf ? fread(buf, 1, BL_DIR_MAX_SCRIPT + 1, f) : 0;
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        fprintf(stderr, "bitlib offload plan: %s: cannot read\n", path);
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+static const char *utc(double t, char *buf, size_t n)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+static int do_plan(int argc, char **argv)
+{
+    opts o;
+    int first, rc = parse(argc, argv, &o, &first);
+    if (rc) {
+        free_opts(&o);
+        return rc < 0 ? 0 : rc;
+    }
+    rc = 2;
+    bl_directives d = {0};
+    size_t len = 0;
+    char *buf = NULL;
+    if (argc - first != 1) {
+        fprintf(stderr, "bitlib offload plan: needs one SCRIPT; see 'bitlib offload --help'\n");
+        goto out;
+    }
+    const char *path = argv[first];
+    if (!(buf = read_script(path, &len))) {
+        rc = 1;
+        goto out;
+    }
+    bl_err err;
+    double now = (double)time(NULL);
+    if (bl_dir_parse(buf, len, (time_t)now, &d, &err) < 0) {
+        fprintf(stderr, "bitlib offload plan: %s: %s\n", path, err.msg);
+        goto out;
+    }
+    if (d.nnodes == 0) {
+        fprintf(stderr, "bitlib offload plan: %s: no #InterNode or #Landmark directive: nowhere to offload to\n", path);
+        goto out;
+    }
+    uint64_t size = o.size;
+    if (!o.has_size) {
+        if (d.nstageout == 0) {
+            fprintf(stderr, "bitlib offload plan: %s: no #Stageout directive and no --size: the size of the data is unknown\n", path);
+            goto out;
+        }
+        for (size_t i = 0; i < d.nstageout; i++) {
+            struct stat st;
+            if (stat(d.stageout[i].source, &st) < 0) {
+                fprintf(stderr, "bitlib offload plan: %s: line %u: #Stageout source %s: %s (give --size before the job has run)\n",
+                        path, d.stageout[i].line, d.stageout[i].source, strerror(errno));
+                goto out;
+            }
+            tree_bytes = 0;
+            if (S_ISDIR(st.st_mode))
+                nftw(d.stageout[i].source, add_size, 16, FTW_PHYS);
+            else
+                tree_bytes = (uint64_t)st.st_size;
+            size += tree_bytes;
+        }
+        if (size == 0) {
+            fprintf(stderr, "bitlib offload plan: %s: the #Stageout sources are empty: nothing to offload\n", path);
+            rc = 1;
+            goto out;
+        }
+    }
+    double purge = o.purge ? o.purge : d.purge;
+    bl_plan_node nodes[BL_DIR_MAX_NODES];
+    for (size_t i = 0; i < d.nnodes; i++)
+        nodes[i] = (bl_plan_node){.name = d.node[i].addr, .rate = 0, .capacity = d.node[i].capacity,
+                                  .landmark = d.node[i].landmark};
+    bl_plan_input in = {.size = size, .k = o.k, .m = o.m, .replicas = o.replicas, .chunk = o.chunk,
+                        .depots = nodes, .n_depots = d.nnodes, .now = now,
+                        .purge_deadline = purge, .delivery_deadline = d.deadline};
+    bl_plan p;
+    if (bl_plan_make(&in, &p, &err) < 0) {
+        fprintf(stderr, "bitlib offload plan: %s: %s\n", path, err.msg);
+        rc = 1;
+        goto out;
+    }
+    char t1[32];
+    unsigned kept = 0;
+    for (size_t i = 0; i < d.rest_len; i++)
+        kept += d.rest[i] == '\n';
+    printf("script %s: %s, %u offload directive%s (the other %u lines are the job's)\n", path,
+           d.pbs && d.slurm ? "PBS and Slurm" : d.pbs ? "PBS" : d.slurm ? "Slurm" : "no scheduler directives",
+           d.directives, d.directives == 1 ? "" : "s", kept);
+    for (size_t i = 0; i < d.nstageout; i++)
+        printf("stage-out: %s -> %s (line %u)\n", d.stageout[i].source, d.stageout[i].dest, d.stageout[i].line);
+    if (d.deadline)
+        printf("delivery deadline: %s (in %.0f s)\n", utc(d.deadline, t1, sizeof t1), d.deadline - now);
+    if (purge)
+        printf("purge deadline: %s (in %.0f s)\n", utc(purge, t1, sizeof t1), purge - now);
+    printf("data: %" PRIu64 " bytes in %" PRIu64 " stripes of RS %u:%u x %u, chunk %" PRIu64 ": %" PRIu64 " chunk copies\n",
+           size, p.stripes, o.k, o.m, o.replicas, o.chunk, p.chunks_total);
+    for (size_t i = 0; i < d.nnodes; i++) {
+        uint64_t share = 0;
+        double fin = 0;
+        for (size_t j = 0; j < p.n_shares; j++)
+            if (p.share[j].depot == i) {
+                share = p.share[j].chunks;
+                fin = p.share[j].finish;
+            }
+        char cap[40] = "no capacity given";
+        if (d.node[i].capacity)
+            snprintf(cap, sizeof cap, "%" PRIu64 " bytes offered", d.node[i].capacity);
+        if (share)
+            printf("%s %s (line %u): %s; %" PRIu64 " chunk copies, done in %.0f s\n",
+                   d.node[i].landmark ? "landmark" : "depot", d.node[i].addr, d.node[i].line, cap, share, fin - now);
+        else
+            printf("%s %s (line %u): %s; not used\n", d.node[i].landmark ? "landmark" : "depot",
+                   d.node[i].addr, d.node[i].line, cap);
+    }
+    printf("plan: %s, fan-out %zu, at most %u copies of a stripe per depot%s: %s\n",
+           bl_plan_mode_name(p.mode), p.n_shares, p.per_depot,
+           p.estimated ? " (rates not measured: 1 MB/s assumed)" : "", p.why);
+    if (p.mode != BL_PLAN_NONE) {
+        char a[64], b[64];
+        printf("projected release: %s (in %.0f s); purge deadline %s; delivery deadline %s\n",
+               utc(p.release, t1, sizeof t1), p.release - now, deadline_text(purge, p.release, a, sizeof a),
+               deadline_text(d.deadline, p.release, b, sizeof b));
+    }
+    rc = p.mode != BL_PLAN_NONE && p.purge_met && p.delivery_met ? 0 : 1;
+out:
+    bl_dir_free(&d);
+    free(buf);
+    free_opts(&o);
+    return rc;
+}
+
 int cmd_offload(int argc, char **argv)
 {
     if (argc < 2 || cli_wants_help(argc, argv) || !strcmp(argv[1], "help")) {
@@ -424,7 +596,9 @@ int cmd_offload(int argc, char **argv)
         return do_pull(argc - 1, argv + 1);
     if (!strcmp(argv[1], "status"))
         return do_status(argc - 1, argv + 1);
-    fprintf(stderr, "bitlib offload: '%s' is not a subcommand (push, pull or status); see 'bitlib offload --help'\n",
+    if (!strcmp(argv[1], "plan"))
+        return do_plan(argc - 1, argv + 1);
+    fprintf(stderr, "bitlib offload: '%s' is not a subcommand (push, pull, status or plan); see 'bitlib offload --help'\n",
             argv[1]);
     return 2;
 }
