@@ -15,6 +15,10 @@
 #     pull back byte for byte from the rest
 #   - with a second depot killed, status says not recoverable (exit 1) and pull fails in one
 #     line naming the short stripe and the depots that are down
+#   - both restarted, every chunk is back (status: all five chunks of every stripe)
+#   - a depot SIGKILLed in the middle of a third push: the push sends what it had
+#     acknowledged again elsewhere and succeeds, the offload pulls back identical, and the
+#     killed depot's store holds no temporaries and no damaged chunk when it restarts
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib/cleanup.sh"
@@ -163,6 +167,58 @@ grep -q "not recoverable: .* stripes have fewer than 4 chunks .*depots down: .*$
     fail "pull failure: $(cat "$W/pull3.err")"
 [[ -z $(ls -A "$W/outA") ]] || fail "a failed pull left files: $(ls -A "$W/outA")"
 echo "   $(cat "$W/pull3.err")"
+echo "== both killed depots restart with every chunk they held"
+start_depot "$busiest"
+start_depot "$second"
+for i in "$busiest" "$second"; do netlab_wait_listen "$i" "$PORT" 20 || fail "depot $i did not restart"; done
+st=$(c0 offload status "$W/A.manifest" --timeout 3) || fail "status after the restarts: $st"
+grep -q "recoverable: yes.*(fewest: 5)" <<<"$st" || fail "not every chunk is back: $st"
+grep -q "depot $(netlab_ip "$busiest"):$PORT: up, holds \([0-9]*\) chunks of this offload (the manifest lists \1)" <<<"$st" ||
+    fail "depot $busiest lost chunks: $st"
+echo "   status: $(tail -1 <<<"$st")"
+
+echo "== a depot killed in the middle of a push: its chunks go elsewhere"
+mkdir "$W/srcC"
+head -c $((12 << 20)) /dev/urandom >"$W/srcC/big.dat"
+victim=3
+before=$(find "$W/store$victim" -name '*.chunk' | wc -l)
+(rc=0; c0 offload push "$W/srcC/big.dat" --manifest "$W/C.manifest" --key-file "$W/key" \
+    "${DEPOTS[@]}" --chunk 256K --timeout 3 >"$W/pushC.out" 2>"$W/pushC.err" || rc=$?
+    echo "$rc" >"$W/pushC.rc") &
+PC=$!
+cl_track_pid $PC
+for _ in $(seq 200); do
+    (( $(find "$W/store$victim" -name '*.chunk' | wc -l) >= before + 3 )) && break
+    sleep 0.05
+done
+kill -KILL "${DPID[$victim]}"
+held=$(( $(find "$W/store$victim" -name '*.chunk' | wc -l) - before ))
+wait "$PC" || true
+[[ $(cat "$W/pushC.rc") == 0 ]] || fail "push C exited $(cat "$W/pushC.rc"): $(tail -1 "$W/pushC.err")"
+grep -q "depot $(netlab_ip "$victim"):$PORT: .*sending what it held again elsewhere" "$W/pushC.err" ||
+    fail "push C did not say it re-sent the killed depot's chunks"
+echo "   depot $victim killed holding $held chunks of C; $(cat "$W/pushC.out" | cut -c1-140)..."
+mkdir "$W/outC"
+c0 offload pull "$W/C.manifest" --out "$W/outC" --timeout 3 >"$W/pullC.out" 2>"$W/pullC.err" ||
+    fail "pull C: $(tail -1 "$W/pullC.err")"
+cmp "$W/srcC/big.dat" "$W/outC/big.dat" || fail "pull C: big.dat differs"
+# what a SIGKILL left in its store is whole: no temporaries once restarted, every chunk matches its header
+start_depot "$victim"
+netlab_wait_listen "$victim" "$PORT" 20 || fail "depot $victim did not restart"
+python3 - "$W/store$victim" <<'EOF2' || fail "a chunk in depot $victim's store is damaged"
+import hashlib, os, sys
+bad = 0
+for d, _, fs in os.walk(sys.argv[1]):
+    for f in fs:
+        b = open(os.path.join(d, f), 'rb').read()
+        if f.startswith('.tmp.'):
+            print('leftover', f); bad += 1
+        elif b[:8] != b'BLDEPOT1' or hashlib.sha256(b[40:]).digest() != b[8:40]:
+            print('damaged', f); bad += 1
+sys.exit(1 if bad else 0)
+EOF2
+echo "   pull C identical; depot $victim restarted: no temporaries, every chunk matches its checksum"
+
 if grep -l "AddressSanitizer\|runtime error" "$W"/*.log "$W"/*.err 2>/dev/null; then
     fail "a sanitizer reported an error (files above)"
 fi
