@@ -54,10 +54,6 @@ int cli_trust_load(const cli_trust *o, bl_trust *t, const char *cmd);
 int cli_trust_check(const cli_trust *o, const bl_metainfo *mi, const char *desc, const char *cmd);
 int cmd_depot(int argc, char **argv);
 int cmd_offload(int argc, char **argv);
-/* bitlib offload plan|submit: src/cli/offload_job.c (built where
- * BL_HAVE_OFFLOAD_JOB is defined) */
-int bl_cmd_offload_plan(int argc, char **argv);
-int bl_cmd_offload_submit(int argc, char **argv);
 
 /* Report an unknown or incomplete option (getopt left it at argv[optind-1]) in
  * one line pointing at --help; returns 2, the usage-error exit code. */

@@ -12,12 +12,13 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "offload/depot.h"
+#include "offload/dpset.h"
 #include "offload/units.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: bitlib depot --store DIR --capacity SIZE --listen ADDR:PORT --key FILE\n\n"
+            "usage: bitlib depot --store DIR --capacity SIZE --listen ADDR:PORT --key-file FILE\n\n"
             "An intermediate node for 'bitlib offload': holds erasure-coded chunks of job\n"
             "results pushed by the center's manager, up to SIZE bytes, and serves them to\n"
             "the user's 'bitlib offload pull' and to other depots (Level-2 forwarding).\n"
@@ -29,10 +30,13 @@ static void usage(FILE *f)
             "                       it is refused with the reason, and the sender places it\n"
             "                       elsewhere\n"
             "  --listen ADDR:PORT   address to serve on (port 0 picks one, logged)\n"
-            "  --key FILE           the offload key (mode 0600): senders must hold it to\n"
+            "  --key-file FILE      the offload key (mode 0600): senders must hold it to\n"
             "                       store; pullers need the pull key their manifest carries\n"
             "  -q, --quiet          log warnings and errors only\n"
-            "  -h, --help           this text\n");
+            "  -h, --help           this text\n\n"
+            "usage: bitlib depot status HOST:PORT --key-file FILE [--timeout SEC]\n\n"
+            "Ask a running depot what it holds: chunks, bytes used and bytes free.  Exit 0\n"
+            "when it answered, 1 when it is down or refused the key (the reason is printed).\n");
 }
 
 static void on_stop(bl_loop *loop, int signo, void *arg)
@@ -42,11 +46,116 @@ static void on_stop(bl_loop *loop, int signo, void *arg)
     bl_loop_stop(loop);
 }
 
+/* ---- bitlib depot status ---- */
+
+struct ask {
+    int done, ok;
+    bl_dp_msg st;
+    char why[256];
+};
+
+static void ask_ready(bl_dpset *s, size_t i, void *arg)
+{
+    (void)arg;
+    bl_dpconn *c = bl_dpset_conn(s, i);
+    bl_dp_empty(bl_dpconn_out(c), BL_DP_STAT);
+    bl_dpconn_flush(c);
+    bl_dpset_waiting(s, i, 1);
+}
+
+static void ask_msg(bl_dpset *s, size_t i, const bl_dp_msg *m, void *arg)
+{
+    struct ask *a = arg;
+    if (m->type == BL_DP_STATUS) {
+        a->st = *m;
+        a->st.list = NULL;
+        a->ok = 1;
+    } else {
+        snprintf(a->why, sizeof a->why, "unexpected answer from the depot");
+    }
+    a->done = 1;
+    bl_dpset_waiting(s, i, 0);
+}
+
+static void ask_down(bl_dpset *s, size_t i, const char *why, void *arg)
+{
+    (void)s;
+    (void)i;
+    struct ask *a = arg;
+    if (!a->done)
+        snprintf(a->why, sizeof a->why, "%s", why);
+    a->done = 1;
+}
+
+static int cmd_depot_status(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"key-file", required_argument, NULL, 'k'},
+                                              {"timeout", required_argument, NULL, 't'},
+                                              {NULL, 0, NULL, 0}};
+    const char *keyfile = NULL;
+    unsigned long timeout = 10;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'k': keyfile = optarg; break;
+        case 't':
+            timeout = strtoul(optarg, &end, 10);
+            if (end == optarg || *end || timeout < 1 || timeout > 3600) {
+                fprintf(stderr, "bitlib depot status: --timeout '%s': seconds, 1 to 3600\n", optarg);
+                return 2;
+            }
+            break;
+        default: return cli_bad_option("bitlib depot status", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 1 || !keyfile) {
+        fprintf(stderr, "bitlib depot status: needs HOST:PORT and --key-file; see 'bitlib depot --help'\n");
+        return 2;
+    }
+    const char *name = argv[optind];
+    bl_okey key;
+    bl_err err;
+    uint8_t id[BL_OFFLOAD_ID_LEN];
+    if (bl_okey_load(&key, keyfile, &err) < 0 || bl_random(id, sizeof id, &err) < 0) {
+        fprintf(stderr, "bitlib depot status: %s\n", err.msg);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    bl_loop *loop = bl_loop_new(&err);
+    struct ask a = {0};
+    static const bl_dpset_ops ops = {ask_ready, ask_msg, ask_down};
+    /* the status of the whole store needs the store key; the id is a fresh one, holding nothing */
+    bl_dpset *set = loop ? bl_dpset_new(loop, &name, 1, BL_DP_ROLE_STORE, &key, id,
+                                        (unsigned)timeout * 1000, &ops, &a, &err)
+                         : NULL;
+    memset(&key, 0, sizeof key);
+    if (!set) {
+        fprintf(stderr, "bitlib depot status: %s\n", err.msg);
+        if (loop)
+            bl_loop_free(loop);
+        return 1;
+    }
+    while (!a.done && bl_loop_run_once(loop, 200) >= 0)
+        ;
+    bl_dpset_free(set);
+    bl_loop_free(loop);
+    if (!a.ok) {
+        fprintf(stderr, "bitlib depot status: %s: %s\n", name, a.why);
+        return 1;
+    }
+    printf("depot %s: %" PRIu64 " chunks held, %" PRIu64 " bytes used, %" PRIu64 " bytes free\n", name,
+           a.st.held, a.st.used, a.st.free_bytes);
+    return 0;
+}
+
 int cmd_depot(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "status") && !cli_wants_help(argc, argv))
+        return cmd_depot_status(argc - 1, argv + 1);
     static const struct option longopts[] = {
         {"store", required_argument, NULL, 's'}, {"capacity", required_argument, NULL, 'c'},
-        {"listen", required_argument, NULL, 'l'}, {"key", required_argument, NULL, 'k'},
+        {"listen", required_argument, NULL, 'l'}, {"key-file", required_argument, NULL, 'k'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *store = NULL, *listen = NULL, *keyfile = NULL;
@@ -75,7 +184,7 @@ int cmd_depot(int argc, char **argv)
         return 2;
     }
     if (!store || !have_cap || !listen || !keyfile) {
-        fprintf(stderr, "bitlib depot: --store, --capacity, --listen and --key are required; see 'bitlib depot --help'\n");
+        fprintf(stderr, "bitlib depot: --store, --capacity, --listen and --key-file are required; see 'bitlib depot --help'\n");
         return 2;
     }
     bl_okey key;

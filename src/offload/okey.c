@@ -2,6 +2,7 @@
 #include "offload/okey.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -84,6 +85,36 @@ void bl_sha256(const void *data, size_t len, uint8_t out[BL_SHA256_LEN])
 {
     unsigned int n = BL_SHA256_LEN;
     EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+int bl_sha256_fd(int fd, uint64_t len, uint8_t out[BL_SHA256_LEN], bl_err *err)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t *buf = malloc(1u << 20);
+    int rc = -1;
+    if (!ctx || !buf || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        bl_fail(err, "SHA-256: out of memory");
+        goto out;
+    }
+    for (uint64_t off = 0; off < len;) {
+        size_t want = len - off < (1u << 20) ? (size_t)(len - off) : (1u << 20);
+        ssize_t n = pread(fd, buf, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            bl_fail(err, "read: %s", n < 0 ? strerror(errno) : "the file is shorter than it was");
+            goto out;
+        }
+        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        off += (uint64_t)n;
+    }
+    unsigned int n = BL_SHA256_LEN;
+    EVP_DigestFinal_ex(ctx, out, &n);
+    rc = 0;
+out:
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    return rc;
 }
 
 int bl_digest_eq(const uint8_t *a, const uint8_t *b, size_t n)

@@ -36,6 +36,8 @@ void bl_okey_pull(const bl_okey *key, const uint8_t id[BL_OFFLOAD_ID_LEN], bl_ok
 void bl_hmac(const bl_okey *key, uint8_t out[BL_SHA256_LEN], size_t n, const void *const *ptr,
              const size_t *len);
 void bl_sha256(const void *data, size_t len, uint8_t out[BL_SHA256_LEN]);
+/* SHA-256 of the first len bytes of fd (pread: the offset is untouched). */
+int bl_sha256_fd(int fd, uint64_t len, uint8_t out[BL_SHA256_LEN], bl_err *err);
 /* Constant-time comparison of two digests. */
 int bl_digest_eq(const uint8_t *a, const uint8_t *b, size_t n);
 /* Fill buf with random bytes (RAND_bytes); 0 or -1 with err. */

@@ -233,10 +233,12 @@ static unsigned per_stripe_cap(const bl_plan_input *in, size_t f)
 
 /* Try fan-out f: fills shares and returns the release time, or -1. */
 static double try_fanout(const bl_plan_input *in, const cand *c, size_t f, uint64_t stripes,
-                         uint64_t need, bl_plan *out)
+                         uint64_t need, unsigned extra, bl_plan *out)
 {
     uint64_t n[BL_PLAN_MAX_DEPOTS];
-    unsigned q = per_stripe_cap(in, f);
+    unsigned q = per_stripe_cap(in, f) + extra;
+    if (q > in->m * in->replicas)
+        q = in->m * in->replicas;
     uint64_t qcap = (q >= in->m * in->replicas) ? UINT64_MAX : stripes * q;
     if (!allocate(c, f, qcap, need, n))
         return -1;
@@ -280,23 +282,29 @@ static double plan_staged(const bl_plan_input *in, const uint64_t *acked, uint64
     bl_plan best;
     memset(&best, 0, sizeof best);
     double best_rel = 0;
-    for (size_t f = fmin; f <= nc; f++) {
-        bl_plan tmp = *out;
-        double rel = try_fanout(in, c, f, stripes, need, &tmp);
-        if (rel < 0)
-            continue;
-        if (best_rel == 0 || rel < best_rel - 1e-9) {
-            best = tmp;
-            best_rel = rel;
-        }
-        if (deadline > 0 && rel <= deadline)
-            break;      /* the smallest fan-out that meets the deadline */
-        if (deadline <= 0 && in->uplink > 0) {
-            double sum = 0;
-            for (size_t i = 0; i < f; i++)
-                sum += c[i].rate;
-            if (sum >= in->uplink)
-                break;  /* the uplink is saturated */
+    /* capacities may leave no fan-out that fits under the per-stripe cap:
+     * then the cap is raised as little as needed (per_depot says how many
+     * copies of a stripe a depot may get), as storing the data beats
+     * spreading it */
+    for (unsigned extra = 0; extra < in->m * in->replicas && best_rel == 0; extra++) {
+        for (size_t f = fmin; f <= nc; f++) {
+            bl_plan tmp = *out;
+            double rel = try_fanout(in, c, f, stripes, need, extra, &tmp);
+            if (rel < 0)
+                continue;
+            if (best_rel == 0 || rel < best_rel - 1e-9) {
+                best = tmp;
+                best_rel = rel;
+            }
+            if (deadline > 0 && rel <= deadline)
+                break;      /* the smallest fan-out that meets the deadline */
+            if (deadline <= 0 && in->uplink > 0) {
+                double sum = 0;
+                for (size_t i = 0; i < f; i++)
+                    sum += c[i].rate;
+                if (sum >= in->uplink)
+                    break;  /* the uplink is saturated */
+            }
         }
     }
     if (best_rel == 0)

@@ -24,7 +24,9 @@
  * ceil(M x replicas / fan-out) copies of one stripe, so that a fast depot
  * does not end up with a whole stripe; with one replica and too few depots
  * for that to survive a lost depot (per_depot > M-K) the cap is dropped and
- * speed wins.
+ * speed wins.  When the depots' capacities leave no fan-out that fits under
+ * the cap, it is raised as little as needed (storing the data beats
+ * spreading it).
  *
  * Release (the center may delete its copy): direct — the destination has all
  * of S; staged — every coded chunk copy is acknowledged by a depot.  Delivery

@@ -33,6 +33,18 @@ int bl_parse_bytes(const char *s, uint64_t *out, bl_err *err)
 int bl_parse_when(const char *s, time_t now, double *out, bl_err *err)
 {
     char *end;
+    if (s[0] >= '0' && s[0] <= '9' && strchr(s, '/')) {
+        /* the paper's job-script form, M/D/YYYY:HH:MM[:SS], UTC */
+        struct tm tm;
+        memset(&tm, 0, sizeof tm);
+        const char *p = strptime(s, "%m/%d/%Y:%H:%M", &tm);
+        if (p && *p == ':')
+            p = strptime(p, ":%S", &tm);
+        if (!p || *p)
+            return bl_fail(err, "time '%s': expected M/D/YYYY:HH:MM[:SS] (UTC)", s);
+        *out = (double)timegm(&tm);
+        return 0;
+    }
     if (s[0] == '+' || (s[0] >= '0' && s[0] <= '9' && !strchr(s, '-'))) {
         errno = 0;
         double v = strtod(s + (s[0] == '+'), &end);
@@ -64,7 +76,7 @@ int bl_parse_when(const char *s, time_t now, double *out, bl_err *err)
     if (p && *p == 'Z')
         p++;
     if (!p || *p)
-        return bl_fail(err, "time '%s': expected +SECONDS, 10m, 2h, @EPOCH or YYYY-MM-DDTHH:MM[:SS]Z (UTC)", s);
+        return bl_fail(err, "time '%s': expected +SECONDS, 10m, 2h, @EPOCH, YYYY-MM-DDTHH:MM[:SS]Z or M/D/YYYY:HH:MM (UTC)", s);
     *out = (double)timegm(&tm);
     return 0;
 }

@@ -1,0 +1,604 @@
+/* bitlib offload push|pull|status: result offload through depots, a thin
+ * front on offload/push and offload/pull. */
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "core/sha1.h"
+#include "offload/depotproto.h"
+#include "offload/directive.h"
+#include "offload/manifest.h"
+#include "offload/plan.h"
+#include "offload/pull.h"
+#include "offload/push.h"
+#include "offload/rs.h"
+#include "offload/units.h"
+
+#define DEFAULT_TIMEOUT 10
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bitlib offload push FILE... --manifest OUT --key-file FILE\n"
+            "                           --depot HOST:PORT[:SIZE]... [--deadline WHEN]\n"
+            "                           [--purge-deadline WHEN] [--rs K:M] [--chunk SIZE]\n"
+            "                           [--replicas R] [--timeout SEC] [--quiet]\n\n"
+            "Offload job results: cut the files (one stream) into stripes of K chunks,\n"
+            "add M-K Reed-Solomon parity chunks per stripe (ISA-L) and store every chunk\n"
+            "R times on distinct depots ('bitlib depot'), choosing the fan-out from each\n"
+            "depot's room and measured rate against the deadlines, and re-planning when a\n"
+            "depot refuses (full) or fails (what it held is sent again elsewhere).  When\n"
+            "every copy is acknowledged the center may delete its copy; OUT then says\n"
+            "which depots hold each chunk, and is all a user needs to pull.\n\n"
+            "  --manifest OUT       where to write the manifest (atomically)\n"
+            "  --key-file FILE      the offload key the depots hold (mode 0600)\n"
+            "  --depot HOST:PORT[:SIZE]  a depot (repeatable); SIZE caps what it is given\n"
+            "  --deadline WHEN      the user's delivery deadline (+600, 10m, 2h,\n"
+            "                       @EPOCH, 2026-12-02T17:00Z)\n"
+            "  --purge-deadline WHEN  when the center purges the files\n"
+            "  --rs K:M             erasure code (default 4:5)\n"
+            "  --chunk SIZE         chunk size (default 1M, at most 16M)\n"
+            "  --replicas R         copies of every chunk, on distinct depots (default 1)\n"
+            "  --timeout SEC        a depot silent this long is down (default %d)\n"
+            "  -q, --quiet          print only the summary and errors\n\n"
+            "usage: bitlib offload pull MANIFEST --out DIR [--key-file FILE] [--timeout SEC]\n\n"
+            "Fetch any K chunks of every stripe from whichever depots have them, check each\n"
+            "against the manifest (a damaged one is fetched from another depot), decode,\n"
+            "check every file's SHA-256 and only then move the files into DIR.  With\n"
+            "--key-file the manifest's signature is checked too (without it, the manifest\n"
+            "is trusted as it is; the depots still prove they hold the offload's key).\n\n"
+            "  --out DIR            where the files go (must exist)\n\n"
+            "usage: bitlib offload status MANIFEST [--key-file FILE] [--timeout SEC] [--stripes]\n\n"
+            "Ask every depot of the manifest what it holds of the offload, and say whether\n"
+            "the offload can be recovered now (every stripe has K chunks on depots that are\n"
+            "up).  Exit 0 if it can, 1 if not.\n\n"
+            "  --stripes            also one line per stripe: chunks reachable\n\n"
+            "usage: bitlib offload plan SCRIPT [--size SIZE] [--rs K:M] [--chunk SIZE]\n"
+            "                           [--replicas R] [--purge-deadline WHEN]\n\n"
+            "Read the offload directives of a job script (#Stageout SOURCE DEST,\n"
+            "#InterNode HOST:PORT:SIZE, #Landmark HOST:PORT[:SIZE], #Deadline WHEN,\n"
+            "#PurgeDeadline WHEN, or the same after '#BITLIB ' among #PBS or #SBATCH\n"
+            "lines) and print the plan: the depots, the fan-out, each depot's share and\n"
+            "the projected release against the deadlines.  Rates are not measured here:\n"
+            "the planner assumes 1 MB/s for every depot.  A bad directive is reported with\n"
+            "its line and column.  Exit 0 when the plan meets the deadlines, 1 when not.\n\n"
+            "  --size SIZE          the data to offload (default: the sizes of the\n"
+            "                       #Stageout sources, which must then exist here)\n"
+            "  -h, --help           this text\n",
+            DEFAULT_TIMEOUT);
+}
+
+enum { O_MANIFEST = 256, O_KEY, O_DEPOT, O_DEADLINE, O_PURGE, O_RS, O_CHUNK, O_REPLICAS,
+       O_TIMEOUT, O_OUT, O_STRIPES, O_SIZE };
+
+static const struct option longopts[] = {
+    {"manifest", required_argument, NULL, O_MANIFEST}, {"key-file", required_argument, NULL, O_KEY},
+    {"depot", required_argument, NULL, O_DEPOT},       {"deadline", required_argument, NULL, O_DEADLINE},
+    {"purge-deadline", required_argument, NULL, O_PURGE}, {"rs", required_argument, NULL, O_RS},
+    {"chunk", required_argument, NULL, O_CHUNK},       {"replicas", required_argument, NULL, O_REPLICAS},
+    {"timeout", required_argument, NULL, O_TIMEOUT},   {"out", required_argument, NULL, O_OUT},
+    {"stripes", no_argument, NULL, O_STRIPES},         {"quiet", no_argument, NULL, 'q'},
+    {"size", required_argument, NULL, O_SIZE},
+    {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0}};
+
+typedef struct opts {
+    const char *sub, *manifest, *keyfile, *out;
+    char **depots;
+    uint64_t *caps;
+    size_t ndepots;
+    double deadline, purge;
+    unsigned k, m, replicas, timeout;
+    uint64_t chunk, size;
+    bool stripes, has_size;
+} opts;
+
+/* "HOST:PORT[:SIZE]": the depot and its cap, read as #Landmark reads it. */
+static int parse_depot(const char *arg, char **name, uint64_t *cap, bl_err *err)
+{
+    bl_dir_node n;
+    if (bl_dir_parse_node(arg, false, &n, err) < 0)
+        return -1;
+    *cap = n.capacity;
+    if (!(*name = strdup(n.addr)))
+        return bl_fail(err, "out of memory");
+    return 0;
+}
+
+static int parse_uint(const char *opt, const char *v, unsigned lo, unsigned hi, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long x = strtoul(v, &end, 10);
+    if (end == v || *end || errno || x < lo || x > hi) {
+        fprintf(stderr, "bitlib offload: %s '%s': a whole number from %u to %u\n", opt, v, lo, hi);
+        return -1;
+    }
+    *out = (unsigned)x;
+    return 0;
+}
+
+static void free_opts(opts *o)
+{
+    for (size_t i = 0; i < o->ndepots; i++)
+        free(o->depots[i]);
+    free(o->depots);
+    free(o->caps);
+}
+
+/* Parse argv (argv[0] the subcommand); positional arguments stay at
+ * argv[*first..argc).  Returns 0, 2 on a usage error (printed), or -1 for
+ * --help (printed). */
+static int parse(int argc, char **argv, opts *o, int *first)
+{
+    memset(o, 0, sizeof *o);
+    o->sub = argv[0];
+    o->k = 4;
+    o->m = 5;
+    o->replicas = 1;
+    o->chunk = 1u << 20;
+    o->timeout = DEFAULT_TIMEOUT;
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "bitlib offload %s", o->sub);
+    bl_err err;
+    int c;
+    time_t now = time(NULL);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_MANIFEST: o->manifest = optarg; break;
+        case O_KEY: o->keyfile = optarg; break;
+        case O_OUT: o->out = optarg; break;
+        case O_STRIPES: o->stripes = true; break;
+        case O_SIZE:
+            if (bl_parse_bytes(optarg, &o->size, &err) < 0 || o->size == 0) {
+                fprintf(stderr, "%s: --size '%s': a size like 64M or 2G, not 0\n", cmd, optarg);
+                return 2;
+            }
+            o->has_size = true;
+            break;
+        case 'q': bl_log_set_level(BL_LOG_WARN); break;
+        case 'h': usage(stdout); return -1;
+        case O_DEPOT: {
+            char **nd = realloc(o->depots, (o->ndepots + 1) * sizeof *nd);
+            uint64_t *nc = nd ? realloc(o->caps, (o->ndepots + 1) * sizeof *nc) : NULL;
+            if (nd)
+                o->depots = nd;
+            if (nc)
+                o->caps = nc;
+            if (!nd || !nc) {
+                fprintf(stderr, "%s: out of memory\n", cmd);
+                return 2;
+            }
+            if (o->ndepots == BL_PLAN_MAX_DEPOTS) {
+                fprintf(stderr, "%s: at most %d --depot options\n", cmd, BL_PLAN_MAX_DEPOTS);
+                return 2;
+            }
+            if (parse_depot(optarg, &o->depots[o->ndepots], &o->caps[o->ndepots], &err) < 0) {
+                fprintf(stderr, "%s: --depot '%s': %s\n", cmd, optarg, err.msg);
+                return 2;
+            }
+            o->ndepots++;
+            break;
+        }
+        case O_DEADLINE:
+        case O_PURGE:
+            if (bl_parse_when(optarg, now, c == O_DEADLINE ? &o->deadline : &o->purge, &err) < 0) {
+                fprintf(stderr, "%s: %s: %s\n", cmd, c == O_DEADLINE ? "--deadline" : "--purge-deadline",
+                        err.msg);
+                return 2;
+            }
+            break;
+        case O_RS:
+            if (bl_rs_parse(optarg, &o->k, &o->m, &err) < 0 || o->k > BL_PLAN_MAX_K) {
+                fprintf(stderr, "%s: --rs: %s\n", cmd, err.msg[0] && o->k <= BL_PLAN_MAX_K ? err.msg : "K is at most 32");
+                return 2;
+            }
+            break;
+        case O_CHUNK:
+            if (bl_parse_bytes(optarg, &o->chunk, &err) < 0 || o->chunk == 0 || o->chunk > BL_DP_MAX_CHUNK) {
+                fprintf(stderr, "%s: --chunk '%s': a size from 1 byte to 16M\n", cmd, optarg);
+                return 2;
+            }
+            break;
+        case O_REPLICAS:
+            if (parse_uint("--replicas", optarg, 1, BL_PLAN_MAX_REPLICAS, &o->replicas) < 0)
+                return 2;
+            break;
+        case O_TIMEOUT:
+            if (parse_uint("--timeout", optarg, 1, 3600, &o->timeout) < 0)
+                return 2;
+            break;
+        default: return cli_bad_option(cmd, argv[optind - 1]);
+        }
+    }
+    *first = optind;
+    return 0;
+}
+
+static const char *deadline_text(double deadline, double release, char *buf, size_t n)
+{
+    if (!deadline)
+        snprintf(buf, n, "none");
+    else if (release <= deadline)
+        snprintf(buf, n, "met, %.1f s to spare", deadline - release);
+    else
+        snprintf(buf, n, "MISSED by %.1f s", release - deadline);
+    return buf;
+}
+
+static int do_push(int argc, char **argv)
+{
+    opts o;
+    int first, rc = parse(argc, argv, &o, &first);
+    if (rc) {
+        free_opts(&o);
+        return rc < 0 ? 0 : rc;
+    }
+    rc = 2;
+    bl_okey key;
+    bl_err err;
+    int nfiles = argc - first;
+    if (nfiles < 1 || !o.manifest || !o.keyfile || o.ndepots == 0) {
+        fprintf(stderr, "bitlib offload push: needs FILE..., --manifest, --key-file and at least one --depot; see 'bitlib offload --help'\n");
+        goto out;
+    }
+    if (bl_okey_load(&key, o.keyfile, &err) < 0) {
+        fprintf(stderr, "bitlib offload push: %s\n", err.msg);
+        goto out;
+    }
+    bl_push_opts po = {.files = (const char *const *)argv + first, .nfiles = (size_t)nfiles,
+                       .depots = (const char *const *)o.depots, .capacity = o.caps,
+                       .ndepots = o.ndepots, .k = o.k, .m = o.m, .replicas = o.replicas,
+                       .chunk = o.chunk, .deadline = o.deadline, .purge = o.purge, .key = &key,
+                       .manifest = o.manifest, .timeout_ms = o.timeout * 1000};
+    bl_push_result res;
+    signal(SIGPIPE, SIG_IGN);
+    if (bl_push_run(&po, &res, &err) < 0) {
+        fprintf(stderr, "bitlib offload push: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
+    char a[64], b[64];
+    printf("offload: %" PRIu64 " bytes of %d file%s in %.2f s (%.1f MB/s), %" PRIu64
+           " bytes stored on %zu of %zu depots (%zu down), RS %u:%u x %u, %s; "
+           "purge deadline %s; delivery deadline %s; manifest %s\n",
+           res.bytes, nfiles, nfiles == 1 ? "" : "s", res.seconds,
+           res.seconds > 0 ? res.bytes / res.seconds / 1e6 : 0.0, res.sent, res.depots_used,
+           o.ndepots, res.depots_down, o.k, o.m, o.replicas,
+           res.survives_one ? "survives the loss of any one depot"
+                            : "NOT safe against the loss of any one depot (too few depots or too little room)",
+           deadline_text(o.purge, res.release, a, sizeof a),
+           deadline_text(o.deadline, res.release, b, sizeof b), o.manifest);
+    rc = (res.purge_met && res.deadline_met) ? 0 : 1;
+out:
+    memset(&key, 0, sizeof key);
+    free_opts(&o);
+    return rc;
+}
+
+/* Load MANIFEST (checking its signature when a key file is given). */
+static int load_manifest(const opts *o, const char *path, bl_manifest *mf)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "bitlib offload %s", o->sub);
+    bl_okey key;
+    bl_err err;
+    if (o->keyfile && bl_okey_load(&key, o->keyfile, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return -1;
+    }
+    int rc = bl_mf_load(path, o->keyfile ? &key : NULL, mf, &err);
+    memset(&key, 0, sizeof key);
+    if (rc < 0)
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+    return rc;
+}
+
+static void report_depots(const bl_manifest *mf, const bl_pull_report *rep, bool pull)
+{
+    for (size_t d = 0; d < mf->ndepots; d++) {
+        const bl_pull_depot *pd = &rep->depot[d];
+        if (!pd->up)
+            printf("depot %s: down: %s\n", mf->depots[d], pd->why[0] ? pd->why : "not reached");
+        else if (pull)
+            if (pd->bad)
+                printf("depot %s: up, %" PRIu64 " chunks fetched, %" PRIu64 " failed their checksum\n",
+                       mf->depots[d], pd->fetched, pd->bad);
+            else
+                printf("depot %s: up, %" PRIu64 " chunks fetched\n", mf->depots[d], pd->fetched);
+        else
+            printf("depot %s: up, holds %" PRIu64 " chunks of this offload (the manifest lists %" PRIu64
+                   "), %" PRIu64 " bytes free\n",
+                   mf->depots[d], pd->held, pd->listed, pd->free_bytes);
+    }
+}
+
+static int do_pull(int argc, char **argv)
+{
+    opts o;
+    int first, rc = parse(argc, argv, &o, &first);
+    if (rc) {
+        free_opts(&o);
+        return rc < 0 ? 0 : rc;
+    }
+    rc = 2;
+    bl_manifest mf = {0};
+    if (argc - first == 2 && !o.out)
+        o.out = argv[first + 1];
+    else if (argc - first != 1 || !o.out) {
+        fprintf(stderr, "bitlib offload pull: needs MANIFEST and --out DIR; see 'bitlib offload --help'\n");
+        goto out;
+    }
+    if (load_manifest(&o, argv[first], &mf) < 0) {
+        rc = 1;
+        goto out;
+    }
+    bl_pull_report rep;
+    bl_err err;
+    signal(SIGPIPE, SIG_IGN);
+    rc = bl_pull_run(&mf, o.out, o.timeout * 1000, &rep, &err);
+    if (rc < 0) {
+        fprintf(stderr, "bitlib offload pull: %s\n", err.msg);
+        rc = 1;
+    } else {
+        size_t up = 0;
+        for (size_t d = 0; d < mf.ndepots; d++)
+            up += rep.depot[d].up;
+        report_depots(&mf, &rep, true);
+        printf("pulled %zu file%s, %" PRIu64 " bytes in %.2f s (%.1f MB/s) from %zu of %zu depots into %s; every file matches its SHA-256\n",
+               mf.nfiles, mf.nfiles == 1 ? "" : "s", mf.total, rep.seconds,
+               rep.seconds > 0 ? mf.total / rep.seconds / 1e6 : 0.0, up, mf.ndepots, o.out);
+        rc = 0;
+    }
+    bl_pull_report_free(&rep);
+out:
+    bl_mf_free(&mf);
+    free_opts(&o);
+    return rc;
+}
+
+static int do_status(int argc, char **argv)
+{
+    opts o;
+    int first, rc = parse(argc, argv, &o, &first);
+    if (rc) {
+        free_opts(&o);
+        return rc < 0 ? 0 : rc;
+    }
+    rc = 2;
+    bl_manifest mf = {0};
+    if (argc - first != 1) {
+        fprintf(stderr, "bitlib offload status: needs one MANIFEST; see 'bitlib offload --help'\n");
+        goto out;
+    }
+    if (load_manifest(&o, argv[first], &mf) < 0) {
+        rc = 1;
+        goto out;
+    }
+    bl_pull_report rep;
+    bl_err err;
+    signal(SIGPIPE, SIG_IGN);
+    if (bl_pull_status(&mf, o.timeout * 1000, &rep, &err) < 0) {
+        fprintf(stderr, "bitlib offload status: %s\n", err.msg);
+        bl_pull_report_free(&rep);
+        rc = 1;
+        goto out;
+    }
+    char id[2 * BL_OFFLOAD_ID_LEN + 1];
+    bl_hex(mf.id, sizeof mf.id, id);
+    printf("offload %s: %zu file%s, %" PRIu64 " bytes, %" PRIu64 " stripes of RS %u:%u x %u, chunk %" PRIu64 "\n",
+           id, mf.nfiles, mf.nfiles == 1 ? "" : "s", mf.total, mf.nstripes, mf.k, mf.m, mf.replicas, mf.chunk);
+    report_depots(&mf, &rep, false);
+    unsigned fewest = mf.m;
+    for (uint64_t s = 0; s < mf.nstripes; s++) {
+        if (rep.reachable[s] < fewest)
+            fewest = rep.reachable[s];
+        if (o.stripes)
+            printf("stripe %" PRIu64 ": %u of %u chunks reachable%s\n", s, rep.reachable[s], mf.m,
+                   rep.reachable[s] < mf.k ? " (too few)" : "");
+    }
+    if (rep.short_stripes == 0) {
+        printf("recoverable: yes, every stripe has at least %u of its %u chunks on depots that are up (fewest: %u)\n",
+               mf.k, mf.m, fewest);
+        rc = 0;
+    } else {
+        printf("recoverable: NO, %" PRIu64 " of %" PRIu64 " stripes have fewer than %u chunks on depots that are up\n",
+               rep.short_stripes, mf.nstripes, mf.k);
+        rc = 1;
+    }
+    bl_pull_report_free(&rep);
+out:
+    bl_mf_free(&mf);
+    free_opts(&o);
+    return rc;
+}
+
+/* ---- plan ---- */
+
+static uint64_t tree_bytes;
+static int add_size(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (type == FTW_F && S_ISREG(st->st_mode))
+        tree_bytes += (uint64_t)st->st_size;
+    return 0;
+}
+
+static char *read_script(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "bitlib offload plan: %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(BL_DIR_MAX_SCRIPT + 2);
+    size_t n = buf ? fread(buf, 1, BL_DIR_MAX_SCRIPT + 1, f) : 0;
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        fprintf(stderr, "bitlib offload plan: %s: cannot read\n", path);
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+static const char *utc(double t, char *buf, size_t n)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+static int do_plan(int argc, char **argv)
+{
+    opts o;
+    int first, rc = parse(argc, argv, &o, &first);
+    if (rc) {
+        free_opts(&o);
+        return rc < 0 ? 0 : rc;
+    }
+    rc = 2;
+    bl_directives d = {0};
+    size_t len = 0;
+    char *buf = NULL;
+    if (argc - first != 1) {
+        fprintf(stderr, "bitlib offload plan: needs one SCRIPT; see 'bitlib offload --help'\n");
+        goto out;
+    }
+    const char *path = argv[first];
+    if (!(buf = read_script(path, &len))) {
+        rc = 1;
+        goto out;
+    }
+    bl_err err;
+    double now = (double)time(NULL);
+    if (bl_dir_parse(buf, len, (time_t)now, &d, &err) < 0) {
+        fprintf(stderr, "bitlib offload plan: %s: %s\n", path, err.msg);
+        goto out;
+    }
+    if (d.nnodes == 0) {
+        fprintf(stderr, "bitlib offload plan: %s: no #InterNode or #Landmark directive: nowhere to offload to\n", path);
+        goto out;
+    }
+    uint64_t size = o.size;
+    if (!o.has_size) {
+        if (d.nstageout == 0) {
+            fprintf(stderr, "bitlib offload plan: %s: no #Stageout directive and no --size: the size of the data is unknown\n", path);
+            goto out;
+        }
+        for (size_t i = 0; i < d.nstageout; i++) {
+            struct stat st;
+            if (stat(d.stageout[i].source, &st) < 0) {
+                fprintf(stderr, "bitlib offload plan: %s: line %u: #Stageout source %s: %s (give --size before the job has run)\n",
+                        path, d.stageout[i].line, d.stageout[i].source, strerror(errno));
+                goto out;
+            }
+            tree_bytes = 0;
+            if (S_ISDIR(st.st_mode))
+                nftw(d.stageout[i].source, add_size, 16, FTW_PHYS);
+            else
+                tree_bytes = (uint64_t)st.st_size;
+            size += tree_bytes;
+        }
+        if (size == 0) {
+            fprintf(stderr, "bitlib offload plan: %s: the #Stageout sources are empty: nothing to offload\n", path);
+            rc = 1;
+            goto out;
+        }
+    }
+    double purge = o.purge ? o.purge : d.purge;
+    bl_plan_node nodes[BL_DIR_MAX_NODES];
+    for (size_t i = 0; i < d.nnodes; i++)
+        nodes[i] = (bl_plan_node){.name = d.node[i].addr, .rate = 0, .capacity = d.node[i].capacity,
+                                  .landmark = d.node[i].landmark};
+    bl_plan_input in = {.size = size, .k = o.k, .m = o.m, .replicas = o.replicas, .chunk = o.chunk,
+                        .depots = nodes, .n_depots = d.nnodes, .now = now,
+                        .purge_deadline = purge, .delivery_deadline = d.deadline};
+    bl_plan p;
+    if (bl_plan_make(&in, &p, &err) < 0) {
+        fprintf(stderr, "bitlib offload plan: %s: %s\n", path, err.msg);
+        rc = 1;
+        goto out;
+    }
+    char t1[32];
+    unsigned kept = 0;
+    for (size_t i = 0; i < d.rest_len; i++)
+        kept += d.rest[i] == '\n';
+    printf("script %s: %s, %u offload directive%s (the other %u lines are the job's)\n", path,
+           d.pbs && d.slurm ? "PBS and Slurm" : d.pbs ? "PBS" : d.slurm ? "Slurm" : "no scheduler directives",
+           d.directives, d.directives == 1 ? "" : "s", kept);
+    for (size_t i = 0; i < d.nstageout; i++)
+        printf("stage-out: %s -> %s (line %u)\n", d.stageout[i].source, d.stageout[i].dest, d.stageout[i].line);
+    if (d.deadline)
+        printf("delivery deadline: %s (in %.0f s)\n", utc(d.deadline, t1, sizeof t1), d.deadline - now);
+    if (purge)
+        printf("purge deadline: %s (in %.0f s)\n", utc(purge, t1, sizeof t1), purge - now);
+    printf("data: %" PRIu64 " bytes in %" PRIu64 " stripes of RS %u:%u x %u, chunk %" PRIu64 ": %" PRIu64 " chunk copies\n",
+           size, p.stripes, o.k, o.m, o.replicas, o.chunk, p.chunks_total);
+    for (size_t i = 0; i < d.nnodes; i++) {
+        uint64_t share = 0;
+        double fin = 0;
+        for (size_t j = 0; j < p.n_shares; j++)
+            if (p.share[j].depot == i) {
+                share = p.share[j].chunks;
+                fin = p.share[j].finish;
+            }
+        char cap[40] = "no capacity given";
+        if (d.node[i].capacity)
+            snprintf(cap, sizeof cap, "%" PRIu64 " bytes offered", d.node[i].capacity);
+        if (share)
+            printf("%s %s (line %u): %s; %" PRIu64 " chunk copies, done in %.0f s\n",
+                   d.node[i].landmark ? "landmark" : "depot", d.node[i].addr, d.node[i].line, cap, share, fin - now);
+        else
+            printf("%s %s (line %u): %s; not used\n", d.node[i].landmark ? "landmark" : "depot",
+                   d.node[i].addr, d.node[i].line, cap);
+    }
+    printf("plan: %s, fan-out %zu, at most %u copies of a stripe per depot%s: %s\n",
+           bl_plan_mode_name(p.mode), p.n_shares, p.per_depot,
+           p.estimated ? " (rates not measured: 1 MB/s assumed)" : "", p.why);
+    if (p.mode != BL_PLAN_NONE) {
+        char a[64], b[64];
+        printf("projected release: %s (in %.0f s); purge deadline %s; delivery deadline %s\n",
+               utc(p.release, t1, sizeof t1), p.release - now, deadline_text(purge, p.release, a, sizeof a),
+               deadline_text(d.deadline, p.release, b, sizeof b));
+    }
+    rc = p.mode != BL_PLAN_NONE && p.purge_met && p.delivery_met ? 0 : 1;
+out:
+    bl_dir_free(&d);
+    free(buf);
+    free_opts(&o);
+    return rc;
+}
+
+int cmd_offload(int argc, char **argv)
+{
+    if (argc < 2 || cli_wants_help(argc, argv) || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "push"))
+        return do_push(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "pull"))
+        return do_pull(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "status"))
+        return do_status(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "plan"))
+        return do_plan(argc - 1, argv + 1);
+    fprintf(stderr, "bitlib offload: '%s' is not a subcommand (push, pull, status or plan); see 'bitlib offload --help'\n",
+            argv[1]);
+    return 2;
+}
