@@ -81,6 +81,8 @@ static void on_piece(void *arg, uint32_t piece)
     bl_node *n = arg;
     if (bl_pending_piece(n->pending, piece, bl_loop_now_ms(n->loop)))
         drain(n);
+    if (n->cfg.on_piece)
+        n->cfg.on_piece(n->cfg.on_piece_arg, piece);
 }
 
 /* Reads that wait for pieces the cache cannot store would wait for nothing:
@@ -345,6 +347,8 @@ void bl_node_status_json(bl_node *n, bl_buf *b, const char *mountpoint)
     bl_json_cstr(b, n->cfg.cache_dir);
     bl_buf_puts(b, ",\"log\":");
     bl_json_cstr(b, n->cfg.log_path);
+    bl_buf_printf(b, ",\"front\":\"%s\",\"tree\":", n->cfg.tree_dir ? "tree" : "fuse");
+    bl_json_cstr(b, n->cfg.tree_dir);
     bl_buf_printf(b, ",\"uptime_s\":%.3f,\"read_timeout_s\":%.3f,\"piece_length\":%llu,",
                   (double)(bl_loop_now_ms(n->loop) - n->start_ms) / 1000.0,
                   (double)n->cfg.read_timeout_ms / 1000.0, U(n->mi->piece_length));
