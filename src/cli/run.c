@@ -317,9 +317,13 @@ static int set_env(const char *name, const char *value, bl_err *err)
     return 0;
 }
 
-/* LD_LIBRARY_PATH under the mount point (the audit library answers it), the
- * other variables under the tree (nothing answers for them there), LD_AUDIT
- * and what the audit library needs to know. */
+/* Every variable under the tree, LD_AUDIT, and what the audit library needs
+ * to know.  LD_LIBRARY_PATH cannot name directories under the mount point:
+ * glibc (2.35 and later) asks the audit library inside open_verify and,
+ * when a candidate fails (any library the set does not hold, libc.so.6 the
+ * first), stat()s the search directory itself and skips it for the rest of
+ * the process if it does not exist.  The tree's directories exist; the
+ * audit library answers for them as for the mount point. */
 static int run_environ_nofuse(run_ctx *r, bl_err *err)
 {
     char audit[PATH_MAX], index[PATH_MAX], dir[PATH_MAX];
@@ -335,31 +339,19 @@ static int run_environ_nofuse(run_ctx *r, bl_err *err)
         *slash = 0;
     if (bl_tree_paths(cache, dir, sizeof dir, index, sizeof index, err) < 0)
         return -1;
-    char **mv, **tv;
-    size_t mn, tn;
-    if (bl_launch_env(&r->mi, r->d.mountpoint, r->env, r->nenv, &mv, &mn, err) < 0)
+    char **tv;
+    size_t tn;
+    if (bl_launch_env(&r->mi, r->d.tree, r->env, r->nenv, &tv, &tn, err) < 0)
         return -1;
-    if (bl_launch_env(&r->mi, r->d.tree, r->env, r->nenv, &tv, &tn, err) < 0) {
-        bl_launch_env_free(mv, mn);
-        return -1;
-    }
     int rc = 0;
-    for (size_t i = 0; i < mn && rc == 0; i++)
-        if (!strncmp(mv[i], "LD_LIBRARY_PATH=", 16) && putenv(mv[i]) == 0)
-            mv[i] = NULL; /* the environment owns it */
     for (size_t i = 0; i < tn && rc == 0; i++) {
-        if (!strncmp(tv[i], "LD_LIBRARY_PATH=", 16))
-            continue;
         if (!strncmp(tv[i], "PYTHONPATH=", 11) && wait_python(r, tv[i], err) < 0)
             rc = -1;
         else if (putenv(tv[i]) == 0)
-            tv[i] = NULL;
+            tv[i] = NULL; /* the environment owns it */
     }
-    for (size_t i = 0; i < mn; i++)
-        free(mv[i]);
     for (size_t i = 0; i < tn; i++)
         free(tv[i]);
-    free(mv);
     free(tv);
     if (rc < 0)
         return -1;

@@ -1,7 +1,9 @@
 /* node: see node.h.  The mode policy lives here and nowhere else:
  *
  *   start   bulk: want everything (BULK); hybrid: the prefetch list
- *           (PREFETCH, symlinks resolved inside the set); file, block: nothing
+ *           (PREFETCH, symlinks resolved inside the set), and without FUSE
+ *           (a tree: nothing would ever open the other files) the rest of
+ *           the set after it (BULK); file, block: nothing
  *   open    bulk, file, hybrid: the file's pieces become OPENED
  *   read    every mode: missing pieces the read covers get a deadline */
 #include "fs/node.h"
@@ -250,8 +252,11 @@ int bl_node_start(bl_node *n, bl_err *err)
     n->start_ms = bl_loop_now_ms(n->loop);
     if (n->cfg.mode == BL_FS_BULK)
         bl_swarm_want_all(n->swarm, BL_PRIO_BULK);
-    else if (n->cfg.mode == BL_FS_HYBRID)
+    else if (n->cfg.mode == BL_FS_HYBRID) {
         want_prefetch(n);
+        if (n->cfg.tree_dir)
+            bl_swarm_want_all(n->swarm, BL_PRIO_BULK);
+    }
     if (bl_swarm_start(n->swarm, err) < 0)
         return -1;
     n->tick_timer = bl_loop_timer(n->loop, TICK_MS, tick, n);
