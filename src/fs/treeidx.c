@@ -14,6 +14,22 @@ static int cmp_n(const char *a, size_t an, const char *b, size_t bn)
     return an < bn ? -1 : an > bn ? 1 : 0;
 }
 
+/* Every component non-empty and neither "." nor "..", as descriptions have them. */
+static bool canonical(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i <= n) {
+        size_t j = i;
+        while (j < n && p[j] != '/')
+            j++;
+        size_t c = j - i;
+        if (c == 0 || (c == 1 && p[i] == '.') || (c == 2 && p[i] == '.' && p[i + 1] == '.'))
+            return false;
+        i = j + 1;
+    }
+    return true;
+}
+
 static size_t path_len(const bl_treeidx *ix, size_t i)
 {
     const char *s = ix->text + ix->line[i];
@@ -44,7 +60,7 @@ int bl_treeidx_parse(bl_treeidx *ix, const char *text, size_t len)
         size_t ll = (size_t)(nl - s);
         /* "T P": a type letter, one space, a non-empty path without NUL */
         if (ll < 3 || (s[0] != 'f' && s[0] != 'd' && s[0] != 'l') || s[1] != ' ' ||
-            memchr(s + 2, 0, ll - 2))
+            memchr(s + 2, 0, ll - 2) || !canonical(s + 2, ll - 2))
             goto bad;
         const char *p = s + 2;
         size_t pn = ll - 2;

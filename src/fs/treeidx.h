@@ -8,7 +8,8 @@
  *   bitlib-tree-index 1\n
  *   T PATH\n ...         one line per entry but the root, T: f (regular
  *                        file), d (directory) or l (symlink); PATH
- *                        set-relative, without '\n'; lines sorted by
+ *                        set-relative, without '\n' or NUL, its components
+ *                        non-empty and not "." or ".."; lines sorted by
  *                        strcmp of PATH, each PATH once
  *
  * bl_treeidx_classify answers, from the names alone, what a candidate path
