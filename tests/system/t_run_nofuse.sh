@@ -10,7 +10,9 @@
 #   - hybrid mode (node 2): the same, and the rest of the set arrives in the tree in the
 #     background; tree files have the description's modes and mtimes, symlinks as in the set;
 #   - the daemon killed while a program still has a library to dlopen: that load fails
-#     within seconds with one line naming the file, never hangs;
+#     within seconds with one line naming the file; a daemon that is stopped (SIGSTOP)
+#     fails it after the timeout (read timeout + 10 s); never a hang;
+#   - a caller's LD_AUDIT library is chained after ours and sees the names we rewrote;
 #   - after the last rank, the daemon exits and leaves no socket or registry.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -155,6 +157,48 @@ grep -q "^bitlib-audit: cannot load $ML/cache2/.bitlib-tree/lib/libunused.so: " 
 (( $(grep -c . "$ML/kerr") == 1 )) || ml_fail "more than one line: $(cat "$ML/kerr")"
 ((ms < 15000)) || ml_fail "the failure took $ms ms"
 echo "   in $ms ms (3 s of it the program's sleep): $(cat "$ML/kerr")"
+echo "== a stopped daemon: the load fails after the timeout"
+rm -rf "$ML/cache2"
+t0=$(date +%s%N)
+( set +e; brun 2 --mode file --read-timeout 1 "$ML/set.torrent" -- "$MP/bin/dl" 2 >"$ML/sout" 2>"$ML/serr"
+  echo $? >"$ML/src" ) &
+job=$!
+for _ in $(seq 100); do [[ -n "$(rl_daemons "$MP")" ]] && [[ -f "$ML/cache2/.bitlib-tree/bin/dl" ]] && break; sleep 0.05; done
+victim=$(rl_daemons "$MP")
+[[ -n "$victim" ]] || ml_fail "no daemon to stop"
+kill -STOP $victim
+wait "$job"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill -CONT $victim
+[[ $(cat "$ML/src") == 2 ]] || ml_fail "dl exited $(cat "$ML/src"): $(cat "$ML/sout" "$ML/serr")"
+grep -q "^bitlib-audit: cannot load $ML/cache2/.bitlib-tree/lib/libunused.so: .*did not answer within 11000 ms" \
+    "$ML/serr" || ml_fail "no timeout line: $(cat "$ML/serr")"
+((ms >= 11000 && ms < 25000)) || ml_fail "the failure took $ms ms"
+echo "   in $ms ms: $(cat "$ML/serr")"
+for _ in $(seq 50); do [[ -z "$(rl_daemons "$MP")" ]] && break; sleep 0.1; done
+[[ -z "$(rl_daemons "$MP")" ]] || ml_fail "the stopped daemon did not leave after its rank"
+
+echo "== a caller's LD_AUDIT is chained after ours"
+cat >"$ML/other.c" <<'C'
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+unsigned int la_version(unsigned int v) { return v < LAV_CURRENT ? v : LAV_CURRENT; }
+char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int flag)
+{
+    (void)cookie; (void)flag;
+    if (strstr(name, "libunused"))
+        fprintf(stderr, "other-audit: %s\n", name);
+    return (char *)name;
+}
+C
+gcc -D_GNU_SOURCE -shared -fPIC -o "$ML/other.so" "$ML/other.c"
+out=$(LD_AUDIT=$ML/other.so brun 2 --mode file "$ML/set.torrent" -- "$MP/bin/dl" 2>"$ML/cerr")
+[[ $out == "$want_dl" ]] || ml_fail "with a second audit library dl printed '$out': $(cat "$ML/cerr")"
+grep -q "^other-audit: $ML/cache2/.bitlib-tree/lib/libunused.so$" "$ML/cerr" ||
+    ml_fail "the caller's audit library did not see our answer: $(cat "$ML/cerr")"
+echo "   dl worked; the caller's audit library saw: $(grep other-audit "$ML/cerr" | tr "\n" " ")"
+
 # the killed daemon's socket is debris the next run clears
 out=$(brun 2 --mode file "$ML/set.torrent" -- "$MP/bin/dl")
 [[ $out == "$want_dl" ]] || ml_fail "the run after the kill printed '$out'"
