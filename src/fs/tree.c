@@ -155,8 +155,8 @@ static int write_index(bl_tree *t, bl_err *err)
 static int open_up(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
     (void)f;
-    if (flag == FTW_D && !(st->st_mode & S_IWUSR))
-        chmod(path, (st->st_mode & 07777) | S_IRWXU);
+    if (flag == FTW_D && !(st->st_mode & S_IWUSR) && chmod(path, (st->st_mode & 07777) | S_IRWXU))
+        bl_warn("%s: cannot make it writable to remove it: %s", path, strerror(errno));
     return 0;
 }
 
@@ -248,11 +248,11 @@ static int make_skeleton(bl_tree *t, bl_err *err)
                            strerror(errno));
         int rc = 0;
         if (S_ISDIR(e->mode)) {
-            if (mkdirat(pfd, base, building_dir_mode(e)) < 0 && errno != EEXIST)
+            /* then the mode whatever the umask did */
+            if ((mkdirat(pfd, base, building_dir_mode(e)) < 0 && errno != EEXIST) ||
+                fchmodat(pfd, base, building_dir_mode(e), 0) < 0)
                 rc = bl_fail(err, "%s: cannot create the directory in the tree: %s", e->path,
                              strerror(errno));
-            else
-                fchmodat(pfd, base, building_dir_mode(e), 0); /* whatever the umask did */
         } else if (e->target) {
             rc = make_symlink(pfd, base, e, err);
         }
@@ -260,7 +260,8 @@ static int make_skeleton(bl_tree *t, bl_err *err)
         if (rc < 0)
             return -1;
     }
-    fchmod(t->root, building_dir_mode(&mi->entries[0]));
+    if (fchmod(t->root, building_dir_mode(&mi->entries[0])) < 0)
+        return bl_fail(err, "%s: %s", t->dir, strerror(errno));
     /* directory mtimes last, deepest first (creating children moves them) */
     for (size_t i = mi->num_entries; i-- > 0;) {
         const bl_mentry *e = &mi->entries[i];

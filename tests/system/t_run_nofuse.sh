@@ -23,7 +23,7 @@ export NETLAB_PREFIX=${NETLAB_PREFIX:-nf}
 ml_require gcc jq python3
 ml_init run_nofuse
 MP=/opt/bitlib-nofuse-$$   # recorded in the description; must never be created
-trap 'rc=$?; set +e; rl_reap "$MP"; (exit $rc); ml_cleanup' EXIT
+trap 'rc=$?; set +e; rl_reap "$MP"; rmdir "$MP" 2>/dev/null; (exit $rc); ml_cleanup' EXIT
 [[ ! -e $MP ]] || ml_fail "$MP exists before the test"
 
 "$HERE/lib/mklibset.sh" "$ML/set" >/dev/null
@@ -207,4 +207,21 @@ rl_assert_clean "$ML/run2" "$MP"
 rl_assert_clean "$ML/run1" "$MP"
 [[ ! -e $MP ]] || ml_fail "$MP was created"
 echo "   the next run worked; nothing is left (no daemon, socket or registry; $MP never made)"
+
+echo "== a daemon of the other kind on the mount point is refused"
+brun 2 --mode file --keep "$ML/set.torrent" -- true
+d=$(rl_daemons "$MP")
+set +e
+err=$(BITLIB_RUNTIME_DIR=$ML/run2 netlab_exec 2 "$BITLIB" run --no-tracker --cache "$ML/cache2" \
+    "$ML/set.torrent" -- true 2>&1); rc=$?
+set -e
+((rc == 1)) && [[ $err == *"served by a daemon (pid $d) without FUSE"* ]] && (( $(wc -l <<<"$err") == 1 )) ||
+    ml_fail "a FUSE run on the tree daemon's mount point: exit $rc, '$err'"
+(( $(rl_mounts "$MP") == 0 )) || ml_fail "a FUSE mount appeared"
+kill -TERM $d
+for _ in $(seq 50); do [[ -z "$(rl_daemons "$MP")" ]] && break; sleep 0.1; done
+rmdir "$MP" 2>/dev/null || true   # bitlib run (with FUSE) makes its mount point
+sleep 0.3
+rl_assert_clean "$ML/run2" "$MP"
+echo "   $err"
 echo PASS
