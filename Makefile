@@ -1,8 +1,11 @@
 # bitlib build.  Every src/**/*.c goes into libbitlib.a, except src/cli/ which
-# makes the one binary.  Adding a module needs no edit here.
+# makes the one binary and src/audit/ which makes libbitlib-audit.so (the
+# LD_AUDIT library of bitlib run --no-fuse).  Adding a module needs no edit here.
 #
 #   make            build/bitlib            (-O2, warnings are errors)
+#                   build/libbitlib-audit.so
 #   make asan       build/asan/bitlib       (ASan + UBSan, used by the tests)
+#                   build/asan/libbitlib-audit.so (UBSan only, see below)
 #   make check      unit tests then system tests, under the sanitizers
 #   make unit       cmocka unit tests only
 #   make fuzz       libFuzzer targets in build/fuzz/ (clang)
@@ -30,7 +33,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
            -Wvla -Wformat=2 -Wpointer-arith -Wcast-qual -Wno-unused-parameter -Wno-format-truncation
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Isrc $(WARN) $(PKG_CFLAGS) -MMD -MP
 
-LIB_SRC := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
+LIB_SRC := $(shell find src -name '*.c' ! -path 'src/cli/*' ! -path 'src/audit/*' | sort)
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
@@ -56,9 +59,27 @@ ASAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fn
 $(eval $(call variant,build,$(RELEASE_FLAGS) $(CPPFLAGS) $(CFLAGS),$(LDFLAGS)))
 $(eval $(call variant,build/asan,$(ASAN_FLAGS),))
 
+# The LD_AUDIT library: its own source and fs/treeidx.c (plain libc), nothing
+# of libbitlib.a or its dependencies.  The asan variant has UBSan but not
+# ASan: an audit library runs in its own loader namespace, where the ASan
+# runtime cannot be first in the link order.
+AUDIT_SRC := $(sort $(wildcard src/audit/*.c)) src/fs/treeidx.c
+AUDIT_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Isrc $(WARN) -fPIC -shared \
+                -fvisibility=default -Wl,-z,now -Wl,-z,relro
+build/libbitlib-audit.so: $(AUDIT_SRC) src/fs/treeidx.h src/fs/ctlreq.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(AUDIT_CFLAGS) $(RELEASE_FLAGS) $(CPPFLAGS) $(CFLAGS) $(AUDIT_SRC) -o $@ $(LDFLAGS)
+	$(if $(Q),@echo "  LD $@")
+build/asan/libbitlib-audit.so: $(AUDIT_SRC) src/fs/treeidx.h src/fs/ctlreq.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(AUDIT_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=undefined \
+	  -fno-sanitize-recover=undefined $(AUDIT_SRC) -o $@
+	$(if $(Q),@echo "  LD $@")
+PKGLIB_FILES += build/libbitlib-audit.so
+
 .PHONY: all asan unit check system fuzz fuzz-smoke clean install uninstall
-all: build/bitlib
-asan: build/asan/bitlib
+all: build/bitlib build/libbitlib-audit.so
+asan: build/asan/bitlib build/asan/libbitlib-audit.so
 
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
 build/asan/tests/%: tests/unit/%.c build/asan/libbitlib.a

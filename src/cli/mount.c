@@ -21,6 +21,7 @@
 #include "fs/ctl.h"
 #include "fs/fusefs.h"
 #include "fs/node.h"
+#include "fs/tree.h"
 #include "launch/watch.h"
 #include "fs/users.h"
 
@@ -53,6 +54,16 @@ static const char mount_usage[] =
     "      --read-timeout SEC  a read whose pieces stop arriving fails with EIO after SEC\n"
     "                          seconds (default 60)\n"
     "      --allow-other       let other users see the mount (FUSE allow_other)\n"
+    "      --no-fuse           mount nothing: keep the set's tree as ordinary files in the\n"
+    "                          cache (CACHE/.bitlib-tree), each file appearing (renamed into\n"
+    "                          place) once it is complete and verified, with the\n"
+    "                          description's modes, mtimes and symlinks; MOUNTPOINT need\n"
+    "                          not exist and only names the set for the control socket\n"
+    "                          and the LD_AUDIT library (see 'bitlib run --help'). hybrid\n"
+    "                          and bulk bring every file in the background, file mode only\n"
+    "                          what is asked for over the control socket (fetch PATH);\n"
+    "                          block mode needs FUSE. The tree is a copy: the set takes\n"
+    "                          twice its size in the cache\n"
     "  -f, --foreground        stay attached; log to stderr\n"
     "  -l, --listen ADDR:PORT  accept peers here (default 0.0.0.0:0, a free port)\n"
     "  -p, --peer ADDR:PORT    connect to this peer (repeatable)\n"
@@ -88,6 +99,7 @@ typedef struct mnt {
     bl_fusefs *fs;
     bl_ctl *ctl;
     bl_reg_watch *holders;  /* --registry: leave with the last holder */
+    bl_tree *tree;          /* --no-fuse: the tree instead of the mount */
     int ready_fd;          /* pipe to the waiting parent, -1 in the foreground */
     const char *log_path;
     const char *mountpoint;
@@ -112,6 +124,13 @@ static void shutdown_all(mnt *m)
 }
 
 static void try_unmount(mnt *m);
+
+static void on_piece(void *arg, uint32_t piece)
+{
+    mnt *m = arg;
+    if (m->tree)
+        bl_tree_on_piece(m->tree, piece);
+}
 
 /* A detached daemon's log never grows without bound (core/log.h). */
 #define LOG_CHECK_MS 10000
@@ -306,6 +325,7 @@ int cmd_mount(int argc, char **argv)
         {"cache", required_argument, NULL, 'c'},
         {"read-timeout", required_argument, NULL, 'R'},
         {"allow-other", no_argument, NULL, 'A'},
+        {"no-fuse", no_argument, NULL, 'N'},
         {"foreground", no_argument, NULL, 'f'},
         {"listen", required_argument, NULL, 'l'},
         {"peer", required_argument, NULL, 'p'},
@@ -328,7 +348,7 @@ int cmd_mount(int argc, char **argv)
     cli_peers po;
     cli_peers_init(&po, "0.0.0.0:0");
     double read_timeout = 60, stop_wait = 30;
-    bool allow_other = false, foreground = false;
+    bool allow_other = false, foreground = false, no_fuse = false;
     cli_trust to = {.n = 0};
     int c;
     opterr = 0;
@@ -370,6 +390,7 @@ int cmd_mount(int argc, char **argv)
             break;
         }
         case 'A': allow_other = true; break;
+        case 'N': no_fuse = true; break;
         case 'f': foreground = true; break;
         case 'S': sock = optarg; break;
         case 'L': log_path = optarg; break;
@@ -388,6 +409,15 @@ int cmd_mount(int argc, char **argv)
         return 2;
     const char *desc = argv[optind];
     bl_err err = {.offset = 0};
+    if (no_fuse && mode == BL_FS_BLOCK) {
+        fprintf(stderr, "%s: --no-fuse: block mode needs FUSE (it serves reads, not files); use "
+                        "file, hybrid or bulk\n", cmd);
+        return 2;
+    }
+    if (no_fuse && allow_other) {
+        fprintf(stderr, "%s: --allow-other is for a FUSE mount; --no-fuse makes none\n", cmd);
+        return 2;
+    }
     /* until the daemon runs, warnings are this command's lines */
     bl_log_set_tag("bitlib mount");
     bl_log_set_plain(true);
@@ -412,8 +442,10 @@ int cmd_mount(int argc, char **argv)
         bl_metainfo_free(&mi);
         return 2;
     }
-    if (bl_fusefs_canonical(mp_arg, mp, sizeof mp, &err) < 0 ||
-        bl_fusefs_check_mountpoint(mp, &err) < 0) {
+    if (no_fuse ? bl_tree_canonical_mount(mp_arg, mp, sizeof mp, &err) < 0 ||
+                      bl_tree_check(&mi, &err) < 0
+                : bl_fusefs_canonical(mp_arg, mp, sizeof mp, &err) < 0 ||
+                      bl_fusefs_check_mountpoint(mp, &err) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         goto out_mi;
     }
@@ -495,12 +527,17 @@ int cmd_mount(int argc, char **argv)
     m.loop = bl_loop_new(&err);
     if (!m.loop)
         goto fail;
+    char tree_dir[PATH_MAX], tree_index[PATH_MAX];
+    if (no_fuse && bl_tree_paths(cache, tree_dir, sizeof tree_dir, tree_index, sizeof tree_index,
+                                 &err) < 0)
+        goto fail;
     bl_node_config nc = {
         .mi = &mi, .cache_dir = cache, .mode = mode,
         .read_timeout_ms = (uint64_t)(read_timeout * 1000), .listen = po.listen,
         .use_trackers = po.use_trackers, .policy = po.policy,
         .secret = po.secret.len ? &po.secret : NULL, .allow_stock = po.allow_stock,
         .log_path = foreground ? NULL : log_path,
+        .tree_dir = no_fuse ? tree_dir : NULL, .on_piece = on_piece, .on_piece_arg = &m,
     };
     m.node = bl_node_new(m.loop, &nc, &err);
     if (!m.node)
@@ -512,19 +549,26 @@ int cmd_mount(int argc, char **argv)
     signal(SIGHUP, SIG_IGN);
     if (!foreground)
         bl_loop_timer(m.loop, LOG_CHECK_MS, check_log, &m);
-    if (bl_node_start(m.node, &err) < 0)
+    if (no_fuse && !(m.tree = bl_tree_new(m.node, &err)))
+        goto fail;
+    if (bl_node_start(m.node, &err) < 0 || (m.tree && bl_tree_start(m.tree, &err) < 0))
         goto fail;
     m.ctl = bl_ctl_new(m.loop, m.node, sock, mp, &err);
     if (!m.ctl)
         goto fail;
+    bl_ctl_set_tree(m.ctl, m.tree);
+    if (m.tree) {
+        bl_info("no FUSE: the set's tree is %s (the index %s)", tree_dir, tree_index);
+    }
     bl_fusefs_config fc = {.loop = m.loop, .node = m.node, .mountpoint = mp,
                            .allow_other = allow_other, .on_ready = on_ready,
                            .on_gone = on_gone, .arg = &m};
-    m.fs = bl_fusefs_mount(&fc, &err);
-    if (!m.fs)
+    if (!m.tree && !(m.fs = bl_fusefs_mount(&fc, &err)))
         goto fail;
     if (registry && !(m.holders = bl_reg_watch_new(m.loop, registry, on_unused, &m, &err)))
         goto fail;
+    if (m.tree)
+        on_ready(&m); /* nothing to mount: the tree and the socket serve now */
     bl_info("control socket %s%s%s", sock, foreground ? "" : ", log ",
             foreground ? "" : log_path);
     bl_loop_run(m.loop);
@@ -549,6 +593,7 @@ out:
     bl_fusefs_unmount(m.fs);
     bl_ctl_free(m.ctl);
     bl_reg_watch_free(m.holders); /* after the unmount: a rank waiting may mount anew */
+    bl_tree_free(m.tree);
     bl_node_free(m.node);
     if (m.loop)
         bl_loop_free(m.loop);

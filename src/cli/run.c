@@ -26,6 +26,10 @@
 #include "launch/join.h"
 #include "launch/mountd.h"
 #include "launch/registry.h"
+#include "fs/ctlreq.h"
+#include "fs/tree.h"
+
+#include <sys/stat.h>
 
 static const char run_usage[] =
     "usage: bitlib run [options] DESC -- CMD [ARGS...]\n"
@@ -73,6 +77,10 @@ static const char run_usage[] =
     "      --allow-other       let other users see the mount\n"
     "      --in-set            CMD is a path inside the set (e.g. bin/app): run it from\n"
     "                          the mount\n"
+    "      --no-fuse           no FUSE mount: the daemon keeps the set's tree in its cache\n"
+    "                          and CMD loads libraries through the LD_AUDIT library (below)\n"
+    "      --wait-all          before CMD starts, wait until every file of the set is local\n"
+    "                          (with --no-fuse: in the tree)\n"
     "  -v, --verbose           say whether this rank started or joined the daemon\n"
     "  -h, --help              this text\n"
     "\n"
@@ -80,6 +88,27 @@ static const char run_usage[] =
     "(mode 0700; $BITLIB_RUNTIME_DIR overrides it). There each mount has its control socket\n"
     "<key>.sock, its log <key>.log and its registry <key>.run (lock, one file per rank).\n"
     "Without root the mount goes through fusermount3.\n"
+    "\n"
+    "Without FUSE (--no-fuse): the node's daemon is 'bitlib mount --no-fuse' (one per node\n"
+    "as above; a FUSE daemon already serving the mount point is refused, and the other way\n"
+    "round). It keeps the set's tree as ordinary files in its cache, each file appearing\n"
+    "once it is complete and verified. CMD runs with LD_AUDIT=libbitlib-audit.so (found\n"
+    "beside this binary, or in ../lib/bitlib; $BITLIB_AUDIT_LIB overrides; a caller's\n"
+    "LD_AUDIT follows ours, LD_PRELOAD is left as it is) and LD_LIBRARY_PATH under the mount\n"
+    "point as if the set were mounted there: every library the loader looks for under the\n"
+    "mount point or the tree is answered from the set's names (a name the set does not hold\n"
+    "is skipped without touching any file system), fetched on demand (dlopen of files not\n"
+    "on the prefetch list included) and loaded from the tree; paths outside the set pass\n"
+    "through. If the daemon is gone or does not answer within the read timeout plus 10 s,\n"
+    "that load fails with one line naming the file. A CMD under the mount point (or\n"
+    "--in-set) is fetched and run from the tree. Python opens its modules itself, not\n"
+    "through the loader: PYTHONPATH (and every other variable but LD_LIBRARY_PATH) points\n"
+    "into the tree, and every file under the set's PYTHONPATH directories is fetched before\n"
+    "CMD starts. Any other file under the set that CMD opens is in the tree only once it is\n"
+    "local: hybrid and bulk bring everything in the background, file mode only what is\n"
+    "asked for; --wait-all waits for the whole set first. The loader ignores LD_AUDIT for\n"
+    "set-user-ID and set-group-ID programs: they cannot load the set's libraries this way.\n"
+    "BITLIB_MOUNT is the mount point, BITLIB_TREE the tree.\n"
     "\n"
     "Exit status: CMD's; 1 if the mount could not be had (one line says why), 2 for bad\n"
     "usage, 126 if CMD cannot be executed, 127 if it is not found.\n";
@@ -93,7 +122,7 @@ typedef struct run_ctx {
     bl_mountd d;
     bl_reg reg;
     enum bl_fs_mode mode;
-    bool keep, verbose, in_set;
+    bool keep, verbose, in_set, no_fuse, wait_all;
     double timeout_s, read_timeout_s;
     const char *cache;
     const char *pass[MAX_PASS]; /* options for the daemon */
@@ -136,6 +165,8 @@ static int start_cb(void *arg, bl_err *err)
     argv[a++] = r->d.registry;
     argv[a++] = "--read-timeout";
     argv[a++] = rt;
+    if (r->no_fuse)
+        argv[a++] = "--no-fuse";
     char cache[PATH_MAX];
     const char *cache_dir = r->cache, *emulated = getenv("BITLIB_RUNTIME_DIR");
     if (!cache_dir && emulated && emulated[0] == '/' &&
@@ -168,6 +199,13 @@ static int run_join(run_ctx *r, bl_err *err)
     int j = bl_join(&r->reg, &o, &ops, err);
     if (j < 0)
         return -1;
+    bool tree = !strcmp(r->d.front, "tree");
+    if (tree != r->no_fuse) {
+        bl_join_leave(&r->reg, getpid());
+        return bl_fail(err, "%s is served by a daemon (pid %d) %s; %s", r->d.mountpoint,
+                       r->d.pid, tree ? "without FUSE (bitlib mount --no-fuse)" : "with a FUSE mount",
+                       tree ? "add --no-fuse, or stop it" : "run without --no-fuse, or stop it");
+    }
     if (r->verbose)
         fprintf(stderr, "bitlib run: %s the mount daemon (pid %d) of %s\n",
                 j == BL_JOIN_STARTED ? "started" : "joined", r->d.pid, r->d.mountpoint);
@@ -176,11 +214,33 @@ static int run_join(run_ctx *r, bl_err *err)
 
 /* ---- step 2: wait until the mount is ready for the program ---------------------- */
 
+static int wait_ms(const run_ctx *r) { return (int)(r->read_timeout_s * 1000) + 10000; }
+
+/* Every regular file of the set under set-relative dir ("" is the root). */
+static int wait_under(run_ctx *r, const char *dir, const char *what, bl_err *err)
+{
+    size_t dn = strlen(dir);
+    const char **v = malloc((r->mi.num_entries ? r->mi.num_entries : 1) * sizeof *v);
+    if (!v)
+        return bl_fail(err, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < r->mi.num_entries; i++) {
+        const bl_mentry *e = &r->mi.entries[i];
+        if (S_ISREG(e->mode) && (dn == 0 || (!strncmp(e->path, dir, dn) && e->path[dn] == '/')))
+            v[n++] = e->path;
+    }
+    int rc = bl_mountd_wait_files(&r->d, v, n, what, wait_ms(r), err);
+    free(v);
+    return rc;
+}
+
 static int run_wait(run_ctx *r, bl_err *err)
 {
+    if (r->wait_all)
+        return wait_under(r, "", "the whole set", err);
     if (strcmp(r->d.mode, "hybrid"))
         return 0;
-    return bl_mountd_wait_prefetch(&r->d, &r->mi, (int)(r->read_timeout_s * 1000) + 10000, err);
+    return bl_mountd_wait_prefetch(&r->d, &r->mi, wait_ms(r), err);
 }
 
 /* ---- step 3: the program's environment ------------------------------------------ */
@@ -199,6 +259,143 @@ static int run_environ(run_ctx *r, const char *root, bl_err *err)
     free(vars);
     if (setenv("BITLIB_MOUNT", root, 1) < 0)
         return bl_fail(err, "setenv: %s", strerror(errno));
+    return 0;
+}
+
+/* ---- without FUSE: the audit library and the tree -------------------------------- */
+
+static int find_audit_lib(char *out, size_t outsz, bl_err *err)
+{
+    const char *forced = getenv("BITLIB_AUDIT_LIB");
+    if (forced && *forced) {
+        if (access(forced, R_OK) < 0)
+            return bl_fail(err, "BITLIB_AUDIT_LIB=%s: %s", forced, strerror(errno));
+        snprintf(out, outsz, "%s", forced);
+        return 0;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return bl_fail(err, "/proc/self/exe: %s", strerror(errno));
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    *slash = 0;
+    static const char *const rel[] = {"/libbitlib-audit.so", "/../lib/bitlib/libbitlib-audit.so"};
+    for (int i = 0; i < 2; i++) {
+        int w = snprintf(out, outsz, "%s%s", self, rel[i]);
+        if (w > 0 && (size_t)w < outsz && access(out, R_OK) == 0)
+            return 0;
+    }
+    return bl_fail(err, "--no-fuse: libbitlib-audit.so is neither beside %s/bitlib nor in "
+                        "%s/../lib/bitlib ('make' builds it, 'make install' installs it; or set "
+                        "BITLIB_AUDIT_LIB)", self, self);
+}
+
+/* PYTHONPATH=...: fetch every file under the set's directories on it. */
+static int wait_python(run_ctx *r, const char *var, bl_err *err)
+{
+    const char *v = strchr(var, '=') + 1;
+    size_t tn = strlen(r->d.tree);
+    while (*v) {
+        size_t n = strcspn(v, ":");
+        if (n >= tn && !strncmp(v, r->d.tree, tn) && (n == tn || v[tn] == '/')) {
+            char dir[PATH_MAX];
+            size_t rn = n == tn ? 0 : n - tn - 1;
+            if (rn >= sizeof dir)
+                return bl_fail(err, "PYTHONPATH: directory name too long");
+            memcpy(dir, v + n - rn, rn);
+            dir[rn] = 0;
+            if (wait_under(r, dir, "the Python modules (PYTHONPATH)", err) < 0)
+                return -1;
+        }
+        v += n;
+        if (*v == ':')
+            v++;
+    }
+    return 0;
+}
+
+static int set_env(const char *name, const char *value, bl_err *err)
+{
+    if (setenv(name, value, 1) < 0)
+        return bl_fail(err, "setenv %s: %s", name, strerror(errno));
+    return 0;
+}
+
+/* Every variable under the tree, LD_AUDIT, and what the audit library needs
+ * to know.  LD_LIBRARY_PATH cannot name directories under the mount point:
+ * glibc (2.35 and later) asks the audit library inside open_verify and,
+ * when a candidate fails (any library the set does not hold, libc.so.6 the
+ * first), stat()s the search directory itself and skips it for the rest of
+ * the process if it does not exist.  The tree's directories exist; the
+ * audit library answers for them as for the mount point. */
+static int run_environ_nofuse(run_ctx *r, bl_err *err)
+{
+    char audit[PATH_MAX], index[PATH_MAX], dir[PATH_MAX];
+    if (!r->d.tree[0])
+        return bl_fail(err, "the daemon (pid %d) names no tree", r->d.pid);
+    if (find_audit_lib(audit, sizeof audit, err) < 0)
+        return -1;
+    /* the tree's root is CACHE/.bitlib-tree, the index beside it */
+    char cache[PATH_MAX];
+    snprintf(cache, sizeof cache, "%s", r->d.tree);
+    char *slash = strrchr(cache, '/');
+    if (slash)
+        *slash = 0;
+    if (bl_tree_paths(cache, dir, sizeof dir, index, sizeof index, err) < 0)
+        return -1;
+    char **tv;
+    size_t tn;
+    if (bl_launch_env(&r->mi, r->d.tree, r->env, r->nenv, &tv, &tn, err) < 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < tn && rc == 0; i++) {
+        if (!strncmp(tv[i], "PYTHONPATH=", 11) && wait_python(r, tv[i], err) < 0)
+            rc = -1;
+        else if (putenv(tv[i]) == 0)
+            tv[i] = NULL; /* the environment owns it */
+    }
+    for (size_t i = 0; i < tn; i++)
+        free(tv[i]);
+    free(tv);
+    if (rc < 0)
+        return -1;
+    char tmo[32];
+    snprintf(tmo, sizeof tmo, "%d", wait_ms(r));
+    const char *old = getenv("LD_AUDIT");
+    char la[2 * PATH_MAX + 2];
+    if (old && *old)
+        snprintf(la, sizeof la, "%s:%s", audit, old);
+    else
+        snprintf(la, sizeof la, "%s", audit);
+    if (set_env("LD_AUDIT", la, err) < 0 || set_env("BITLIB_AUDIT_MOUNT", r->d.mountpoint, err) < 0 ||
+        set_env("BITLIB_AUDIT_TREE", r->d.tree, err) < 0 ||
+        set_env("BITLIB_AUDIT_INDEX", index, err) < 0 ||
+        set_env("BITLIB_AUDIT_SOCKET", r->d.sock, err) < 0 ||
+        set_env("BITLIB_AUDIT_TIMEOUT_MS", tmo, err) < 0 ||
+        set_env("BITLIB_MOUNT", r->d.mountpoint, err) < 0 ||
+        set_env("BITLIB_TREE", r->d.tree, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* A CMD under the mount point runs from the tree, once it is there. */
+static int nofuse_prog(run_ctx *r, char **prog, char *buf, size_t bufsz, bl_err *err)
+{
+    const char *p = prog[0];
+    const char *roots[1] = {r->d.mountpoint};
+    const char *rel = r->in_set ? p : p[0] == '/' ? bl_ctl_relative(p, roots, 1) : NULL;
+    if (!rel)
+        return 0;
+    while (*rel == '/')
+        rel++;
+    if (bl_mountd_fetch_tree(&r->d, rel, wait_ms(r), buf, bufsz, err) < 0)
+        return -1;
+    struct stat st;
+    if (stat(buf, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)))
+        fprintf(stderr, "bitlib run: %s is set-user/group-ID in the set; the copy in the tree "
+                        "is not, and the loader would ignore LD_AUDIT for it anyway\n", p);
+    prog[0] = buf;
     return 0;
 }
 
@@ -258,6 +455,8 @@ int cmd_run(int argc, char **argv)
         {"allow-stock", no_argument, NULL, CLI_OPT_ALLOW_STOCK},
         {"allow-other", no_argument, NULL, 'A'},
         {"in-set", no_argument, NULL, 'I'},
+        {"no-fuse", no_argument, NULL, 'N'},
+        {"wait-all", no_argument, NULL, 'W'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
@@ -332,6 +531,12 @@ int cmd_run(int argc, char **argv)
         case 'I':
             r.in_set = true;
             break;
+        case 'N':
+            r.no_fuse = true;
+            break;
+        case 'W':
+            r.wait_all = true;
+            break;
         default:
             return cli_bad_option(cmd, argv[optind - 1]);
         }
@@ -370,20 +575,43 @@ int cmd_run(int argc, char **argv)
         return 2;
     }
     bl_launch_env_free(probe_env, probe_n);
-    if (bl_mountd_plan(&r.d, &r.mi, mount, &err) < 0 ||
+    if (r.no_fuse && r.mode == BL_FS_BLOCK) {
+        fprintf(stderr, "%s: --no-fuse: block mode needs FUSE; use file, hybrid or bulk\n", cmd);
+        bl_metainfo_free(&r.mi);
+        return 2;
+    }
+    char audit_probe[PATH_MAX];
+    if (r.no_fuse && find_audit_lib(audit_probe, sizeof audit_probe, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        bl_metainfo_free(&r.mi);
+        return 1;
+    }
+    if ((r.no_fuse ? bl_mountd_plan_nofuse(&r.d, &r.mi, mount, &err)
+                   : bl_mountd_plan(&r.d, &r.mi, mount, &err)) < 0 ||
         bl_reg_init(&r.reg, r.d.registry, &err) < 0 || run_join(&r, &err) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         bl_metainfo_free(&r.mi);
         return 1;
     }
-    if (run_wait(&r, &err) < 0 || run_environ(&r, r.d.mountpoint, &err) < 0) {
+    if (run_wait(&r, &err) < 0 ||
+        (r.no_fuse ? run_environ_nofuse(&r, &err) : run_environ(&r, r.d.mountpoint, &err)) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         bl_join_leave(&r.reg, getpid());
         bl_metainfo_free(&r.mi);
         return 1;
     }
-    bl_metainfo_free(&r.mi);
     char inset[PATH_MAX];
+    if (r.no_fuse) {
+        int rc = nofuse_prog(&r, prog, inset, sizeof inset, &err);
+        bl_metainfo_free(&r.mi);
+        if (rc < 0) {
+            fprintf(stderr, "%s: %s\n", cmd, err.msg);
+            bl_join_leave(&r.reg, getpid());
+            return 1;
+        }
+        return run_exec(prog);
+    }
+    bl_metainfo_free(&r.mi);
     if (r.in_set) {
         const char *rel = prog[0];
         while (*rel == '/')

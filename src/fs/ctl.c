@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/sha1.h"
+#include "fs/tree.h"
 
 #define MAX_CONNS 256
 #define OUT_MAX (4u << 20) /* a client that does not read its replies is dropped */
@@ -33,6 +34,7 @@ struct conn {
     bool eof;
     int64_t wait_id;
     uint64_t wait_start;
+    bool whole;         /* the fetch is of the whole file (not fetch-range) */
     size_t entry;
     char *path;         /* of the fetch being waited for */
 };
@@ -40,6 +42,7 @@ struct conn {
 struct bl_ctl {
     bl_loop *loop;
     bl_node *node;          /* NULL: a daemon without a mount (bl_ctl_serve) */
+    bl_tree *tree;          /* without FUSE: fetched files go into it */
     bl_ctl_status_fn status_fn;
     void *status_arg;
     int fd;
@@ -147,6 +150,12 @@ static void reply_fetched(conn *c)
     bl_node *n = c->ctl->node;
     const bl_metainfo *mi = bl_node_mi(n);
     const bl_mentry *me = &mi->entries[c->entry];
+    bl_err err;
+    int made = c->ctl->tree && c->whole ? bl_tree_materialise(c->ctl->tree, c->entry, &err) : 1;
+    if (made <= 0) {
+        reply_error(c, made < 0 ? err.msg : "the file is not local after all");
+        return;
+    }
     bl_buf_puts(&c->out, "{\"ok\":true,\"path\":");
     bl_json_cstr(&c->out, me->path);
     bl_buf_printf(&c->out, ",\"size\":%" PRIu64 ",\"cache\":", me->size);
@@ -158,6 +167,14 @@ static void reply_fetched(conn *c)
         bl_buf_free(&cp);
     } else {
         bl_buf_puts(&c->out, "null");
+    }
+    if (c->ctl->tree && c->whole) {
+        bl_buf tp;
+        bl_buf_init(&tp);
+        bl_tree_path(c->ctl->tree, c->entry, &tp);
+        bl_buf_puts(&c->out, ",\"tree\":");
+        bl_json_str(&c->out, (const char *)tp.data, tp.len);
+        bl_buf_free(&tp);
     }
     bl_buf_printf(&c->out, ",\"waited_ms\":%" PRIu64 "}\n",
                   bl_loop_now_ms(c->ctl->loop) - c->wait_start);
@@ -205,6 +222,7 @@ static void start_fetch(conn *c, uint64_t off, uint64_t len, const char *path)
     }
     bl_node_counters_of(c->ctl->node)->fetches++;
     c->entry = e;
+    c->whole = off == 0 && len == 0;
     c->wait_start = bl_loop_now_ms(c->ctl->loop);
     bl_node_opened(c->ctl->node, e);
     uint32_t failed = 0;
@@ -539,6 +557,8 @@ fail:
     free(c);
     return NULL;
 }
+
+void bl_ctl_set_tree(bl_ctl *c, bl_tree *tree) { c->tree = tree; }
 
 void bl_ctl_free(bl_ctl *c)
 {

@@ -28,6 +28,9 @@
  *                               "waited_ms"}
  *   fetch-range OFF LEN PATH  the same for bytes [OFF, OFF+LEN) (LEN 0: to the end)
  *
+ * A daemon without FUSE (fs/tree.h) answers a fetch of a whole file only
+ * once the file is in its tree, and adds "tree":"<the file in the tree>".
+ *
  * Failures answer {"ok":false,"error":"..."}; a fetch whose pieces stop
  * coming fails after the mount's --read-timeout, like a read would.
  *
@@ -62,6 +65,9 @@ bl_ctl *bl_ctl_new(bl_loop *loop, bl_node *node, const char *sock_path, const ch
 typedef void (*bl_ctl_status_fn)(void *arg, bl_buf *out);
 bl_ctl *bl_ctl_serve(bl_loop *loop, const char *sock_path, bl_ctl_status_fn status, void *arg,
                      bl_err *err);
+/* Without FUSE: fetches materialise into this tree (fs/tree.h). */
+struct bl_tree;
+void bl_ctl_set_tree(bl_ctl *c, struct bl_tree *tree);
 /* Close every connection (their waits are cancelled) and remove the socket. */
 void bl_ctl_free(bl_ctl *c);
 

@@ -1,7 +1,9 @@
 /* node: see node.h.  The mode policy lives here and nowhere else:
  *
  *   start   bulk: want everything (BULK); hybrid: the prefetch list
- *           (PREFETCH, symlinks resolved inside the set); file, block: nothing
+ *           (PREFETCH, symlinks resolved inside the set), and without FUSE
+ *           (a tree: nothing would ever open the other files) the rest of
+ *           the set after it (BULK); file, block: nothing
  *   open    bulk, file, hybrid: the file's pieces become OPENED
  *   read    every mode: missing pieces the read covers get a deadline */
 #include "fs/node.h"
@@ -81,6 +83,8 @@ static void on_piece(void *arg, uint32_t piece)
     bl_node *n = arg;
     if (bl_pending_piece(n->pending, piece, bl_loop_now_ms(n->loop)))
         drain(n);
+    if (n->cfg.on_piece)
+        n->cfg.on_piece(n->cfg.on_piece_arg, piece);
 }
 
 /* Reads that wait for pieces the cache cannot store would wait for nothing:
@@ -249,8 +253,11 @@ int bl_node_start(bl_node *n, bl_err *err)
     n->start_ms = bl_loop_now_ms(n->loop);
     if (n->cfg.mode == BL_FS_BULK)
         bl_swarm_want_all(n->swarm, BL_PRIO_BULK);
-    else if (n->cfg.mode == BL_FS_HYBRID)
+    else if (n->cfg.mode == BL_FS_HYBRID) {
         want_prefetch(n);
+        if (n->cfg.tree_dir)
+            bl_swarm_want_all(n->swarm, BL_PRIO_BULK);
+    }
     if (bl_swarm_start(n->swarm, err) < 0)
         return -1;
     n->tick_timer = bl_loop_timer(n->loop, TICK_MS, tick, n);
@@ -346,6 +353,8 @@ void bl_node_status_json(bl_node *n, bl_buf *b, const char *mountpoint)
     bl_json_cstr(b, n->cfg.cache_dir);
     bl_buf_puts(b, ",\"log\":");
     bl_json_cstr(b, n->cfg.log_path);
+    bl_buf_printf(b, ",\"front\":\"%s\",\"tree\":", n->cfg.tree_dir ? "tree" : "fuse");
+    bl_json_cstr(b, n->cfg.tree_dir);
     bl_buf_printf(b, ",\"uptime_s\":%.3f,\"read_timeout_s\":%.3f,\"piece_length\":%llu,",
                   (double)(bl_loop_now_ms(n->loop) - n->start_ms) / 1000.0,
                   (double)n->cfg.read_timeout_ms / 1000.0, U(n->mi->piece_length));

@@ -36,6 +36,13 @@ typedef struct bl_node_config {
     const struct bl_secret *secret; /* a private swarm (swarm/swarm.h), NULL: open */
     bool allow_stock;
     const char *log_path;        /* the daemon's log, for status (NULL: stderr) */
+    /* Without FUSE (fs/tree.h): the materialised tree, for status ("front":
+     * "tree", "tree": its path); NULL for a FUSE mount. */
+    const char *tree_dir;
+    /* Called after each verified piece (waiters already answered), e.g. to
+     * materialise files that became complete; may be NULL. */
+    void (*on_piece)(void *arg, uint32_t piece);
+    void *on_piece_arg;
 } bl_node_config;
 
 /* What the front ends did, for status.  Front ends bump these. */

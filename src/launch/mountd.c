@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 #include "core/sha1.h"
 #include "fs/ctl.h"
 #include "fs/fusefs.h"
+#include "fs/tree.h"
+#include "fs/treeidx.h"
 
 #define PROBE_TIMEOUT_MS 5000
 
@@ -32,7 +35,21 @@ static int mkdir_p(char *path, mode_t mode)
     return mkdir(path, mode) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+static int plan(bl_mountd *d, const bl_metainfo *mi, const char *mount, bool nofuse,
+                bl_err *err);
+
 int bl_mountd_plan(bl_mountd *d, const bl_metainfo *mi, const char *mount, bl_err *err)
+{
+    return plan(d, mi, mount, false, err);
+}
+
+int bl_mountd_plan_nofuse(bl_mountd *d, const bl_metainfo *mi, const char *mount, bl_err *err)
+{
+    return plan(d, mi, mount, true, err);
+}
+
+static int plan(bl_mountd *d, const bl_metainfo *mi, const char *mount, bool nofuse,
+                bl_err *err)
 {
     memset(d, 0, sizeof *d);
     bl_hex(mi->info_hash, BL_SHA1_LEN, d->info_hash);
@@ -49,10 +66,11 @@ int bl_mountd_plan(bl_mountd *d, const bl_metainfo *mi, const char *mount, bl_er
         if (snprintf(want, sizeof want, "%s/mnt-%.16s", rundir, d->info_hash) >= (int)sizeof want)
             return bl_fail(err, "mount point path too long");
     }
-    if (mkdir_p(want, 0755) < 0 && errno != ENOTCONN)
+    if (!nofuse && mkdir_p(want, 0755) < 0 && errno != ENOTCONN)
         return bl_fail(err, "mount point %s: cannot create: %s%s", want, strerror(errno),
                        mount ? "; pass --mount DIR (a directory you may create)" : "");
-    if (bl_fusefs_canonical(want, d->mountpoint, sizeof d->mountpoint, err) < 0 ||
+    if ((nofuse ? bl_tree_canonical_mount(want, d->mountpoint, sizeof d->mountpoint, err)
+                : bl_fusefs_canonical(want, d->mountpoint, sizeof d->mountpoint, err)) < 0 ||
         bl_ctl_default_path(d->mountpoint, ".sock", true, d->sock, sizeof d->sock, err) < 0 ||
         bl_ctl_default_path(d->mountpoint, ".log", true, d->log, sizeof d->log, err) < 0 ||
         bl_ctl_default_path(d->mountpoint, ".run", true, d->registry, sizeof d->registry, err) < 0)
@@ -107,6 +125,10 @@ static int probe_one(bl_mountd *d, const char *sock, bl_err *err)
         d->pid = atoi(pid);
         if (json_field(js, "mode", d->mode, sizeof d->mode) < 0)
             d->mode[0] = 0;
+        if (json_field(js, "front", d->front, sizeof d->front) < 0)
+            snprintf(d->front, sizeof d->front, "fuse");
+        if (json_field(js, "tree", d->tree, sizeof d->tree) < 0 || !strcmp(d->tree, "null"))
+            d->tree[0] = 0;
         if (sock != d->sock)
             snprintf(d->sock, sizeof d->sock, "%s", sock);
         rc = 1;
@@ -191,24 +213,56 @@ int bl_mountd_spawn(char *const argv[], bl_err *err)
 int bl_mountd_wait_prefetch(const bl_mountd *d, const bl_metainfo *mi, int timeout_ms,
                             bl_err *err)
 {
+    return bl_mountd_wait_files(d, (const char *const *)mi->prefetch, mi->num_prefetch,
+                                "the prefetch list", timeout_ms, err);
+}
+
+int bl_mountd_wait_files(const bl_mountd *d, const char *const *paths, size_t n,
+                         const char *what, int timeout_ms, bl_err *err)
+{
     bl_buf reply, line;
     bl_buf_init(&reply);
     bl_buf_init(&line);
     int rc = 0;
-    for (size_t i = 0; i < mi->num_prefetch && rc == 0; i++) {
+    for (size_t i = 0; i < n && rc == 0; i++) {
         bl_buf_reset(&line);
-        bl_buf_printf(&line, "fetch %s", mi->prefetch[i]);
+        bl_buf_printf(&line, "fetch %s", paths[i]);
         bl_err e;
         if (bl_ctl_request(d->sock, (const char *)line.data, timeout_ms, &reply, &e) < 0) {
-            rc = bl_fail(err, "waiting for the prefetch list: the mount daemon (pid %d) did not "
-                              "answer: %s; see %s", d->pid, e.msg, d->log);
+            rc = bl_fail(err, "waiting for %s: the mount daemon (pid %d) did not "
+                              "answer: %s; see %s", what, d->pid, e.msg, d->log);
         } else if (!strstr((const char *)reply.data, "\"ok\":true")) {
             char why[512] = "";
             const char *p = strstr((const char *)reply.data, "\"error\":\"");
             if (p)
                 snprintf(why, sizeof why, "%.*s", (int)strcspn(p + 9, "\""), p + 9);
-            rc = bl_fail(err, "prefetching %s: %s", mi->prefetch[i], why[0] ? why : "failed");
+            rc = bl_fail(err, "fetching %s: %s", paths[i], why[0] ? why : "failed");
         }
+    }
+    bl_buf_free(&reply);
+    bl_buf_free(&line);
+    return rc;
+}
+
+int bl_mountd_fetch_tree(const bl_mountd *d, const char *path, int timeout_ms, char *out,
+                         size_t outsz, bl_err *err)
+{
+    bl_buf reply, line;
+    bl_buf_init(&reply);
+    bl_buf_init(&line);
+    bl_buf_printf(&line, "fetch %s", path);
+    bl_err e;
+    int rc = 0;
+    if (bl_ctl_request(d->sock, (const char *)line.data, timeout_ms, &reply, &e) < 0) {
+        rc = bl_fail(err, "fetching %s: the mount daemon (pid %d) did not answer: %s; see %s",
+                     path, d->pid, e.msg, d->log);
+    } else {
+        int r = bl_treeidx_reply((const char *)reply.data, "tree", out, outsz);
+        if (r == 0)
+            rc = bl_fail(err, "fetching %s: %s", path, out);
+        else if (r < 0)
+            rc = bl_fail(err, "fetching %s: the daemon's answer has no tree path (is it a FUSE "
+                              "mount?)", path);
     }
     bl_buf_free(&reply);
     bl_buf_free(&line);

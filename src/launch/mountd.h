@@ -27,11 +27,17 @@ typedef struct bl_mountd {
     char info_hash[41];
     int pid;                     /* the daemon's, once probed */
     char mode[16];               /* its mode (hybrid, file, ...), once probed */
+    char front[8];               /* "fuse", or "tree" without FUSE, once probed */
+    char tree[PATH_MAX];         /* without FUSE: the set's tree (fs/tree.h), once probed */
 } bl_mountd;
 
 /* Fill d for mi; creates the runtime directory and the mount point (with
  * its parents) if missing. */
 int bl_mountd_plan(bl_mountd *d, const bl_metainfo *mi, const char *mount, bl_err *err);
+/* The same for a daemon without FUSE (bitlib mount --no-fuse): the mount
+ * point only names the set and is neither created nor required to exist
+ * (bl_tree_canonical_mount). */
+int bl_mountd_plan_nofuse(bl_mountd *d, const bl_metainfo *mi, const char *mount, bl_err *err);
 
 /* 1 if a daemon serving mi's set answers for d->mountpoint (its socket in
  * d->sock, its pid in d->pid), 0 if none answers, -1 if the daemon there
@@ -49,5 +55,12 @@ int bl_mountd_spawn(char *const argv[], bl_err *err);
  * request is bounded by timeout_ms. */
 int bl_mountd_wait_prefetch(const bl_mountd *d, const bl_metainfo *mi, int timeout_ms,
                             bl_err *err);
+/* The same for n set-relative paths; what names them in messages. */
+int bl_mountd_wait_files(const bl_mountd *d, const char *const *paths, size_t n,
+                         const char *what, int timeout_ms, bl_err *err);
+/* Without FUSE: make one file local (a set-relative path, or one under the
+ * mount point) and get its path in the tree. */
+int bl_mountd_fetch_tree(const bl_mountd *d, const char *path, int timeout_ms, char *out,
+                         size_t outsz, bl_err *err);
 
 #endif

@@ -10,14 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define KEEP_MODE 01777u /* permissions and sticky; never set-user/group-ID */
+#define KEEP_MODE BL_LAYOUT_KEEP_MODE
 
-/* Open the directory holding set path `path` (relative to rootfd), walking
- * every component with O_NOFOLLOW; *base points at the last component.
- * With mkdirs, missing directories on the way are created (0700: modes come
- * later).  Returns a descriptor (rootfd itself is duplicated), or -1 with
- * errno set. */
-static int open_parent(int rootfd, const char *path, bool mkdirs, const char **base)
+/* layout.h: missing directories are 0700 because modes come later. */
+int bl_layout_open_parent(int rootfd, const char *path, bool mkdirs, const char **base)
 {
     int cur = dup(rootfd);
     const char *p = path;
@@ -111,7 +107,7 @@ int bl_layout_apply(const bl_metainfo *mi, const char *dir, bl_err *err)
         if (!e->path[0] || !(S_ISDIR(e->mode) || S_ISLNK(e->mode) || S_ISREG(e->mode)))
             continue;
         const char *base;
-        int pfd = open_parent(root, e->path, true, &base);
+        int pfd = bl_layout_open_parent(root, e->path, true, &base);
         if (pfd < 0) {
             rc = bl_fail(err, "%s: a directory on the way: %s", e->path, strerror(errno));
             break;
@@ -136,7 +132,7 @@ int bl_layout_apply(const bl_metainfo *mi, const char *dir, bl_err *err)
             continue;
         }
         const char *base;
-        int pfd = open_parent(root, e->path, false, &base);
+        int pfd = bl_layout_open_parent(root, e->path, false, &base);
         if (pfd < 0) {
             rc = bl_fail(err, "%s: %s", e->path, strerror(errno));
             break;
@@ -166,7 +162,7 @@ int bl_layout_prepare(const bl_metainfo *mi, const char *dir, bl_err *err)
         if (!e->path[0] || !(S_ISDIR(e->mode) || S_ISREG(e->mode)))
             continue;
         const char *base;
-        int pfd = open_parent(root, e->path, false, &base);
+        int pfd = bl_layout_open_parent(root, e->path, false, &base);
         if (pfd < 0)
             continue;
         if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_uid == me &&

@@ -23,8 +23,20 @@
 #include "core/err.h"
 #include "meta/metainfo.h"
 
+#include <stdbool.h>
+
+/* Permissions and sticky bit: what a copy keeps of a mode (never set-user/group-ID). */
+#define BL_LAYOUT_KEEP_MODE 01777u
+
 int bl_layout_apply(const bl_metainfo *mi, const char *dir, bl_err *err);
 /* Missing entries are fine; 0 or -1. */
 int bl_layout_prepare(const bl_metainfo *mi, const char *dir, bl_err *err);
+
+/* The directory holding set path `path` (relative to rootfd), walked one
+ * component at a time with O_NOFOLLOW; *base points at the last component.
+ * With mkdirs, missing directories on the way are created (0700).  A
+ * descriptor (rootfd itself is duplicated), or -1 with errno set.  For
+ * other writers of set trees (fs/tree.c). */
+int bl_layout_open_parent(int rootfd, const char *path, bool mkdirs, const char **base);
 
 #endif
