@@ -10,6 +10,7 @@ set ylabel "start-up time, gate to last process done (s, log scale)"
 set logscale y 10
 set format y "%g"
 set xrange [0:*]
+set offsets 0, 1, 0, 0
 set grid
 set key top left box opaque
 plot for [i=0:n-1] datafile index i using 1:2:3:4 with yerrorlines lw 2 pt 7 title word(titles, i+1)
