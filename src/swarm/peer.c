@@ -10,19 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
 #include "core/log.h"
-#include "swarm/secret.h"
 #include "swarm/swarm_int.h"
 
 static void on_io(bl_loop *loop, int fd, unsigned events, void *arg);
 
 static uint64_t now_ms(const peer *p) { return bl_loop_now_ms(p->sw->loop); }
 
-static bool peer_is_seeder(const peer *p)
+bool peer_is_seeder(const peer *p)
 {
     return p->has_all || bl_bitfield_all(&p->have);
 }
@@ -589,101 +587,7 @@ static void send_ext_handshake(peer *p)
     bl_buf_free(&payload);
 }
 
-static void send_pex(peer *p)
-{
-    bl_swarm *s = p->sw;
-    bl_pex pex;
-    memset(&pex, 0, sizeof pex);
-    for (peer *q = s->peers; q && pex.n_added < BL_PEX_MAX_SEND; q = q->next) {
-        if (q == p || q->state != PEER_ACTIVE || !q->listen_port)
-            continue;
-        struct sockaddr_storage ss = q->addr;
-        bl_net_set_port((struct sockaddr *)&ss, q->listen_port);
-        uint8_t flags = BL_PEX_F_REACHABLE | (peer_is_seeder(q) ? BL_PEX_F_SEED : 0);
-        if (bl_pex_peer_from_sockaddr(&pex.added[pex.n_added], (struct sockaddr *)&ss, flags) == 0)
-            pex.n_added++;
-    }
-    p->last_pex_ms = now_ms(p);
-    p->pex_generation = s->peer_generation;
-    if (pex.n_added == 0)
-        return;
-    bl_buf payload;
-    bl_buf_init(&payload);
-    bl_err err;
-    if (bl_pex_encode(&payload, &pex, &err) == 0)
-        bl_wire_put_extended(&p->out, p->ext_pex_id, payload.data, payload.len);
-    bl_buf_free(&payload);
-}
 
-/* The peer says it is fetching these pieces from a seed. */
-static void got_intents(peer *p, const uint8_t *data, size_t len)
-{
-    bl_swarm *s = p->sw;
-    if (len == 0 || len % 4 || len / 4 > BL_INTENT_MAX) {
-        peer_close(p, "malformed bitlib_intent message");
-        return;
-    }
-    if (!p->promises) {
-        p->promises = malloc(PEER_PROMISES_MAX * sizeof *p->promises);
-        if (!p->promises)
-            return;
-    }
-    uint64_t now = now_ms(p);
-    for (size_t k = 0; k < len; k += 4) {
-        uint32_t piece = (uint32_t)data[k] << 24 | (uint32_t)data[k + 1] << 16 |
-                         (uint32_t)data[k + 2] << 8 | data[k + 3];
-        if (piece >= s->mi->num_pieces) {
-            peer_close(p, "bitlib_intent names a piece out of range");
-            return;
-        }
-        if (bl_bitfield_test(&p->have, piece) || bl_bitfield_test(&p->promised, piece) ||
-            p->prom_len == PEER_PROMISES_MAX)
-            continue;
-        bl_bitfield_set(&p->promised, piece);
-        p->promises[(p->prom_head + p->prom_len) % PEER_PROMISES_MAX] =
-            (struct promise){.piece = piece, .ms = now};
-        p->prom_len++;
-        bl_picker_peer_have(s->picker, piece);
-    }
-}
-
-/* Forget promises older than PEER_PROMISE_MS that no HAVE fulfilled. */
-static void expire_promises(peer *p, uint64_t now)
-{
-    while (p->prom_len) {
-        struct promise *pr = &p->promises[p->prom_head];
-        if (now - pr->ms < PEER_PROMISE_MS)
-            break;
-        if (bl_bitfield_clear(&p->promised, pr->piece))
-            bl_picker_peer_unhave(p->sw->picker, pr->piece);
-        p->prom_head = (p->prom_head + 1) % PEER_PROMISES_MAX;
-        p->prom_len--;
-    }
-}
-
-void peer_send_intents(peer *from_seed, const uint32_t *pieces, size_t n)
-{
-    bl_swarm *s = from_seed->sw;
-    if (n == 0)
-        return;
-    uint8_t payload[4 * 32];
-    if (n > 32)
-        n = 32;
-    for (size_t k = 0; k < n; k++) {
-        payload[4 * k] = (uint8_t)(pieces[k] >> 24);
-        payload[4 * k + 1] = (uint8_t)(pieces[k] >> 16);
-        payload[4 * k + 2] = (uint8_t)(pieces[k] >> 8);
-        payload[4 * k + 3] = (uint8_t)pieces[k];
-    }
-    for (peer *q = s->peers; q; q = q->next) {
-        if (q == from_seed || q->state != PEER_ACTIVE || !q->ext_intent_id || peer_is_seeder(q))
-            continue;
-        bl_wire_put_extended(&q->out, q->ext_intent_id, payload, 4 * n);
-    }
-    swarm_defer_flush(s);
-}
-
-static void private_ext_handshake(peer *p);
 static void ext_handshake_effects(peer *p, bool coop, uint8_t pex_was);
 
 /* An extension handshake: the first, or a later one carrying changes only
@@ -731,7 +635,7 @@ static void got_ext_handshake(peer *p, const uint8_t *data, size_t len)
     }
     if (p->state == PEER_HANDSHAKE) {
         /* a private swarm's peer that has not proved the secret yet */
-        private_ext_handshake(p);
+        peer_auth_ext_handshake(p);
         return;
     }
     ext_handshake_effects(p, coop, pex_was);
@@ -747,92 +651,9 @@ static void ext_handshake_effects(peer *p, bool coop, uint8_t pex_was)
         set_interest(p); /* cooperative peers are never choked: interest as needed */
     }
     if (p->ext_pex_id && !pex_was)
-        send_pex(p);
+        peer_send_pex(p);
 }
 
-/* ---- private swarms (swarm/secret.h) ------------------------------------------------ */
-
-static void peer_activate(peer *p);
-
-/* The peer's extension handshake while it has not proved the secret: a
- * stock client is refused or admitted; a bitlib peer gets our proof over
- * its nonce. */
-static void private_ext_handshake(peer *p)
-{
-    bl_swarm *s = p->sw;
-    const bl_ext_handshake *hs = &p->ext;
-    if (!hs->has_nonce) {
-        if (!s->cfg.allow_stock) {
-            peer_close(p, hs->bitlib_coop || strncmp(p->client, "bitlib", 6) == 0 ?
-                          "refused: a bitlib peer without a job secret in a private swarm "
-                          "(start it with the same --secret-file)" :
-                          "refused: a stock client in a private swarm (--allow-stock admits them)");
-            return;
-        }
-        p->stock_admitted = true;
-        bl_info("peer %s: stock client (%s) admitted to the private swarm (--allow-stock)",
-                p->name, p->client);
-        peer_activate(p);
-        return;
-    }
-    if (p->proof_sent)
-        return; /* a later handshake: the first nonce is the challenge */
-    uint8_t auth_id = bl_ext_handshake_id(hs, BL_EXT_BITLIB_AUTH);
-    if (!auth_id) {
-        peer_close(p, "refused: the peer sent a nonce but takes no bitlib_auth message");
-        return;
-    }
-    memcpy(p->their_nonce, hs->nonce, BL_EXT_NONCE_LEN);
-    p->their_nonce_known = true;
-    uint8_t proof[BL_SECRET_PROOF_LEN];
-    bl_secret_proof(s->cfg.secret, s->mi->info_hash, s->peer_id, p->peer_id, p->my_nonce,
-                    p->their_nonce, BL_EXT_NONCE_LEN, proof);
-    bl_wire_put_extended(&p->out, auth_id, proof, sizeof proof);
-    p->proof_sent = true;
-    peer_flush(p);
-}
-
-/* The peer's proof (or, empty, its word that ours failed). */
-static void got_auth(peer *p, const uint8_t *data, size_t len)
-{
-    bl_swarm *s = p->sw;
-    if (p->state != PEER_HANDSHAKE)
-        return; /* proved already */
-    if (len == 0) {
-        /* one line a person acts on, not one per redial */
-        uint32_t n = ++s->auth_refusals;
-        if ((n & (n - 1)) == 0)
-            bl_error("peer %s refused this node's proof of the job secret: this node's "
-                     "--secret-file is not the one the swarm uses (%u so far)", p->name,
-                     s->auth_refusals);
-        peer_close(p, "it refused our proof of the job secret");
-        return;
-    }
-    if (!p->their_nonce_known) {
-        peer_close(p, "bitlib_auth before its extension handshake");
-        return;
-    }
-    uint8_t want[BL_SECRET_PROOF_LEN];
-    bl_secret_proof(s->cfg.secret, s->mi->info_hash, p->peer_id, s->peer_id, p->their_nonce,
-                    p->my_nonce, BL_EXT_NONCE_LEN, want);
-    if (!bl_secret_proof_ok(data, len, want)) {
-        uint8_t auth_id = bl_ext_handshake_id(&p->ext, BL_EXT_BITLIB_AUTH);
-        if (auth_id) {
-            static const uint8_t none[1];
-            bl_wire_put_extended(&p->out, auth_id, none, 0); /* tell it why */
-            peer_flush(p);
-        }
-        uint32_t n = ++s->auth_refusals;
-        if ((n & (n - 1)) == 0)
-            bl_warn("peer %s (%s) failed the job-secret check: it and this node hold different "
-                    "--secret-file secrets, or it replayed a recorded handshake; refused (%u so "
-                    "far)", p->name, p->client, n);
-        peer_close(p, "refused: failed the job-secret check");
-        return;
-    }
-    bl_debug("peer %s proved the job secret", p->name);
-    peer_activate(p);
-}
 
 static void got_extended(peer *p, const bl_msg *m)
 {
@@ -843,13 +664,13 @@ static void got_extended(peer *p, const bl_msg *m)
         return;
     }
     if (m->ext_id == BL_EXT_LOCAL_BITLIB_AUTH && s->cfg.secret) {
-        got_auth(p, m->data, m->data_len);
+        peer_auth_got_proof(p, m->data, m->data_len);
         return;
     }
     if (p->state != PEER_ACTIVE)
         return; /* nothing else counts before the secret is proved */
     if (m->ext_id == BL_EXT_LOCAL_BITLIB_INTENT && p->coop) {
-        got_intents(p, m->data, m->data_len);
+        peer_got_intents(p, m->data, m->data_len);
         return;
     }
     if (m->ext_id == BL_EXT_LOCAL_UT_PEX && !s->mi->is_private) {
@@ -868,18 +689,6 @@ static void got_extended(peer *p, const bl_msg *m)
     /* other extensions: not spoken, ignored */
 }
 
-uint64_t peer_pex_due(peer *p, uint64_t now)
-{
-    bl_swarm *s = p->sw;
-    if (p->state != PEER_ACTIVE || !p->coop || !p->ext_pex_id ||
-        p->pex_generation == s->peer_generation)
-        return 0;
-    if (now - p->last_pex_ms < PEER_PEX_COOP_MS)
-        return PEER_PEX_COOP_MS - (now - p->last_pex_ms);
-    send_pex(p);
-    peer_flush(p);
-    return 0;
-}
 
 static void got_have(peer *p, uint32_t piece)
 {
@@ -1151,10 +960,8 @@ static void got_handshake(peer *p, const bl_handshake *hs)
         }
         if (p->caps & BL_WIRE_CAP_EXTENSION) {
             /* stay in PEER_HANDSHAKE until the peer proves the secret */
-            if (getrandom(p->my_nonce, sizeof p->my_nonce, 0) != (ssize_t)sizeof p->my_nonce) {
-                peer_close(p, "getrandom failed: no nonce for the job-secret check");
+            if (peer_auth_start(p) < 0)
                 return;
-            }
             send_ext_handshake(p);
             peer_flush(p);
             return;
@@ -1167,7 +974,7 @@ static void got_handshake(peer *p, const bl_handshake *hs)
 }
 
 /* From now on the peer takes part: bitfields, choking, requests, PEX. */
-static void peer_activate(peer *p)
+void peer_activate(peer *p)
 {
     bl_swarm *s = p->sw;
     p->state = PEER_ACTIVE;
@@ -1341,7 +1148,7 @@ void peer_tick(peer *p, uint64_t now)
     }
     if (p->state != PEER_ACTIVE)
         return;
-    expire_promises(p, now);
+    peer_expire_promises(p, now);
     if (now - p->last_recv_ms > PEER_IDLE_TIMEOUT_MS) {
         peer_close(p, "silent for too long");
         return;
@@ -1386,7 +1193,7 @@ void peer_tick(peer *p, uint64_t now)
     uint64_t pex_every = p->coop ? PEER_PEX_COOP_MS : PEER_PEX_INTERVAL_MS;
     if (p->ext_pex_id && now - p->last_pex_ms >= pex_every &&
         (!p->coop || p->pex_generation != s->peer_generation))
-        send_pex(p);
+        peer_send_pex(p);
     peer_fill_requests(p);
     if (p->state == PEER_ACTIVE)
         serve(p);

@@ -45,7 +45,7 @@ int bl_secret_load(bl_secret *s, const char *path, bl_err *err)
     if (len < BL_SECRET_MIN || len > BL_SECRET_MAX)
         return bl_fail(err, "secret file %s holds %zu bytes: a job secret has %d to %d "
                             "('bitlib launch' makes one, or: head -c 32 /dev/urandom | "
-                            "xxd -p -c 64 > FILE)", path, len, BL_SECRET_MIN, BL_SECRET_MAX);
+                            "od -An -tx1 | tr -d ' \\n' > FILE)", path, len, BL_SECRET_MIN, BL_SECRET_MAX);
     memcpy(s->bytes, buf, len);
     s->len = len;
     OPENSSL_cleanse(buf, sizeof buf);

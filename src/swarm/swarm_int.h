@@ -227,6 +227,24 @@ void peer_free(peer *p);
  * a bitlib node that finished: what "from seeders" counts. */
 bool peer_is_origin(const peer *p);
 void peer_send_intents(peer *from_seed, const uint32_t *pieces, size_t n);
+/* From now on the peer takes part: bitfields, choking, requests, PEX. */
+void peer_activate(peer *p);
+
+/* It has every piece (a seed or a finished node). */
+bool peer_is_seeder(const peer *p);
+
+/* peer_gossip.c: peer exchange and bitlib_intent between cooperative peers */
+void peer_send_pex(peer *p);
+void peer_got_intents(peer *p, const uint8_t *data, size_t len);
+void peer_expire_promises(peer *p, uint64_t now);
+
+/* peer_auth.c: the job-secret check of a private swarm's peer */
+/* A fresh nonce for our extension handshake; -1 (p closed) if none. */
+int peer_auth_start(peer *p);
+/* The peer's (merged) extension handshake, while it is unproven. */
+void peer_auth_ext_handshake(peer *p);
+/* A bitlib_auth message: its proof, or (empty) its refusal of ours. */
+void peer_auth_got_proof(peer *p, const uint8_t *data, size_t len);
 
 /* swarm.c, for peer.c */
 void swarm_verify_piece(bl_swarm *s, uint32_t piece);

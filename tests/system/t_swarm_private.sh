@@ -15,7 +15,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NETLAB_PREFIX=${NETLAB_PREFIX:-pv}
 . "$HERE/lib/swarmtest.sh"
-swarm_test_init t_swarm_private fusermount3 xxd
+swarm_test_init t_swarm_private fusermount3 od
 PORT=6881 TPORT=6969
 
 netlab_up 5 200
@@ -24,7 +24,7 @@ URL="http://$(netlab_ip 0):$TPORT/announce"
 "$BITLIB" create -q -o "$TMP/set.torrent" --tracker "$URL" --tracker "udp://$(netlab_ip 0):$TPORT" "$TMP/set"
 IH=$(stock_infohash "$TMP/set.torrent")
 for k in good other; do
-    head -c 32 /dev/urandom | xxd -p -c 64 >"$TMP/$k.key"
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n" >"$TMP/$k.key"
     chmod 600 "$TMP/$k.key"
 done
 
