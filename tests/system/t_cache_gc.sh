@@ -86,17 +86,7 @@ sleep 0.3
 rl_assert_clean "$RUN" "$MP"
 
 echo "== SIGKILL of the whole job: gc clears the debris, keeps the cache"
-job=()
-for i in 1 2 3 4; do brun "$ML/set.torrent" -- sleep 60 & job+=($!); done
-for _ in $(seq 100); do
-    n=0; for p in "${job[@]}"; do [[ $(ps -o comm= --ppid "$p") == sleep ]] && n=$((n + 1)); done
-    ((n == 4)) && [[ -n "$(rl_daemons "$MP")" ]] && break; sleep 0.1
-done
-victims="$(rl_daemons "$MP") ${job[*]}"
-for p in "${job[@]}"; do victims+=" $(ps -o pid= --ppid "$p")"; done
-kill -KILL $victims 2>/dev/null || true
-wait "${job[@]}" 2>/dev/null || true
-sleep 0.3
+rl_sigkill_job "$MP" brun "$ML/set.torrent"
 (( $(rl_mounts "$MP") == 1 )) || ml_fail "no stale mount after SIGKILL (nothing to test)"
 ls "$RUN"/*.sock "$RUN"/*.run >/dev/null || ml_fail "no socket or registry after SIGKILL"
 echo "   debris: $(cd "$RUN" && ls | tr '\n' ' ')"

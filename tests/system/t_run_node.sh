@@ -79,18 +79,7 @@ sleep 0.5
 rl_assert_clean "$RUN" "$MP"
 
 echo "== SIGKILL of the whole job, then the next run cleans up"
-job=()
-for i in 1 2 3 4; do brun "$ML/set.torrent" -- sleep 60 & job+=($!); done
-# each rank: nsenter (our child) -> bitlib run, which becomes sleep
-for _ in $(seq 100); do
-    n=0; for p in "${job[@]}"; do [[ $(ps -o comm= --ppid "$p") == sleep ]] && n=$((n + 1)); done
-    ((n == 4)) && [[ -n "$(rl_daemons "$MP")" ]] && break; sleep 0.1
-done
-victims="$(rl_daemons "$MP") ${job[*]}"
-for p in "${job[@]}"; do victims+=" $(ps -o pid= --ppid "$p")"; done
-kill -KILL $victims 2>/dev/null || true
-wait "${job[@]}" 2>/dev/null || true
-sleep 0.3
+rl_sigkill_job "$MP" brun "$ML/set.torrent"
 [[ -d "$RUN/$(ls "$RUN" | grep '\.run$' | head -1)" ]] && echo "   debris after SIGKILL: $(ls "$RUN" | tr '\n' ' ')"
 out=$(brun "$ML/set.torrent" -- sh -c '"$BITLIB_MOUNT/bin/app"')
 [[ "$out" == "libset ok: alpha beta gamma delta" ]] || ml_fail "run after SIGKILL printed '$out'"

@@ -5,6 +5,9 @@
 #   rl_daemons MP           PIDs of live `bitlib mount` processes for mount point MP
 #   rl_assert_clean RUNDIR MP   no mount at MP, no daemon for it, no socket, lock or registry
 #                           left in RUNDIR (the log may stay)
+#   rl_sigkill_job MP RUNFN DESC   start 4 ranks 'RUNFN DESC -- sleep 60' (RUNFN: the test's
+#                           bitlib run wrapper, each rank its child), wait until all sleep and
+#                           a daemon serves MP, then SIGKILL ranks and daemon alike
 #   rl_reap MP              SIGTERM then SIGKILL every daemon of MP (cleanup), detach MP;
 #                           turns set -e off (it is for EXIT traps: capture $? first)
 rl_mounts() { awk -v mp="$1" '$2 == mp && $3 ~ /^fuse/' /proc/mounts | wc -l; }
@@ -34,4 +37,19 @@ rl_reap() {
     for pid in $(rl_daemons "$mp"); do kill -KILL "$pid" 2>/dev/null; done
     if (( $(rl_mounts "$mp") > 0 )); then umount -l "$mp" 2>/dev/null || fusermount3 -uz "$mp" 2>/dev/null; fi
     return 0
+}
+
+rl_sigkill_job() {
+    local mp=$1 runfn=$2 desc=$3 job=() p n victims
+    for _ in 1 2 3 4; do "$runfn" "$desc" -- sleep 60 & job+=($!); done
+    # each rank: the wrapper (our child) -> bitlib run, which becomes sleep
+    for _ in $(seq 100); do
+        n=0; for p in "${job[@]}"; do [[ $(ps -o comm= --ppid "$p") == sleep ]] && n=$((n + 1)); done
+        ((n == 4)) && [[ -n "$(rl_daemons "$mp")" ]] && break; sleep 0.1
+    done
+    victims="$(rl_daemons "$mp") ${job[*]}"
+    for p in "${job[@]}"; do victims+=" $(ps -o pid= --ppid "$p")"; done
+    kill -KILL $victims 2>/dev/null || true
+    wait "${job[@]}" 2>/dev/null || true
+    sleep 0.3
 }
