@@ -212,14 +212,6 @@ static int send_span(peer *p, struct out_span *sp)
         peer_close(p, why);
         return -1;
     }
-    if (sp->gen != bl_store_generation(p->sw->store)) {
-        /* its bytes may be among those that no longer match: the block's
-         * header is out already, so the connection goes */
-        swarm_store_changed(p->sw);
-        peer_close(p, "a file being served changed on disk; the peer reconnects for what "
-                      "still matches");
-        return -1;
-    }
     while (sp->len) {
         off_t off = (off_t)sp->off;
         ssize_t n = sendfile(p->fd, fd, &off, sp->len);
@@ -305,10 +297,17 @@ static int queue_span(void *ctx, long file, uint64_t off, uint32_t n)
 {
     struct serve_ctx *c = ctx;
     peer *p = c->p;
-    if (file < 0) {
+    bl_store *st = p->sw->store;
+    if (file < 0 || bl_store_guarded(st)) {
+        /* padding as zeros; a guarded copy by value (see bl_store_guarded:
+         * sendfile would send whatever the page holds when it goes out) */
         if (!bl_buf_reserve(&p->out, n))
             return bl_fail(c->err, "out of memory");
-        memset(p->out.data + p->out.len, 0, n);
+        uint8_t *dst = p->out.data + p->out.len;
+        if (file < 0)
+            memset(dst, 0, n);
+        else if (bl_store_read_served(st, (size_t)file, off, n, dst, c->err) != 0)
+            return -1;
         p->out.len += n;
         p->out.data[p->out.len] = 0;
         return 0;
@@ -327,8 +326,7 @@ static int queue_span(void *ctx, long file, uint64_t off, uint32_t n)
         }
     }
     p->spans[p->span_head + p->span_count++] =
-        (struct out_span){.at = p->out.len, .file = (uint32_t)file, .len = n, .off = off,
-                          .gen = bl_store_generation(p->sw->store)};
+        (struct out_span){.at = p->out.len, .file = (uint32_t)file, .len = n, .off = off};
     p->span_bytes += n;
     return 0;
 }
@@ -351,16 +349,25 @@ static void serve(peer *p)
         bl_wire_put_piece_header(&p->out, b.piece, b.offset, b.length);
         bl_err err;
         struct serve_ctx c = {p, &err};
+        uint32_t gen = bl_store_generation(s->store);
         int rc = bl_store_spans(s->store, b.piece, b.offset, b.length, queue_span, &c, &err);
         if (rc != 0) {
-            bl_warn("peer %s: cannot serve piece %u: %s", p->name, b.piece,
-                    rc == BL_STORE_NOT_HAD ? "not had" : err.msg);
             p->out.len = mark; /* take the header (and any part) back */
             p->out.data[mark] = 0;
             p->span_count = spans;
             p->span_bytes = span_bytes;
             if (!spans)
                 p->span_head = 0;
+            if (gen != bl_store_generation(s->store)) {
+                /* pieces this peer was told we have are gone: it learns
+                 * what still matches by reconnecting */
+                swarm_store_changed(s);
+                peer_close(p, "a file being served changed on disk; the peer reconnects for "
+                              "what still matches");
+                return;
+            }
+            bl_warn("peer %s: cannot serve piece %u: %s", p->name, b.piece,
+                    rc == BL_STORE_NOT_HAD ? "not had" : err.msg);
             continue;
         }
         if (s->sent_ms && p->coop) {

@@ -698,12 +698,12 @@ static uint32_t reverify_file(bl_store *s, size_t f, bool changed)
     return lost;
 }
 
-/* A read-only store checks, before handing out a descriptor for serving,
- * that the file is the one it verified (one fstat: measured in
- * bench/serveguard).  A changed file has its pieces hashed again. */
-static int guard_file(bl_store *s, size_t f, int fd, bl_err *err)
+/* Is file f still the one verified (one fstat per block served)?  A changed
+ * file has its pieces hashed again; *lost: pieces were lost. */
+static int guard_file(bl_store *s, size_t f, int fd, bool *lost, bl_err *err)
 {
     struct stat st;
+    *lost = false;
     if (fstat(fd, &st) < 0) return bl_fail(err, "%s: %s", s->mi->files[f].path, strerror(errno));
     struct file_print now = print_of(&st);
     bool same = same_print(&s->prints[f], &now);
@@ -711,7 +711,10 @@ static int guard_file(bl_store *s, size_t f, int fd, bl_err *err)
     /* the new state is the reference from now on: a change while we hash
      * shows at the next call */
     s->prints[f] = now;
-    if (reverify_file(s, f, !same)) s->generation++;
+    if (reverify_file(s, f, !same)) {
+        s->generation++;
+        *lost = true;
+    }
     return 0;
 }
 
@@ -719,9 +722,26 @@ int bl_store_file_fd(bl_store *s, size_t file, bl_err *err)
 {
     if (file >= s->mi->num_files || !is_data_file(&s->mi->files[file]))
         return bl_fail(err, "file %zu holds no data", file);
-    int fd = get_fd(s, file, err);
-    if (fd >= 0 && s->prints && guard_file(s, file, fd, err) < 0) return -1;
-    return fd;
+    return get_fd(s, file, err);
+}
+
+bool bl_store_guarded(const bl_store *s) { return s->prints != NULL; }
+
+int bl_store_read_served(bl_store *s, size_t file, uint64_t off, uint32_t n, uint8_t *out,
+                         bl_err *err)
+{
+    int fd = bl_store_file_fd(s, file, err);
+    if (fd < 0) return -1;
+    const bl_mfile *mf = &s->mi->files[file];
+    if (pread_full(fd, out, n, off) < 0)
+        return bl_fail(err, "%s: read: %s", mf->path,
+                       errno == ENODATA ? "file shorter than the description" : strerror(errno));
+    /* after the read, not before: a write changes ctime before it changes
+     * any byte, so an unchanged print means the bytes read are the ones
+     * verified */
+    bool lost = false;
+    if (s->prints && guard_file(s, file, fd, &lost, err) < 0) return -1;
+    return lost ? BL_STORE_CHANGED : 0;
 }
 
 uint32_t bl_store_generation(const bl_store *s) { return s->generation; }

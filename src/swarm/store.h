@@ -42,6 +42,8 @@ enum {
     BL_STORE_WRITE_FAIL = -4,/* a verified piece could not be written (disk full, quota,
                               * I/O error): a local problem, never the peers'; the piece
                               * is not had, bl_store_write_errno() says why */
+    BL_STORE_CHANGED = -5,   /* bl_store_read_served: the file changed on disk and pieces
+                              * were lost: bl_store_generation moved, serve nothing */
 };
 
 #define BL_STORE_DEFAULT_PENDING 64
@@ -109,17 +111,27 @@ int bl_store_spans(bl_store *s, uint32_t piece, uint32_t offset, uint32_t len,
                    bl_store_span_fn fn, void *ctx, bl_err *err);
 /* Descriptor of data file `file` from the store's cache (opened on demand):
  * valid until the next call into the store; never close it.  -1 on error.
- * A read-only store (a seeder's copy) first checks that the file is still
- * the one it verified (inode, size, mtime, ctime: one fstat); if not, it
- * hashes the file's pieces again, those that no longer match are had no
- * more (logged, counted in bl_store_pieces_lost) and, if any was lost,
- * bl_store_generation changes: whatever was queued to be served before is
- * suspect.  Left open:
- * a write between this check and the read of the bytes (microseconds), or
- * within one tick of the file system's clock of the start-up snapshot;
- * receivers verify every piece anyway.  BITLIB_SERVE_GUARD=0 in the
- * environment turns the check off (for measurements). */
+ * For sendfile from a store that is not guarded (bl_store_guarded false). */
 int bl_store_file_fd(bl_store *s, size_t file, bl_err *err);
+/* A read-only store (a seeder's copy) is guarded: it checks that a file is
+ * still the one it verified (inode, size, mtime, ctime: one fstat) after
+ * every read for serving; if not, it hashes the file's pieces again, those
+ * that no longer match are had no more (logged, counted in
+ * bl_store_pieces_lost) and, if any was lost, bl_store_generation changes:
+ * whatever was queued to be served before is suspect.  Such a store must be
+ * served by copy (bl_store_read_served), never by sendfile: sendfile hands
+ * the socket references to page-cache pages, and a write after the check
+ * changes bytes still waiting in the send queue (seen in
+ * t_fault_seed_altered at 16 Mbit/s, where the queue holds a second of
+ * data).  Left open: a write within one tick of the file system's clock of
+ * the start-up snapshot; receivers verify every piece anyway.
+ * BITLIB_SERVE_GUARD=0 in the environment turns the guard off (for
+ * measurements). */
+bool bl_store_guarded(const bl_store *s);
+/* n bytes of data file `file` at off into out, read and then checked as
+ * above: 0 (the bytes are the verified ones), BL_STORE_CHANGED, or -1. */
+int bl_store_read_served(bl_store *s, size_t file, uint64_t off, uint32_t n, uint8_t *out,
+                         bl_err *err);
 uint32_t bl_store_generation(const bl_store *s);
 uint64_t bl_store_pieces_lost(const bl_store *s);
 

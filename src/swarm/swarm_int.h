@@ -51,7 +51,6 @@ struct out_span {
     uint32_t file;                /* store file index */
     uint32_t len;
     uint64_t off;                 /* in the file */
-    uint32_t gen;                 /* bl_store_generation when it was queued */
 };
 struct peer {
     bl_swarm *sw;
