@@ -213,7 +213,7 @@ row "stall mid-message (half a PIECE; half a length prefix)" "dropped after ~20 
     "(see flood)" "-" "-"
 
 echo "== lying downloads' peers: the fetcher dials the seeder and a liar"
-liar_peer rejecter rejecter "rejected [0-9]+ requests in a row" \
+liar_peer rejecter rejecter "rejected [0-9]+ requests in a row|claims pieces but answered none" \
     "lying bitfield (claims all, rejects every request): dropped after 5 s of rejects"
 liar_peer haveliar haveliar "claims pieces but answered none" \
     "lying HAVEs (HAVE NONE, then a HAVE for every piece, never serves): dropped 5 s after the first request"
