@@ -511,10 +511,45 @@ void peer_send_have(peer *p, uint32_t piece)
     }
 }
 
+/* An unchoking peer that has answered none of our requests for
+ * PEER_FIRST_BLOCK_GRACE_MS: stop counting what it claims (while it is
+ * counted, seeds are spared for those pieces and nobody else is asked for
+ * them) and give its requests to others.  A block from it restores it. */
+static void peer_withdraw(peer *p)
+{
+    bl_swarm *s = p->sw;
+    p->withdrawn = true;
+    p->withdrawals++;
+    bl_info("peer %s: no block %u ms after our first request; not counting its pieces until "
+            "it sends one", p->name, PEER_FIRST_BLOCK_GRACE_MS);
+    bl_picker_peer_released(s->picker, p->id);
+    p->outstanding = 0;
+    if (p->picker_registered)
+        bl_picker_peer_gone(s->picker, p->has_all ? NULL : p->have.bits, p->has_all);
+    p->picker_registered = false;
+    for (uint32_t i = bl_bitfield_next_set(&p->promised, 0); i < p->promised.npieces;
+         i = bl_bitfield_next_set(&p->promised, i + 1)) {
+        bl_bitfield_clear(&p->promised, i);
+        bl_picker_peer_unhave(s->picker, i);
+    }
+    p->prom_len = 0;
+    swarm_defer_flush(s); /* other peers take the released blocks */
+}
+
+static void peer_restore(peer *p)
+{
+    bl_swarm *s = p->sw;
+    p->withdrawn = false;
+    if (!p->picker_registered)
+        bl_picker_peer_bitfield(s->picker, p->has_all ? NULL : p->have.bits, p->has_all);
+    p->picker_registered = true;
+}
+
 void peer_fill_requests(peer *p)
 {
     bl_swarm *s = p->sw;
-    if (p->state != PEER_ACTIVE || p->peer_choking || !p->am_interested || swarm_paused(s))
+    if (p->state != PEER_ACTIVE || p->peer_choking || !p->am_interested || swarm_paused(s) ||
+        p->withdrawn)
         return;
     uint32_t limit = p->pipeline;
     if (p->reqq && p->reqq < limit)
@@ -720,10 +755,12 @@ static void got_have(peer *p, uint32_t piece)
     bl_swarm *s = p->sw;
     if (!bl_bitfield_set(&p->have, piece))
         return;
-    p->picker_registered = true;
-    /* a promised piece is already counted */
-    if (!bl_bitfield_clear(&p->promised, piece))
-        bl_picker_peer_have(s->picker, piece);
+    /* a promised piece is already counted; a withdrawn peer's are not */
+    if (!p->withdrawn) {
+        p->picker_registered = true;
+        if (!bl_bitfield_clear(&p->promised, piece))
+            bl_picker_peer_have(s->picker, piece);
+    }
     if (!bl_store_have(s->store, piece))
         p->lacking_count++;
     if (swarm_wants_piece(s, piece))
@@ -751,6 +788,11 @@ static void got_piece(peer *p, const bl_msg *m)
         s->st.bytes_wasted += b.length;
         peer_close(p, why);
         return;
+    }
+    if (p->withdrawn) {
+        /* a late answer to a released request: it serves after all */
+        peer_restore(p);
+        p->last_good_block_ms = p->last_block_ms;
     }
     int nc = bl_picker_block_received(s->picker, p->id, &b, cancel, 16, &complete);
     if (nc < 0) {
@@ -880,6 +922,8 @@ static void handle(peer *p, const bl_msg *m)
         break;
     case BL_MSG_UNCHOKE:
         p->peer_choking = false;
+        if (p->withdrawn)
+            peer_restore(p); /* the first-block clock restarts */
         peer_fill_requests(p);
         break;
     case BL_MSG_INTERESTED:
@@ -1243,7 +1287,17 @@ void peer_tick(peer *p, uint64_t now)
         peer_close(p, why);
         return;
     }
-    if (p->outstanding && !p->peer_choking && !p->last_good_block_ms && p->first_request_ms &&
+    bool unproven = !p->peer_choking && !p->last_good_block_ms && p->first_request_ms;
+    if (unproven && p->outstanding && !p->withdrawn &&
+        now - p->first_request_ms > PEER_FIRST_BLOCK_GRACE_MS) {
+        if (p->withdrawals >= PEER_WITHDRAWALS_MAX) {
+            p->useless = true;
+            peer_close(p, "unchoked us and answered no request, again and again");
+            return;
+        }
+        peer_withdraw(p);
+    }
+    if (unproven && (p->outstanding || p->withdrawn) &&
         now - p->first_request_ms > PEER_FIRST_BLOCK_TIMEOUT_MS) {
         /* it claims pieces and unchokes us, but serves nothing: a fake
          * seed or lying HAVEs.  Its requests go to others at once. */

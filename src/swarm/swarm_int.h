@@ -61,6 +61,15 @@
 #define PEER_REJECTS_MAX 256
 #define PEER_REJECT_DRY_MS 5000
 #define PEER_FIRST_BLOCK_TIMEOUT_MS 5000
+/* No first block PEER_FIRST_BLOCK_GRACE_MS after our first request while
+ * unchoked: its pieces stop counting as available (so seeds are no longer
+ * spared for them) and its requests go to others, until a block from it
+ * arrives.  Measured on t_swarm_hostile_matrix: a peer announcing every
+ * piece by HAVE and serving none held an honest fetch at 0.61 of its rate
+ * for the 5 s before it was closed, because the seeder was spared for
+ * everything it claimed. */
+#define PEER_FIRST_BLOCK_GRACE_MS 1000
+#define PEER_WITHDRAWALS_MAX 3        /* then it is closed as useless */
 
 enum peer_state { PEER_CONNECTING, PEER_HANDSHAKE, PEER_ACTIVE, PEER_DEAD };
 
@@ -123,6 +132,7 @@ struct peer {
     bool dry;                     /* the last fill found nothing more to ask it for */
     uint64_t dry_supply, dry_ms;  /* picker supply and time of that fill */
     bool picker_registered;       /* availability counted in the picker */
+    bool withdrawn;               /* unproven: not counted, not asked (PEER_FIRST_BLOCK_GRACE_MS) */
     uint32_t wanted_count;        /* pieces it has that we want and lack */
     uint32_t lacking_count;       /* pieces it has that we lack, wanted or not */
     uint64_t endpoint_ms;         /* when its listen address became known, 0: not yet */
@@ -138,6 +148,7 @@ struct peer {
     uint64_t first_request_ms;    /* when our first request went out, 0: none yet */
     uint64_t last_good_block_ms;  /* last block the picker took from it, 0: none yet */
     uint32_t rejects_since_block; /* rejects since its last block */
+    uint32_t withdrawals;         /* times withdrawn on this connection */
     uint32_t choked_requests;     /* its requests while we choke it, since the last choke */
     uint32_t cancels;             /* its cancels in this window */
     uint64_t cancel_win_ms;       /* start of that window */
