@@ -64,6 +64,12 @@ static const char mount_usage[] =
     "                          what is asked for over the control socket (fetch PATH);\n"
     "                          block mode needs FUSE. The tree is a copy: the set takes\n"
     "                          twice its size in the cache\n"
+    "      --no-elf-readahead  file and hybrid modes: do not fetch ahead what an opened ELF\n"
+    "                          object needs.  By default, once a program or library opened\n"
+    "                          from the set is local, the files of the set its DT_NEEDED\n"
+    "                          entries resolve to (RPATH, the set's LD_LIBRARY_PATH,\n"
+    "                          RUNPATH, $ORIGIN) are fetched below every reader's\n"
+    "                          deadline, and theirs in turn, before the loader asks\n"
     "  -f, --foreground        stay attached; log to stderr\n"
     "  -l, --listen ADDR:PORT  accept peers here (default 0.0.0.0:0, a free port)\n"
     "  -p, --peer ADDR:PORT    connect to this peer (repeatable)\n"
@@ -326,6 +332,7 @@ int cmd_mount(int argc, char **argv)
         {"read-timeout", required_argument, NULL, 'R'},
         {"allow-other", no_argument, NULL, 'A'},
         {"no-fuse", no_argument, NULL, 'N'},
+        {"no-elf-readahead", no_argument, NULL, 'E'},
         {"foreground", no_argument, NULL, 'f'},
         {"listen", required_argument, NULL, 'l'},
         {"peer", required_argument, NULL, 'p'},
@@ -348,7 +355,7 @@ int cmd_mount(int argc, char **argv)
     cli_peers po;
     cli_peers_init(&po, "0.0.0.0:0");
     double read_timeout = 60, stop_wait = 30;
-    bool allow_other = false, foreground = false, no_fuse = false;
+    bool allow_other = false, foreground = false, no_fuse = false, no_elf_readahead = false;
     cli_trust to = {.n = 0};
     int c;
     opterr = 0;
@@ -391,6 +398,7 @@ int cmd_mount(int argc, char **argv)
         }
         case 'A': allow_other = true; break;
         case 'N': no_fuse = true; break;
+        case 'E': no_elf_readahead = true; break;
         case 'f': foreground = true; break;
         case 'S': sock = optarg; break;
         case 'L': log_path = optarg; break;
@@ -537,7 +545,8 @@ int cmd_mount(int argc, char **argv)
         .use_trackers = po.use_trackers, .policy = po.policy,
         .secret = po.secret.len ? &po.secret : NULL, .allow_stock = po.allow_stock,
         .log_path = foreground ? NULL : log_path,
-        .tree_dir = no_fuse ? tree_dir : NULL, .on_piece = on_piece, .on_piece_arg = &m,
+        .no_elf_readahead = no_elf_readahead, .tree_dir = no_fuse ? tree_dir : NULL,
+        .on_piece = on_piece, .on_piece_arg = &m,
     };
     m.node = bl_node_new(m.loop, &nc, &err);
     if (!m.node)

@@ -36,6 +36,7 @@ typedef struct bl_node_config {
     const struct bl_secret *secret; /* a private swarm (swarm/swarm.h), NULL: open */
     bool allow_stock;
     const char *log_path;        /* the daemon's log, for status (NULL: stderr) */
+    bool no_elf_readahead;       /* file, hybrid: do not fetch opened objects' DT_NEEDED */
     /* Without FUSE (fs/tree.h): the materialised tree, for status ("front":
      * "tree", "tree": its path); NULL for a FUSE mount. */
     const char *tree_dir;
