@@ -12,6 +12,7 @@
 #include "fs/node.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,6 +47,11 @@ struct bl_node {
     uint64_t tick_timer;
     uint64_t start_ms;
     int store_errno;         /* the cache cannot store pieces (swarm paused) */
+    size_t *opened;          /* entries in the order they were first opened */
+    size_t nopened;
+    uint8_t *opened_seen;    /* per entry */
+    size_t learn_written;    /* nopened when cfg.learn_path was last written */
+    uint64_t learn_ms;       /* when */
     bl_elfahead *ahead;      /* ELF read-ahead (file, hybrid), or NULL */
     size_t *ahead_work;      /* entries to examine now (a stack) */
     size_t ahead_nwork;
@@ -86,6 +92,7 @@ static void drain(bl_node *n)
 }
 
 static void ahead_local(bl_node *n, uint32_t piece);
+static void learn_flush(bl_node *n, bool now);
 
 static void on_piece(void *arg, uint32_t piece)
 {
@@ -120,6 +127,7 @@ static void tick(bl_loop *loop, void *arg)
 {
     bl_node *n = arg;
     n->tick_timer = bl_loop_timer(loop, TICK_MS, tick, n);
+    learn_flush(n, false);
     if (bl_pending_expire(n->pending, bl_loop_now_ms(loop)))
         drain(n);
 }
@@ -240,8 +248,62 @@ static void ahead_local(bl_node *n, uint32_t piece)
     ahead_run(n);
 }
 
+size_t bl_node_opened_list(const bl_node *n, const size_t **entries)
+{
+    *entries = n->opened;
+    return n->nopened;
+}
+
+int bl_node_write_trace(const bl_node *n, const char *path, bl_err *err)
+{
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid()) >= (int)sizeof tmp)
+        return bl_fail(err, "%s: path too long", path);
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return bl_fail(err, "cannot write the trace %s: %s", tmp, strerror(errno));
+    for (size_t i = 0; i < n->nopened; i++) {
+        const char *p = n->mi->entries[n->opened[i]].path;
+        if (!strchr(p, '\n')) /* a name a line cannot hold is left out */
+            fprintf(f, "%s\n", p);
+    }
+    bool ok = fflush(f) == 0 && !ferror(f);
+    int e = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = false;
+        e = errno;
+    }
+    if (!ok || rename(tmp, path) < 0) {
+        if (ok)
+            e = errno;
+        unlink(tmp);
+        return bl_fail(err, "cannot write the trace %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+/* --learn: the trace follows the opens, written at most once a second (so
+ * a kept mount or a killed daemon leaves a current one) and at stop. */
+static void learn_flush(bl_node *n, bool now)
+{
+    if (!n->cfg.learn_path || n->learn_written == n->nopened)
+        return;
+    uint64_t t = bl_loop_now_ms(n->loop);
+    if (!now && t - n->learn_ms < 1000)
+        return;
+    n->learn_ms = t;
+    n->learn_written = n->nopened;
+    bl_err err;
+    if (bl_node_write_trace(n, n->cfg.learn_path, &err) < 0)
+        bl_warn("%s", err.msg);
+}
+
 void bl_node_opened(bl_node *n, size_t entry)
 {
+    if (entry < n->mi->num_entries && !n->opened_seen[entry]) {
+        n->opened_seen[entry] = 1;
+        n->opened[n->nopened++] = entry;
+    }
     if (n->cfg.mode != BL_FS_BLOCK)
         want_entry(n, entry, BL_PRIO_OPENED);
     if (n->ahead && bl_elfahead_track(n->ahead, entry) && bl_node_entry_local(n, entry)) {
@@ -286,7 +348,9 @@ bl_node *bl_node_new(bl_loop *loop, const bl_node_config *cfg, bl_err *err)
     }
     n->pending = bl_pending_new(n->mi->num_pieces, MAX_WAITERS);
     n->timed_out_at = calloc(n->mi->num_pieces ? n->mi->num_pieces : 1, sizeof(uint64_t));
-    if (!n->pending || !n->timed_out_at) {
+    n->opened = malloc((n->mi->num_entries + 1) * sizeof *n->opened);
+    n->opened_seen = calloc(n->mi->num_entries + 1, 1);
+    if (!n->pending || !n->timed_out_at || !n->opened || !n->opened_seen) {
         bl_fail(err, "out of memory");
         goto fail;
     }
@@ -338,6 +402,7 @@ void bl_node_stop(bl_node *n)
     if (n->stopped)
         return;
     n->stopped = true;
+    learn_flush(n, true);
     bl_pending_fail_all(n->pending, ECANCELED);
     drain(n);
     if (n->tick_timer) {
@@ -364,6 +429,8 @@ void bl_node_free(bl_node *n)
     bl_swarm_free(n->swarm);
     bl_elfahead_free(n->ahead);
     free(n->ahead_work);
+    free(n->opened);
+    free(n->opened_seen);
     bl_fsindex_free(&n->ix);
     free(n->timed_out_at);
     free(n);
@@ -436,6 +503,9 @@ void bl_node_status_json(bl_node *n, bl_buf *b, const char *mountpoint)
     bl_elfahead_stats ea = {0};
     if (n->ahead)
         bl_elfahead_get_stats(n->ahead, &ea);
+    bl_buf_printf(b, "\"opened_files\":%zu,\"learn\":", n->nopened);
+    bl_json_cstr(b, n->cfg.learn_path);
+    bl_buf_putc(b, ',');
     bl_buf_printf(b, "\"elf_readahead\":%s,\"elf_examined\":%llu,\"elf_readahead_files\":%llu,",
                   n->ahead ? "true" : "false", U(ea.examined), U(ea.found));
     bl_buf_printf(b, "\"reads_waiting\":%zu,\"cache_write_errors\":%llu,\"cache_error\":",
