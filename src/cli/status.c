@@ -31,7 +31,7 @@ static const char status_usage[] =
     "root (else $XDG_RUNTIME_DIR/bitlib or /tmp/bitlib-<uid>), key = first 16 hex digits of\n"
     "SHA-1 of the canonical mount point (\"seed:DIR\", \"fetch:DIR\", \"tracker:ADDR:PORT\"\n"
     "for the others).  The protocol is one request line, one JSON line back (ping,\n"
-    "status, lookup PATH, fetch PATH, fetch-range OFF LEN PATH); see src/fs/ctl.h.\n"
+    "status, opened, lookup PATH, fetch PATH, fetch-range OFF LEN PATH); see src/fs/ctl.h.\n"
     "\n"
     "options:\n"
     "      --json           print the JSON status object (without an argument: an array\n"
