@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/offload_submit.h"
 #include "core/log.h"
 #include "core/sha1.h"
 #include "offload/depotproto.h"
@@ -73,6 +74,22 @@ static void usage(FILE *f)
             "its line and column.  Exit 0 when the plan meets the deadlines, 1 when not.\n\n"
             "  --size SIZE          the data to offload (default: the sizes of the\n"
             "                       #Stageout sources, which must then exist here)\n"
+            "usage: bitlib offload submit SCRIPT --key-file FILE [--manifest PATH]\n"
+            "                             [--deadline WHEN] [--purge-deadline WHEN] [--rs K:M]\n"
+            "                             [--chunk SIZE] [--replicas R] [--timeout SEC]\n"
+            "                             [-- sbatch|qsub ARGS...]\n\n"
+            "Submit a job script whose offload directives (as plan reads them) say what to\n"
+            "offload and where: the script less those lines goes to the scheduler\n"
+            "unchanged (ARGS are its options, put before the script), then a stage-out\n"
+            "job that waits for it to end in any state (Slurm --dependency=afterany:ID,\n"
+            "PBS -W depend=afterany:ID) and runs 'bitlib offload push' on the #Stageout\n"
+            "sources (a directory: the regular files directly in it) to the #InterNode\n"
+            "and #Landmark depots with the #Deadline.  Relative paths are taken from the\n"
+            "directory submit runs in.  The scheduler is the one named after --, or the\n"
+            "one the script's #SBATCH or #PBS lines are for.\n\n"
+            "  --manifest PATH      where the stage-out writes the manifest; %%j is the job\n"
+            "                       id (default bitlib-offload-%%j.manifest); its script\n"
+            "                       and log go beside it (.stageout.sh, .log)\n"
             "  -h, --help           this text\n",
             DEFAULT_TIMEOUT);
 }
@@ -434,11 +451,11 @@ static int add_size(const char *path, const struct stat *st, int type, struct FT
     return 0;
 }
 
-static char *read_script(const char *path, size_t *len)
+char *offload_read_script(const char *cmd, const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "bitlib offload plan: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "%s: %s: %s\n", cmd, path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(BL_DIR_MAX_SCRIPT + 2);
@@ -446,7 +463,7 @@ static char *read_script(const char *path, size_t *len)
     int bad = ferror(f);
     fclose(f);
     if (!buf || bad) {
-        fprintf(stderr, "bitlib offload plan: %s: cannot read\n", path);
+        fprintf(stderr, "%s: %s: cannot read\n", cmd, path);
         free(buf);
         return NULL;
     }
@@ -480,7 +497,7 @@ static int do_plan(int argc, char **argv)
         goto out;
     }
     const char *path = argv[first];
-    if (!(buf = read_script(path, &len))) {
+    if (!(buf = offload_read_script("bitlib offload plan", path, &len))) {
         rc = 1;
         goto out;
     }
@@ -584,6 +601,47 @@ out:
     return rc;
 }
 
+/* ---- submit ---- */
+
+static int do_submit(int argc, char **argv)
+{
+    /* what follows "--" is the scheduler's, not ours */
+    int cut = argc;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--")) {
+            cut = i;
+            break;
+        }
+    opts o;
+    int first, rc = parse(cut, argv, &o, &first);
+    if (rc) {
+        free_opts(&o);
+        return rc < 0 ? 0 : rc;
+    }
+    rc = 2;
+    if (cut - first != 1 || !o.keyfile) {
+        fprintf(stderr, "bitlib offload submit: needs one SCRIPT and --key-file; see 'bitlib offload --help'\n");
+        goto out;
+    }
+    if (o.ndepots) {
+        fprintf(stderr, "bitlib offload submit: the depots come from the script's #InterNode and #Landmark lines, not --depot\n");
+        goto out;
+    }
+    if (cut < argc && cut + 1 == argc) {
+        fprintf(stderr, "bitlib offload submit: nothing after --: name the scheduler's submit command (sbatch or qsub)\n");
+        goto out;
+    }
+    offload_submit_args a = {.script = argv[first], .keyfile = o.keyfile, .manifest = o.manifest,
+                             .sched_argv = cut < argc ? argv + cut + 1 : NULL,
+                             .sched_argc = cut < argc ? (size_t)(argc - cut - 1) : 0,
+                             .deadline = o.deadline, .purge = o.purge, .k = o.k, .m = o.m,
+                             .replicas = o.replicas, .timeout = o.timeout, .chunk = o.chunk};
+    rc = offload_submit(&a);
+out:
+    free_opts(&o);
+    return rc;
+}
+
 int cmd_offload(int argc, char **argv)
 {
     if (argc < 2 || cli_wants_help(argc, argv) || !strcmp(argv[1], "help")) {
@@ -598,7 +656,9 @@ int cmd_offload(int argc, char **argv)
         return do_status(argc - 1, argv + 1);
     if (!strcmp(argv[1], "plan"))
         return do_plan(argc - 1, argv + 1);
-    fprintf(stderr, "bitlib offload: '%s' is not a subcommand (push, pull, status or plan); see 'bitlib offload --help'\n",
+    if (!strcmp(argv[1], "submit"))
+        return do_submit(argc - 1, argv + 1);
+    fprintf(stderr, "bitlib offload: '%s' is not a subcommand (push, pull, status, plan or submit); see 'bitlib offload --help'\n",
             argv[1]);
     return 2;
 }
