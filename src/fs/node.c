@@ -234,13 +234,10 @@ static void ahead_run(bl_node *n)
 /* Piece arrived: tracked objects it completed are examined. */
 static void ahead_local(bl_node *n, uint32_t piece)
 {
-    const bl_metainfo *mi = n->mi;
-    uint64_t start = (uint64_t)piece * mi->piece_length;
-    uint64_t end = start + bl_metainfo_piece_size(mi, piece);
-    for (size_t f = bl_metainfo_file_at(mi, start); f < mi->num_files; f++) {
-        const bl_mfile *mf = &mi->files[f];
-        if (mf->offset >= end)
-            break;
+    size_t f, end;
+    bl_metainfo_piece_files(n->mi, piece, &f, &end);
+    for (; f < end; f++) {
+        const bl_mfile *mf = &n->mi->files[f];
         if (mf->entry >= 0 && bl_elfahead_pending(n->ahead, (size_t)mf->entry) &&
             bl_node_entry_local(n, (size_t)mf->entry))
             n->ahead_work[n->ahead_nwork++] = (size_t)mf->entry;
