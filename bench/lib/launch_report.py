@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 
-ORDER = ["tmpfs", "hybrid", "file", "bulk", "sshfs"]
+ORDER = ["tmpfs", "hybrid", "learned", "file", "file-noahead", "bulk", "sshfs"]
 
 
 def read_kv(path):
@@ -194,13 +194,20 @@ def main():
     if h_big and f_big and h_big["time_median_s"] and f_big["time_median_s"]:
         v = f_big["time_median_s"] / h_big["time_median_s"]
         targets.append(("file / hybrid at N=%d" % big, v, "<= 1.2", v <= 1.2))
+    fn_big, l_big = get("file-noahead", big), get("learned", big)
+    if f_big and fn_big and f_big["time_median_s"] and fn_big["time_median_s"]:
+        v = f_big["time_median_s"] / fn_big["time_median_s"]
+        targets.append(("file / file-noahead at N=%d" % big, v, "< 1", v < 1))
+    if h_big and l_big and h_big["time_median_s"] and l_big["time_median_s"]:
+        v = l_big["time_median_s"] / h_big["time_median_s"]
+        targets.append(("learned / hybrid at N=%d" % big, v, "<= 1.05", v <= 1.05))
     if s_big and s_small and s_big["time_median_s"] and s_small["time_median_s"] and big != small:
         v = s_big["time_median_s"] / s_small["time_median_s"]
         targets.append(("sshfs N=%d / N=%d (linear: %.0f)" % (big, small, big / small), v,
                         "~ %.0f" % (big / small), None))
     if targets:
         print()
-        print("targets (issue 11): measured ratio, target, met")
+        print("targets (issues 11, 15): measured ratio, target, met")
         for name, v, want, met in targets:
             print("  %-34s %6.2f  %-7s %s" % (name, v, want, "-" if met is None else
                                                ("yes" if met else "NO")))

@@ -33,6 +33,7 @@ int cmd_keygen(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
+int cmd_prefetch(int argc, char **argv);
 
 /* Write a whole file atomically (temporary name, fsync, rename), mode 0644. */
 int cli_write_file(const char *path, const uint8_t *data, size_t len, bl_err *err);

@@ -20,6 +20,8 @@ static const struct bl_cmd commands[] = {
     {"run", "run one rank of a job with the set mounted (one daemon per node)", cmd_run},
     {"launch", "a job in one line: tracker, description, seeders, bitlib run", cmd_launch},
     {"cache", "list node caches; remove old ones and what killed jobs left", cmd_cache},
+    {"prefetch", "learn a description's prefetch list from jobs' first-open traces",
+     cmd_prefetch},
     {"offload", "offload job results, erasure coded, to depots; pull them back", cmd_offload},
     {"depot", "an intermediate node that holds offloaded chunks", cmd_depot},
 };

@@ -64,6 +64,16 @@ static const char mount_usage[] =
     "                          what is asked for over the control socket (fetch PATH);\n"
     "                          block mode needs FUSE. The tree is a copy: the set takes\n"
     "                          twice its size in the cache\n"
+    "      --no-elf-readahead  file and hybrid modes: do not fetch ahead what an opened ELF\n"
+    "                          object needs.  By default, once a program or library opened\n"
+    "                          from the set is local, the files of the set its DT_NEEDED\n"
+    "                          entries resolve to (RPATH, the set's LD_LIBRARY_PATH,\n"
+    "                          RUNPATH, $ORIGIN) are fetched below every reader's\n"
+    "                          deadline, and theirs in turn, before the loader asks\n"
+    "      --learn TRACE       keep the order in which applications first open the set's\n"
+    "                          files in TRACE (one path per line; %h becomes the host\n"
+    "                          name), rewritten at most once a second and at unmount;\n"
+    "                          'bitlib prefetch learn' turns traces into a prefetch list\n"
     "  -f, --foreground        stay attached; log to stderr\n"
     "  -l, --listen ADDR:PORT  accept peers here (default 0.0.0.0:0, a free port)\n"
     "  -p, --peer ADDR:PORT    connect to this peer (repeatable)\n"
@@ -318,6 +328,27 @@ static int wait_for_child(pid_t pid, int rfd, const char *log_path)
     return 1;
 }
 
+/* --learn TRACE with %h replaced by this node's host name. */
+static int learn_path(const char *arg, char *out, size_t outsz)
+{
+    char host[256];
+    if (gethostname(host, sizeof host) < 0)
+        snprintf(host, sizeof host, "unknown-host");
+    host[sizeof host - 1] = 0;
+    size_t n = 0;
+    for (const char *p = arg; *p; p++) {
+        const char *add = p[0] == '%' && p[1] == 'h' ? host : NULL;
+        size_t len = add ? strlen(add) : 1;
+        if (n + len >= outsz)
+            return -1;
+        memcpy(out + n, add ? add : p, len);
+        n += len;
+        p += add ? 1 : 0;
+    }
+    out[n] = 0;
+    return 0;
+}
+
 int cmd_mount(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -326,6 +357,8 @@ int cmd_mount(int argc, char **argv)
         {"read-timeout", required_argument, NULL, 'R'},
         {"allow-other", no_argument, NULL, 'A'},
         {"no-fuse", no_argument, NULL, 'N'},
+        {"no-elf-readahead", no_argument, NULL, 'E'},
+        {"learn", required_argument, NULL, 'Z'},
         {"foreground", no_argument, NULL, 'f'},
         {"listen", required_argument, NULL, 'l'},
         {"peer", required_argument, NULL, 'p'},
@@ -348,7 +381,8 @@ int cmd_mount(int argc, char **argv)
     cli_peers po;
     cli_peers_init(&po, "0.0.0.0:0");
     double read_timeout = 60, stop_wait = 30;
-    bool allow_other = false, foreground = false, no_fuse = false;
+    bool allow_other = false, foreground = false, no_fuse = false, no_elf_readahead = false;
+    char learn[PATH_MAX] = "";
     cli_trust to = {.n = 0};
     int c;
     opterr = 0;
@@ -391,6 +425,13 @@ int cmd_mount(int argc, char **argv)
         }
         case 'A': allow_other = true; break;
         case 'N': no_fuse = true; break;
+        case 'E': no_elf_readahead = true; break;
+        case 'Z':
+            if (learn_path(optarg, learn, sizeof learn) < 0) {
+                fprintf(stderr, "%s: --learn '%s': path too long\n", cmd, optarg);
+                return 2;
+            }
+            break;
         case 'f': foreground = true; break;
         case 'S': sock = optarg; break;
         case 'L': log_path = optarg; break;
@@ -537,10 +578,12 @@ int cmd_mount(int argc, char **argv)
         .use_trackers = po.use_trackers, .policy = po.policy,
         .secret = po.secret.len ? &po.secret : NULL, .allow_stock = po.allow_stock,
         .log_path = foreground ? NULL : log_path,
-        .tree_dir = no_fuse ? tree_dir : NULL, .on_piece = on_piece, .on_piece_arg = &m,
+        .no_elf_readahead = no_elf_readahead, .learn_path = learn[0] ? learn : NULL,
+        .tree_dir = no_fuse ? tree_dir : NULL,
+        .on_piece = on_piece, .on_piece_arg = &m,
     };
     m.node = bl_node_new(m.loop, &nc, &err);
-    if (!m.node)
+    if (!m.node || (learn[0] && bl_node_write_trace(m.node, learn, &err) < 0))
         goto fail;
     cli_peers_add(&po, bl_node_swarm(m.node));
     if (bl_loop_signal(m.loop, SIGINT, on_signal, &m, &err) < 0 ||

@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/offload_submit.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/sha1.h"
 #include "offload/depotproto.h"
@@ -50,13 +52,19 @@ static void usage(FILE *f)
             "  --replicas R         copies of every chunk, on distinct depots (default 1)\n"
             "  --timeout SEC        a depot silent this long is down (default %d)\n"
             "  -q, --quiet          print only the summary and errors\n\n"
-            "usage: bitlib offload pull MANIFEST --out DIR [--key-file FILE] [--timeout SEC]\n\n"
+            "usage: bitlib offload pull MANIFEST --out DIR [--key-file FILE] [--timeout SEC]\n"
+            "                           [--json]\n\n"
             "Fetch any K chunks of every stripe from whichever depots have them, check each\n"
             "against the manifest (a damaged one is fetched from another depot), decode,\n"
             "check every file's SHA-256 and only then move the files into DIR.  With\n"
             "--key-file the manifest's signature is checked too (without it, the manifest\n"
-            "is trusted as it is; the depots still prove they hold the offload's key).\n\n"
-            "  --out DIR            where the files go (must exist)\n\n"
+            "is trusted as it is; the depots still prove they hold the offload's key).\n"
+            "Interrupted (even by SIGKILL) or failed, it resumes when run again: the\n"
+            "stripes already in DIR's temporary files (.NAME.bitlib-pull) that match the\n"
+            "manifest are kept, only the rest is fetched.\n\n"
+            "  --out DIR            where the files go (must exist)\n"
+            "  --json               the report as one JSON line on stdout (bytes fetched,\n"
+            "                       bytes resumed from disk, per depot)\n\n"
             "usage: bitlib offload status MANIFEST [--key-file FILE] [--timeout SEC] [--stripes]\n\n"
             "Ask every depot of the manifest what it holds of the offload, and say whether\n"
             "the offload can be recovered now (every stripe has K chunks on depots that are\n"
@@ -73,12 +81,28 @@ static void usage(FILE *f)
             "its line and column.  Exit 0 when the plan meets the deadlines, 1 when not.\n\n"
             "  --size SIZE          the data to offload (default: the sizes of the\n"
             "                       #Stageout sources, which must then exist here)\n"
+            "usage: bitlib offload submit SCRIPT --key-file FILE [--manifest PATH]\n"
+            "                             [--deadline WHEN] [--purge-deadline WHEN] [--rs K:M]\n"
+            "                             [--chunk SIZE] [--replicas R] [--timeout SEC]\n"
+            "                             [-- sbatch|qsub ARGS...]\n\n"
+            "Submit a job script whose offload directives (as plan reads them) say what to\n"
+            "offload and where: the script less those lines goes to the scheduler\n"
+            "unchanged (ARGS are its options, put before the script), then a stage-out\n"
+            "job that waits for it to end in any state (Slurm --dependency=afterany:ID,\n"
+            "PBS -W depend=afterany:ID) and runs 'bitlib offload push' on the #Stageout\n"
+            "sources (a directory: the regular files directly in it) to the #InterNode\n"
+            "and #Landmark depots with the #Deadline.  Relative paths are taken from the\n"
+            "directory submit runs in.  The scheduler is the one named after --, or the\n"
+            "one the script's #SBATCH or #PBS lines are for.\n\n"
+            "  --manifest PATH      where the stage-out writes the manifest; %%j is the job\n"
+            "                       id (default bitlib-offload-%%j.manifest); its script\n"
+            "                       and log go beside it (.stageout.sh, .log)\n"
             "  -h, --help           this text\n",
             DEFAULT_TIMEOUT);
 }
 
 enum { O_MANIFEST = 256, O_KEY, O_DEPOT, O_DEADLINE, O_PURGE, O_RS, O_CHUNK, O_REPLICAS,
-       O_TIMEOUT, O_OUT, O_STRIPES, O_SIZE };
+       O_TIMEOUT, O_OUT, O_STRIPES, O_SIZE, O_JSON };
 
 static const struct option longopts[] = {
     {"manifest", required_argument, NULL, O_MANIFEST}, {"key-file", required_argument, NULL, O_KEY},
@@ -87,7 +111,7 @@ static const struct option longopts[] = {
     {"chunk", required_argument, NULL, O_CHUNK},       {"replicas", required_argument, NULL, O_REPLICAS},
     {"timeout", required_argument, NULL, O_TIMEOUT},   {"out", required_argument, NULL, O_OUT},
     {"stripes", no_argument, NULL, O_STRIPES},         {"quiet", no_argument, NULL, 'q'},
-    {"size", required_argument, NULL, O_SIZE},
+    {"size", required_argument, NULL, O_SIZE},         {"json", no_argument, NULL, O_JSON},
     {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0}};
 
 typedef struct opts {
@@ -98,7 +122,7 @@ typedef struct opts {
     double deadline, purge;
     unsigned k, m, replicas, timeout;
     uint64_t chunk, size;
-    bool stripes, has_size;
+    bool stripes, has_size, json;
 } opts;
 
 /* "HOST:PORT[:SIZE]": the depot and its cap, read as #Landmark reads it. */
@@ -158,6 +182,13 @@ static int parse(int argc, char **argv, opts *o, int *first)
         case O_KEY: o->keyfile = optarg; break;
         case O_OUT: o->out = optarg; break;
         case O_STRIPES: o->stripes = true; break;
+        case O_JSON:
+            if (strcmp(o->sub, "pull")) {
+                fprintf(stderr, "%s: --json is an option of 'bitlib offload pull' only\n", cmd);
+                return 2;
+            }
+            o->json = true;
+            break;
         case O_SIZE:
             if (bl_parse_bytes(optarg, &o->size, &err) < 0 || o->size == 0) {
                 fprintf(stderr, "%s: --size '%s': a size like 64M or 2G, not 0\n", cmd, optarg);
@@ -322,6 +353,33 @@ static void report_depots(const bl_manifest *mf, const bl_pull_report *rep, bool
     }
 }
 
+/* pull --json: one line, also on failure (then with "error") */
+static void pull_json(const bl_manifest *mf, const bl_pull_report *rep, const char *error)
+{
+    bl_buf b;
+    bl_buf_init(&b);
+    bl_buf_printf(&b, "{\"event\":\"%s\",\"files\":%zu,\"bytes\":%" PRIu64 ",\"stripes\":%" PRIu64
+                  ",\"bytes_fetched\":%" PRIu64 ",\"bytes_resumed\":%" PRIu64 ",\"stripes_resumed\":%" PRIu64
+                  ",\"bytes_written\":%" PRIu64 ",\"seconds\":%.3f,\"error\":",
+                  error ? "failed" : "pulled", mf->nfiles, mf->total, mf->nstripes, rep->bytes_fetched,
+                  rep->bytes_resumed, rep->stripes_resumed, rep->bytes, rep->seconds);
+    bl_json_cstr(&b, error);
+    bl_buf_puts(&b, ",\"depots\":[");
+    for (size_t d = 0; rep->depot && d < mf->ndepots; d++) {
+        const bl_pull_depot *pd = &rep->depot[d];
+        bl_buf_puts(&b, d ? ",{\"addr\":" : "{\"addr\":");
+        bl_json_cstr(&b, mf->depots[d]);
+        bl_buf_printf(&b, ",\"up\":%s,\"chunks_fetched\":%" PRIu64 ",\"chunks_bad\":%" PRIu64 ",\"why\":",
+                      pd->up ? "true" : "false", pd->fetched, pd->bad);
+        bl_json_cstr(&b, pd->up ? NULL : pd->why);
+        bl_buf_putc(&b, '}');
+    }
+    bl_buf_puts(&b, "]}\n");
+    fwrite(b.data, 1, b.len, stdout);
+    fflush(stdout);
+    bl_buf_free(&b);
+}
+
 static int do_pull(int argc, char **argv)
 {
     opts o;
@@ -346,17 +404,25 @@ static int do_pull(int argc, char **argv)
     bl_err err;
     signal(SIGPIPE, SIG_IGN);
     rc = bl_pull_run(&mf, o.out, o.timeout * 1000, &rep, &err);
+    if (o.json)
+        pull_json(&mf, &rep, rc < 0 ? err.msg : NULL);
     if (rc < 0) {
         fprintf(stderr, "bitlib offload pull: %s\n", err.msg);
         rc = 1;
+    } else if (o.json) {
+        rc = 0;
     } else {
         size_t up = 0;
         for (size_t d = 0; d < mf.ndepots; d++)
             up += rep.depot[d].up;
         report_depots(&mf, &rep, true);
-        printf("pulled %zu file%s, %" PRIu64 " bytes in %.2f s (%.1f MB/s) from %zu of %zu depots into %s; every file matches its SHA-256\n",
+        printf("pulled %zu file%s, %" PRIu64 " bytes in %.2f s (%.1f MB/s) from %zu of %zu depots into %s; every file matches its SHA-256",
                mf.nfiles, mf.nfiles == 1 ? "" : "s", mf.total, rep.seconds,
                rep.seconds > 0 ? mf.total / rep.seconds / 1e6 : 0.0, up, mf.ndepots, o.out);
+        if (rep.stripes_resumed)
+            printf(" (resumed: %" PRIu64 " bytes were on disk already, %" PRIu64 " bytes fetched)", rep.bytes_resumed,
+                   rep.bytes_fetched);
+        printf("\n");
         rc = 0;
     }
     bl_pull_report_free(&rep);
@@ -434,11 +500,11 @@ static int add_size(const char *path, const struct stat *st, int type, struct FT
     return 0;
 }
 
-static char *read_script(const char *path, size_t *len)
+char *offload_read_script(const char *cmd, const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "bitlib offload plan: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "%s: %s: %s\n", cmd, path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(BL_DIR_MAX_SCRIPT + 2);
@@ -446,7 +512,7 @@ static char *read_script(const char *path, size_t *len)
     int bad = ferror(f);
     fclose(f);
     if (!buf || bad) {
-        fprintf(stderr, "bitlib offload plan: %s: cannot read\n", path);
+        fprintf(stderr, "%s: %s: cannot read\n", cmd, path);
         free(buf);
         return NULL;
     }
@@ -480,7 +546,7 @@ static int do_plan(int argc, char **argv)
         goto out;
     }
     const char *path = argv[first];
-    if (!(buf = read_script(path, &len))) {
+    if (!(buf = offload_read_script("bitlib offload plan", path, &len))) {
         rc = 1;
         goto out;
     }
@@ -584,6 +650,47 @@ out:
     return rc;
 }
 
+/* ---- submit ---- */
+
+static int do_submit(int argc, char **argv)
+{
+    /* what follows "--" is the scheduler's, not ours */
+    int cut = argc;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--")) {
+            cut = i;
+            break;
+        }
+    opts o;
+    int first, rc = parse(cut, argv, &o, &first);
+    if (rc) {
+        free_opts(&o);
+        return rc < 0 ? 0 : rc;
+    }
+    rc = 2;
+    if (cut - first != 1 || !o.keyfile) {
+        fprintf(stderr, "bitlib offload submit: needs one SCRIPT and --key-file; see 'bitlib offload --help'\n");
+        goto out;
+    }
+    if (o.ndepots) {
+        fprintf(stderr, "bitlib offload submit: the depots come from the script's #InterNode and #Landmark lines, not --depot\n");
+        goto out;
+    }
+    if (cut < argc && cut + 1 == argc) {
+        fprintf(stderr, "bitlib offload submit: nothing after --: name the scheduler's submit command (sbatch or qsub)\n");
+        goto out;
+    }
+    offload_submit_args a = {.script = argv[first], .keyfile = o.keyfile, .manifest = o.manifest,
+                             .sched_argv = cut < argc ? argv + cut + 1 : NULL,
+                             .sched_argc = cut < argc ? (size_t)(argc - cut - 1) : 0,
+                             .deadline = o.deadline, .purge = o.purge, .k = o.k, .m = o.m,
+                             .replicas = o.replicas, .timeout = o.timeout, .chunk = o.chunk};
+    rc = offload_submit(&a);
+out:
+    free_opts(&o);
+    return rc;
+}
+
 int cmd_offload(int argc, char **argv)
 {
     if (argc < 2 || cli_wants_help(argc, argv) || !strcmp(argv[1], "help")) {
@@ -598,7 +705,9 @@ int cmd_offload(int argc, char **argv)
         return do_status(argc - 1, argv + 1);
     if (!strcmp(argv[1], "plan"))
         return do_plan(argc - 1, argv + 1);
-    fprintf(stderr, "bitlib offload: '%s' is not a subcommand (push, pull, status or plan); see 'bitlib offload --help'\n",
+    if (!strcmp(argv[1], "submit"))
+        return do_submit(argc - 1, argv + 1);
+    fprintf(stderr, "bitlib offload: '%s' is not a subcommand (push, pull, status, plan or submit); see 'bitlib offload --help'\n",
             argv[1]);
     return 2;
 }

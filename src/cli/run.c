@@ -79,6 +79,12 @@ static const char run_usage[] =
     "                          the mount\n"
     "      --no-fuse           no FUSE mount: the daemon keeps the set's tree in its cache\n"
     "                          and CMD loads libraries through the LD_AUDIT library (below)\n"
+    "      --no-elf-readahead  the daemon does not fetch ahead the libraries an opened ELF\n"
+    "                          object needs (see 'bitlib mount --help')\n"
+    "      --learn TRACE       the daemon keeps the order in which the job first opens the\n"
+    "                          set's files in TRACE (%h: the host name), for 'bitlib\n"
+    "                          prefetch learn'.  Only a daemon this rank starts gets it:\n"
+    "                          one already running is told nothing\n"
     "      --wait-all          before CMD starts, wait until every file of the set is local\n"
     "                          (with --no-fuse: in the tree)\n"
     "  -v, --verbose           say whether this rank started or joined the daemon\n"
@@ -456,6 +462,8 @@ int cmd_run(int argc, char **argv)
         {"allow-other", no_argument, NULL, 'A'},
         {"in-set", no_argument, NULL, 'I'},
         {"no-fuse", no_argument, NULL, 'N'},
+        {"no-elf-readahead", no_argument, NULL, 'E'},
+        {"learn", required_argument, NULL, 'Z'},
         {"wait-all", no_argument, NULL, 'W'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -533,6 +541,14 @@ int cmd_run(int argc, char **argv)
             break;
         case 'N':
             r.no_fuse = true;
+            break;
+        case 'E':
+            if (pass(&r, "--no-elf-readahead", NULL) < 0)
+                return 2;
+            break;
+        case 'Z':
+            if (pass(&r, "--learn", optarg) < 0)
+                return 2;
             break;
         case 'W':
             r.wait_all = true;

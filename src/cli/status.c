@@ -31,7 +31,7 @@ static const char status_usage[] =
     "root (else $XDG_RUNTIME_DIR/bitlib or /tmp/bitlib-<uid>), key = first 16 hex digits of\n"
     "SHA-1 of the canonical mount point (\"seed:DIR\", \"fetch:DIR\", \"tracker:ADDR:PORT\"\n"
     "for the others).  The protocol is one request line, one JSON line back (ping,\n"
-    "status, lookup PATH, fetch PATH, fetch-range OFF LEN PATH); see src/fs/ctl.h.\n"
+    "status, opened, lookup PATH, fetch PATH, fetch-range OFF LEN PATH); see src/fs/ctl.h.\n"
     "\n"
     "options:\n"
     "      --json           print the JSON status object (without an argument: an array\n"
@@ -42,6 +42,9 @@ static const char status_usage[] =
     "      --socket PATH    the daemon's control socket (default: derived as above)\n"
     "      --timeout SEC    give up waiting for an answer after SEC seconds (default 10;\n"
     "                       --fetch waits as long as the daemon does)\n"
+    "      --opened         the files applications opened through MOUNTPOINT, in the\n"
+    "                       order of their first open, one set-relative path per line\n"
+    "                       (a trace for 'bitlib prefetch learn')\n"
     "  -h, --help           this text\n";
 
 /* Top-level numbers of the status object (our own, flat, unique keys). */
@@ -330,19 +333,48 @@ static void no_daemon(const char *cmd, const char *mp, const char *sock)
                         "status' lists those that run\n", cmd, mp, sock);
 }
 
+/* The "opened" answer as one path per line (--json: as it came). */
+static int print_opened(const char *cmd, const char *js, bool json)
+{
+    if (json) {
+        puts(js);
+        return 0;
+    }
+    const char *p = strstr(js, "\"opened\":[");
+    if (strncmp(js, "{\"ok\":true", 10) != 0 || !p) {
+        fprintf(stderr, "%s: the daemon does not keep the open order (%s); is it older than "
+                        "this bitlib?\n", cmd, js);
+        return 1;
+    }
+    p += strlen("\"opened\":[");
+    static char path[BL_CTL_LINE_MAX];
+    while (*p == '"') {
+        p = bl_json_unstr(p, path, sizeof path);
+        if (!p) {
+            fprintf(stderr, "%s: malformed answer from the daemon\n", cmd);
+            return 1;
+        }
+        puts(path);
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
 int cmd_status(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'J'},
         {"fetch", required_argument, NULL, 'F'},
         {"lookup", required_argument, NULL, 'K'},
+        {"opened", no_argument, NULL, 'O'},
         {"socket", required_argument, NULL, 'S'},
         {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     const char *cmd = "bitlib status";
-    bool json = false;
+    bool json = false, opened = false;
     const char *fetch = NULL, *lookup = NULL, *sock = NULL;
     double timeout = 10;
     int c;
@@ -352,6 +384,7 @@ int cmd_status(int argc, char **argv)
         case 'J': json = true; break;
         case 'F': fetch = optarg; break;
         case 'K': lookup = optarg; break;
+        case 'O': opened = true; break;
         case 'S': sock = optarg; break;
         case 't': {
             char *end;
@@ -372,9 +405,9 @@ int cmd_status(int argc, char **argv)
         return 2;
     }
     if (argc == optind && !sock) {
-        if (fetch || lookup) {
-            fprintf(stderr, "%s: --fetch and --lookup need MOUNTPOINT; see '%s --help'\n", cmd,
-                    cmd);
+        if (fetch || lookup || opened) {
+            fprintf(stderr, "%s: --fetch, --lookup and --opened need MOUNTPOINT; see '%s "
+                            "--help'\n", cmd, cmd);
             return 2;
         }
         return list_all(json, (int)(timeout * 1000));
@@ -397,6 +430,8 @@ int cmd_status(int argc, char **argv)
         wait_ms = -1;
     } else if (lookup) {
         bl_buf_printf(&req, "lookup %s", lookup);
+    } else if (opened) {
+        bl_buf_puts(&req, "opened");
     } else {
         bl_buf_puts(&req, "status");
     }
@@ -413,7 +448,9 @@ int cmd_status(int argc, char **argv)
         goto out;
     }
     const char *js = (const char *)reply.data;
-    if (fetch || lookup) {
+    if (opened) {
+        rc = print_opened(cmd, js, json);
+    } else if (fetch || lookup) {
         puts(js);
         rc = strncmp(js, "{\"ok\":true", 10) == 0 ? 0 : 1;
     } else {

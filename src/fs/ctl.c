@@ -267,6 +267,17 @@ static void handle(conn *c, char *line)
         bl_buf_putc(&c->out, '\n');
     } else if (!c->ctl->node) {
         reply_error(c, "this daemon serves no mount; known requests: ping, status");
+    } else if (r.op == BL_CTL_OPENED) {
+        const size_t *list;
+        size_t n = bl_node_opened_list(c->ctl->node, &list);
+        const bl_metainfo *mi = bl_node_mi(c->ctl->node);
+        bl_buf_puts(&c->out, "{\"ok\":true,\"opened\":[");
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                bl_buf_putc(&c->out, ',');
+            bl_json_cstr(&c->out, mi->entries[list[i]].path);
+        }
+        bl_buf_puts(&c->out, "]}\n");
     } else if (r.op == BL_CTL_LOOKUP) {
         reply_lookup(c, r.path);
     } else if (r.op == BL_CTL_FETCH || r.op == BL_CTL_FETCH_RANGE) {
@@ -275,9 +286,9 @@ static void handle(conn *c, char *line)
         reply_error(c, "usage: fetch-range OFF LEN PATH");
     } else {
         char safe[64];
-        char msg[160];
-        snprintf(msg, sizeof msg, "unknown request '%s'; known: ping, status, lookup PATH, "
-                                  "fetch PATH, fetch-range OFF LEN PATH",
+        char msg[224];
+        snprintf(msg, sizeof msg, "unknown request '%s'; known: ping, status, opened, "
+                                  "lookup PATH, fetch PATH, fetch-range OFF LEN PATH",
                  bl_log_safe(safe, sizeof safe, line, strlen(line)));
         reply_error(c, msg);
     }

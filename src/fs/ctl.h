@@ -21,6 +21,8 @@
  *
  *   ping                      {"ok":true}
  *   status                    the node's status object (bl_node_status_json)
+ *   opened                    {"ok":true,"opened":[PATH...]}: the set-relative paths
+ *                              applications opened, in the order of their first open
  *   lookup PATH               {"ok":true,"path","type":"file|dir|symlink","mode",
  *                              "size","local"[,"target"]}  (description only: no network)
  *   fetch PATH                answered when every byte of the file is local:

@@ -46,6 +46,8 @@ void bl_ctl_parse(const char *line, bl_ctl_req *r)
         r->op = BL_CTL_PING;
     } else if (!strcmp(line, "status")) {
         r->op = BL_CTL_STATUS;
+    } else if (!strcmp(line, "opened")) {
+        r->op = BL_CTL_OPENED;
     } else if (!strncmp(line, "lookup ", 7)) {
         r->op = BL_CTL_LOOKUP;
         r->path = line + 7;

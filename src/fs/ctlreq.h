@@ -17,6 +17,7 @@ enum bl_ctl_op {
     BL_CTL_UNKNOWN = 0,
     BL_CTL_PING,
     BL_CTL_STATUS,
+    BL_CTL_OPENED,      /* the first-open order */
     BL_CTL_LOOKUP,      /* path */
     BL_CTL_FETCH,       /* path */
     BL_CTL_FETCH_RANGE, /* off, len, path */

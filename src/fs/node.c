@@ -4,11 +4,15 @@
  *           (PREFETCH, symlinks resolved inside the set), and without FUSE
  *           (a tree: nothing would ever open the other files) the rest of
  *           the set after it (BULK); file, block: nothing
- *   open    bulk, file, hybrid: the file's pieces become OPENED
+ *   open    bulk, file, hybrid: the file's pieces become OPENED; file and
+ *           hybrid: once an opened ELF object is local, the files of the
+ *           set its dynamic section names (fs/elfahead.h) become PREFETCH,
+ *           and theirs as they arrive (off with no_elf_readahead)
  *   read    every mode: missing pieces the read covers get a deadline */
 #include "fs/node.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +20,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/sha1.h"
+#include "fs/elfahead.h"
 #include "fs/pending.h"
 
 #define TICK_MS 100
@@ -42,6 +47,14 @@ struct bl_node {
     uint64_t tick_timer;
     uint64_t start_ms;
     int store_errno;         /* the cache cannot store pieces (swarm paused) */
+    size_t *opened;          /* entries in the order they were first opened */
+    size_t nopened;
+    uint8_t *opened_seen;    /* per entry */
+    size_t learn_written;    /* nopened when cfg.learn_path was last written */
+    uint64_t learn_ms;       /* when */
+    bl_elfahead *ahead;      /* ELF read-ahead (file, hybrid), or NULL */
+    size_t *ahead_work;      /* entries to examine now (a stack) */
+    size_t ahead_nwork;
     bool stopped;
 };
 
@@ -78,11 +91,16 @@ static void drain(bl_node *n)
     }
 }
 
+static void ahead_local(bl_node *n, uint32_t piece);
+static void learn_flush(bl_node *n, bool now);
+
 static void on_piece(void *arg, uint32_t piece)
 {
     bl_node *n = arg;
     if (bl_pending_piece(n->pending, piece, bl_loop_now_ms(n->loop)))
         drain(n);
+    if (n->ahead)
+        ahead_local(n, piece);
     if (n->cfg.on_piece)
         n->cfg.on_piece(n->cfg.on_piece_arg, piece);
 }
@@ -109,6 +127,7 @@ static void tick(bl_loop *loop, void *arg)
 {
     bl_node *n = arg;
     n->tick_timer = bl_loop_timer(loop, TICK_MS, tick, n);
+    learn_flush(n, false);
     if (bl_pending_expire(n->pending, bl_loop_now_ms(loop)))
         drain(n);
 }
@@ -185,10 +204,109 @@ static void want_entry(bl_node *n, size_t entry, enum bl_prio cls)
         bl_swarm_want(n->swarm, first, last, cls);
 }
 
+/* Examine every local object on the work stack; what they need is wanted
+ * next, below every reader's deadline and every opened file, and examined
+ * in turn as soon as it is local. */
+static void ahead_run(bl_node *n)
+{
+    size_t deps[256];
+    while (n->ahead_nwork) {
+        size_t e = n->ahead_work[--n->ahead_nwork];
+        uint64_t size = n->mi->entries[e].size;
+        if (size > BL_ELFAHEAD_MAX_IMAGE)
+            continue;
+        uint8_t *img = malloc(size);
+        bl_err err;
+        if (!img || bl_node_read(n, e, 0, size, img, &err) != (int64_t)size) {
+            free(img);
+            continue;
+        }
+        size_t nd = bl_elfahead_examine(n->ahead, e, img, size, deps, 256);
+        free(img);
+        for (size_t i = 0; i < nd; i++) {
+            want_entry(n, deps[i], BL_PRIO_PREFETCH);
+            if (bl_node_entry_local(n, deps[i]))
+                n->ahead_work[n->ahead_nwork++] = deps[i];
+        }
+    }
+}
+
+/* Piece arrived: tracked objects it completed are examined. */
+static void ahead_local(bl_node *n, uint32_t piece)
+{
+    size_t f, end;
+    bl_metainfo_piece_files(n->mi, piece, &f, &end);
+    for (; f < end; f++) {
+        const bl_mfile *mf = &n->mi->files[f];
+        if (mf->entry >= 0 && bl_elfahead_pending(n->ahead, (size_t)mf->entry) &&
+            bl_node_entry_local(n, (size_t)mf->entry))
+            n->ahead_work[n->ahead_nwork++] = (size_t)mf->entry;
+    }
+    ahead_run(n);
+}
+
+size_t bl_node_opened_list(const bl_node *n, const size_t **entries)
+{
+    *entries = n->opened;
+    return n->nopened;
+}
+
+int bl_node_write_trace(const bl_node *n, const char *path, bl_err *err)
+{
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid()) >= (int)sizeof tmp)
+        return bl_fail(err, "%s: path too long", path);
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return bl_fail(err, "cannot write the trace %s: %s", tmp, strerror(errno));
+    for (size_t i = 0; i < n->nopened; i++) {
+        const char *p = n->mi->entries[n->opened[i]].path;
+        if (!strchr(p, '\n')) /* a name a line cannot hold is left out */
+            fprintf(f, "%s\n", p);
+    }
+    bool ok = fflush(f) == 0 && !ferror(f);
+    int e = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = false;
+        e = errno;
+    }
+    if (!ok || rename(tmp, path) < 0) {
+        if (ok)
+            e = errno;
+        unlink(tmp);
+        return bl_fail(err, "cannot write the trace %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+/* --learn: the trace follows the opens, written at most once a second (so
+ * a kept mount or a killed daemon leaves a current one) and at stop. */
+static void learn_flush(bl_node *n, bool now)
+{
+    if (!n->cfg.learn_path || n->learn_written == n->nopened)
+        return;
+    uint64_t t = bl_loop_now_ms(n->loop);
+    if (!now && t - n->learn_ms < 1000)
+        return;
+    n->learn_ms = t;
+    n->learn_written = n->nopened;
+    bl_err err;
+    if (bl_node_write_trace(n, n->cfg.learn_path, &err) < 0)
+        bl_warn("%s", err.msg);
+}
+
 void bl_node_opened(bl_node *n, size_t entry)
 {
+    if (entry < n->mi->num_entries && !n->opened_seen[entry]) {
+        n->opened_seen[entry] = 1;
+        n->opened[n->nopened++] = entry;
+    }
     if (n->cfg.mode != BL_FS_BLOCK)
         want_entry(n, entry, BL_PRIO_OPENED);
+    if (n->ahead && bl_elfahead_track(n->ahead, entry) && bl_node_entry_local(n, entry)) {
+        n->ahead_work[n->ahead_nwork++] = entry;
+        ahead_run(n);
+    }
 }
 
 static void want_prefetch(bl_node *n)
@@ -227,9 +345,21 @@ bl_node *bl_node_new(bl_loop *loop, const bl_node_config *cfg, bl_err *err)
     }
     n->pending = bl_pending_new(n->mi->num_pieces, MAX_WAITERS);
     n->timed_out_at = calloc(n->mi->num_pieces ? n->mi->num_pieces : 1, sizeof(uint64_t));
-    if (!n->pending || !n->timed_out_at) {
+    n->opened = malloc((n->mi->num_entries + 1) * sizeof *n->opened);
+    n->opened_seen = calloc(n->mi->num_entries + 1, 1);
+    if (!n->pending || !n->timed_out_at || !n->opened || !n->opened_seen) {
         bl_fail(err, "out of memory");
         goto fail;
+    }
+    if (!cfg->no_elf_readahead && (cfg->mode == BL_FS_FILE || cfg->mode == BL_FS_HYBRID)) {
+        /* each entry is pushed on the work stack at most once (when it
+         * stops being pending), so num_entries slots always suffice */
+        n->ahead = bl_elfahead_new(n->mi, &n->ix, err);
+        n->ahead_work = malloc((n->mi->num_entries + 1) * sizeof *n->ahead_work);
+        if (!n->ahead || !n->ahead_work) {
+            bl_fail(err, "out of memory");
+            goto fail;
+        }
     }
     bl_swarm_config sc = {
         .mi = n->mi, .dir = cfg->cache_dir, .seed = false, .listen = cfg->listen,
@@ -269,6 +399,7 @@ void bl_node_stop(bl_node *n)
     if (n->stopped)
         return;
     n->stopped = true;
+    learn_flush(n, true);
     bl_pending_fail_all(n->pending, ECANCELED);
     drain(n);
     if (n->tick_timer) {
@@ -293,6 +424,10 @@ void bl_node_free(bl_node *n)
         bl_pending_free(n->pending);
     }
     bl_swarm_free(n->swarm);
+    bl_elfahead_free(n->ahead);
+    free(n->ahead_work);
+    free(n->opened);
+    free(n->opened_seen);
     bl_fsindex_free(&n->ix);
     free(n->timed_out_at);
     free(n);
@@ -362,6 +497,14 @@ void bl_node_status_json(bl_node *n, bl_buf *b, const char *mountpoint)
                      "\"none\":%u},",
                   q[BL_PRIO_DEADLINE], q[BL_PRIO_OPENED], q[BL_PRIO_PREFETCH], q[BL_PRIO_BULK],
                   q[BL_PRIO_NONE]);
+    bl_elfahead_stats ea = {0};
+    if (n->ahead)
+        bl_elfahead_get_stats(n->ahead, &ea);
+    bl_buf_printf(b, "\"opened_files\":%zu,\"learn\":", n->nopened);
+    bl_json_cstr(b, n->cfg.learn_path);
+    bl_buf_putc(b, ',');
+    bl_buf_printf(b, "\"elf_readahead\":%s,\"elf_examined\":%llu,\"elf_readahead_files\":%llu,",
+                  n->ahead ? "true" : "false", U(ea.examined), U(ea.found));
     bl_buf_printf(b, "\"reads_waiting\":%zu,\"cache_write_errors\":%llu,\"cache_error\":",
                   bl_pending_count(n->pending), U(st.write_errors));
     if (st.store_errno)

@@ -36,6 +36,8 @@ typedef struct bl_node_config {
     const struct bl_secret *secret; /* a private swarm (swarm/swarm.h), NULL: open */
     bool allow_stock;
     const char *log_path;        /* the daemon's log, for status (NULL: stderr) */
+    bool no_elf_readahead;       /* file, hybrid: do not fetch opened objects' DT_NEEDED */
+    const char *learn_path;      /* keep the first-open trace here (bl_node_write_trace), or NULL */
     /* Without FUSE (fs/tree.h): the materialised tree, for status ("front":
      * "tree", "tree": its path); NULL for a FUSE mount. */
     const char *tree_dir;
@@ -85,6 +87,15 @@ int bl_node_store_errno(const bl_node *n);
 /* An application opened a regular file (entry index): in file, hybrid and
  * bulk mode its pieces become OPENED; block mode waits for reads. */
 void bl_node_opened(bl_node *n, size_t entry);
+
+/* The entries applications opened, in the order of their first open (what
+ * `bitlib prefetch learn` turns into a prefetch list); *entries stays valid
+ * until the next open. */
+size_t bl_node_opened_list(const bl_node *n, const size_t **entries);
+/* Write that order to path, one set-relative path per line (written under
+ * a temporary name, then renamed).  With cfg.learn_path the node does this
+ * itself, at most once a second while files are opened, and at stop. */
+int bl_node_write_trace(const bl_node *n, const char *path, bl_err *err);
 
 /* Make bytes [off, off+len) of regular-file entry local (len 0: to the end
  * of the file).  Returns 1 if they already are (fn is not called), 0 if fn

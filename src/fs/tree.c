@@ -402,12 +402,10 @@ void bl_tree_on_piece(void *arg, uint32_t piece)
     const bl_metainfo *mi = t->mi;
     if (t->root < 0)
         return;
-    uint64_t start = (uint64_t)piece * mi->piece_length;
-    uint64_t end = start + bl_metainfo_piece_size(mi, piece);
-    for (size_t f = bl_metainfo_file_at(mi, start); f < mi->num_files; f++) {
+    size_t f, end;
+    bl_metainfo_piece_files(mi, piece, &f, &end);
+    for (; f < end; f++) {
         const bl_mfile *mf = &mi->files[f];
-        if (mf->offset >= end)
-            break;
         if (mf->entry < 0 || t->done[mf->entry])
             continue;
         bl_err err;

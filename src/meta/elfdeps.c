@@ -537,19 +537,15 @@ static int try_dir(ctx *c, const char *dir, const char *name, found *f)
     return r;
 }
 
-/* Expand $ORIGIN, $LIB, $PLATFORM ({}-forms too) in entry[0..len) the way
- * glibc's _dl_dst_substitute does.  Returns NULL with *skip set when the
- * entry cannot be expanded here. */
-static char *expand_dst(ctx *c, const char *entry, size_t len, const char *origin, bool *skip)
+char *bl_elfdeps_expand(const char *entry, size_t len, const char *origin, uint16_t machine,
+                        uint8_t elfclass, int *why)
 {
     static const char *const names[] = {"ORIGIN", "LIB", "PLATFORM"};
-    char *out = malloc(len * 8 + MAX_PATH_LEN + 1), *o = out;
     size_t room = len * 8 + MAX_PATH_LEN;
-    *skip = false;
-    if (!out) {
-        c->oom = true;
+    char *out = malloc(room + 1), *o = out;
+    *why = 0;
+    if (!out)
         return NULL;
-    }
     for (size_t i = 0; i < len;) {
         int which = -1;
         size_t used = 0;
@@ -582,32 +578,23 @@ static char *expand_dst(ctx *c, const char *entry, size_t len, const char *origi
         if (which == 0) {
             rep = origin;
         } else if (which == 1) {
-            if (c->machine == EM_X86_64_ && c->cls == 2)
+            if (machine == EM_X86_64_ && elfclass == 2)
                 rep = "lib/x86_64-linux-gnu";
-            else if (c->machine == EM_386_ && c->cls == 1)
+            else if (machine == EM_386_ && elfclass == 1)
                 rep = "lib/i386-linux-gnu";
-            else if (c->machine == EM_AARCH64_ && c->cls == 2)
+            else if (machine == EM_AARCH64_ && elfclass == 2)
                 rep = "lib/aarch64-linux-gnu";
-            if (!rep && !c->warned_lib) {
-                c->warned_lib = true;
-                bl_warn("prefetch: search path entries with $LIB are skipped for machine %u",
-                        (unsigned)c->machine);
-            }
-        } else if (which == 2 && !c->warned_platform) {
-            c->warned_platform = true;
-            bl_warn("prefetch: search path entries with $PLATFORM are skipped (it depends on "
-                    "each node's CPU)");
         }
         if (which >= 0 && !rep) {
             free(out);
-            *skip = true;
+            *why = which == 1 ? 'L' : 'P';
             return NULL;
         }
         const char *src = rep ? rep : entry + i;
         size_t n = rep ? strlen(rep) : 1;
         if (n > room) {
             free(out);
-            *skip = true;
+            *why = 'T';
             return NULL;
         }
         memcpy(o, src, n);
@@ -616,6 +603,27 @@ static char *expand_dst(ctx *c, const char *entry, size_t len, const char *origi
         i += rep ? used : 1;
     }
     *o = '\0';
+    return out;
+}
+
+/* bl_elfdeps_expand for this closure's machine, warning once per kind of
+ * entry that cannot be expanded here. */
+static char *expand_dst(ctx *c, const char *entry, size_t len, const char *origin, bool *skip)
+{
+    int why;
+    char *out = bl_elfdeps_expand(entry, len, origin, c->machine, c->cls, &why);
+    *skip = why != 0;
+    if (!out && !why)
+        c->oom = true;
+    if (why == 'L' && !c->warned_lib) {
+        c->warned_lib = true;
+        bl_warn("prefetch: search path entries with $LIB are skipped for machine %u",
+                (unsigned)c->machine);
+    } else if (why == 'P' && !c->warned_platform) {
+        c->warned_platform = true;
+        bl_warn("prefetch: search path entries with $PLATFORM are skipped (it depends on "
+                "each node's CPU)");
+    }
     return out;
 }
 

@@ -73,6 +73,15 @@ typedef struct bl_elfdeps_opts {
 int bl_elfdeps_closure(const bl_elfdeps_opts *o, const char *exe_disk_path, char ***paths,
                        size_t *n, bl_err *err);
 
+/* Expand $ORIGIN, $LIB and $PLATFORM ({}-forms too) in entry[0..len) the
+ * way glibc's _dl_dst_substitute does, for an object of this machine and
+ * class; origin replaces $ORIGIN.  Returns a malloc'd string, or NULL with
+ * *why: 0 out of memory, 'L' a $LIB this machine has no value for, 'P'
+ * $PLATFORM (it depends on each node's CPU), 'T' too long.  *why is 0 on
+ * success. */
+char *bl_elfdeps_expand(const char *entry, size_t len, const char *origin, uint16_t machine,
+                        uint8_t elfclass, int *why);
+
 /* Free a list built by bl_elfdeps_closure. */
 void bl_elfdeps_free_list(char **paths, size_t n);
 

@@ -891,6 +891,16 @@ size_t bl_metainfo_file_at(const bl_metainfo *mi, uint64_t pos)
     return lo;
 }
 
+void bl_metainfo_piece_files(const bl_metainfo *mi, uint32_t i, size_t *first, size_t *end)
+{
+    uint64_t start = (uint64_t)i * mi->piece_length;
+    uint64_t stop = start + bl_metainfo_piece_size(mi, i);
+    size_t f = *first = bl_metainfo_file_at(mi, start);
+    while (f < mi->num_files && mi->files[f].offset < stop)
+        f++;
+    *end = f;
+}
+
 uint32_t bl_metainfo_piece_data_len(const bl_metainfo *mi, uint32_t i)
 {
     uint32_t size = bl_metainfo_piece_size(mi, i);

@@ -118,6 +118,9 @@ uint32_t bl_metainfo_piece_data_len(const bl_metainfo *mi, uint32_t i);
 /* Index of the file holding byte pos of the data stream (num_files if none;
  * empty files never hold a byte).  O(log files). */
 size_t bl_metainfo_file_at(const bl_metainfo *mi, uint64_t pos);
+/* Files holding bytes of piece i: files[*first .. *end) (empty files in
+ * between included; check their length if it matters). */
+void bl_metainfo_piece_files(const bl_metainfo *mi, uint32_t i, size_t *first, size_t *end);
 
 /* True if s is a usable environment variable name for bitlib.env. */
 bool bl_env_name_ok(const char *s);

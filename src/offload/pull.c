@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +51,8 @@ typedef struct pull {
     unsigned *inflight;          /* per depot */
     struct slot *slot;
     size_t nslot;
+    uint8_t *sdone;              /* per stripe: in the temporary files, verified */
+    bool resume;                 /* a temporary file was there with bytes in it */
     uint64_t next_stripe, done;
     int failed;
     bl_err err;
@@ -186,6 +189,7 @@ static void complete_stripe(pull *p, struct slot *sl)
     uint64_t end = (s + 1) * mf->k * mf->chunk;
     p->rep->bytes += (end > mf->total ? mf->total : end) - s * mf->k * mf->chunk;
     sl->stripe = -1;
+    p->sdone[s] = 1;
     p->done++;
 }
 
@@ -194,10 +198,13 @@ static void pump(pull *p)
     const bl_manifest *mf = p->mf;
     size_t nd = mf->ndepots;
     while (!p->failed) {
-        /* open stripes while there is room */
-        for (size_t i = 0; i < p->nslot && p->next_stripe < mf->nstripes; i++)
-            if (p->slot[i].stripe < 0)
+        /* open stripes while there is room (skipping those already on disk) */
+        for (size_t i = 0; i < p->nslot && p->next_stripe < mf->nstripes; i++) {
+            while (p->next_stripe < mf->nstripes && p->sdone[p->next_stripe])
+                p->next_stripe++;
+            if (p->slot[i].stripe < 0 && p->next_stripe < mf->nstripes)
                 p->slot[i].stripe = (int64_t)p->next_stripe++;
+        }
         bool progress = false;
         for (size_t i = 0; i < p->nslot && !p->failed; i++) {
             struct slot *sl = &p->slot[i];
@@ -273,6 +280,7 @@ static void got_data(pull *p, size_t d, const bl_dp_msg *m)
     }
     p->inflight[d]--;
     bl_dpset_waiting(p->set, d, p->inflight[d]);
+    p->rep->bytes_fetched += m->len;
     uint8_t sha[BL_SHA256_LEN];
     bl_sha256(m->data, m->len, sha);
     struct slot *sl = slot_of(p, c / mf->m);
@@ -293,11 +301,14 @@ static void got_data(pull *p, size_t d, const bl_dp_msg *m)
 static void start_fetch(pull *p)
 {
     const bl_manifest *mf = p->mf;
-    if (p->rep->short_stripes) {
+    uint64_t short_left = 0;   /* a stripe already on disk needs no depot */
+    for (uint64_t s = 0; s < mf->nstripes; s++)
+        short_left += !p->sdone[s] && p->rep->reachable[s] < mf->k;
+    if (short_left) {
         char down[300];
         down_list(p, down, sizeof down);
         fail(p, "not recoverable: %" PRIu64 " of %" PRIu64 " stripes have fewer than %u chunks on depots that are up (depots down: %s)",
-             p->rep->short_stripes, mf->nstripes, mf->k, down);
+             short_left, mf->nstripes, mf->k, down);
         return;
     }
     p->fetching = true;
@@ -412,14 +423,61 @@ static int open_out(pull *p, bl_err *err)
         snprintf(path, sizeof path, "%s/.%s.bitlib-pull", p->out, mf->files[i].name);
         if (!(p->tmp[i] = strdup(path)))
             return bl_fail(err, "out of memory");
-        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* not truncated: what an interrupted pull left is checked by resume() */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0)
             return bl_fail(err, "%s: %s", path, strerror(errno));
         p->st.fds[i] = fd;
         p->st.len[i] = mf->files[i].length;
-        if (ftruncate(fd, (off_t)mf->files[i].length) < 0)
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+            return bl_fail(err, "%s: %s", path,
+                           errno == EWOULDBLOCK ? "another pull into this directory is using it" : strerror(errno));
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+            return bl_fail(err, "%s: %s", path, strerror(errno));
+        if (st.st_size > 0)
+            p->resume = true;
+        if ((uint64_t)st.st_size != mf->files[i].length && ftruncate(fd, (off_t)mf->files[i].length) < 0)
             return bl_fail(err, "%s: %s", path, strerror(errno));
     }
+    return 0;
+}
+
+/* What an interrupted pull left in the temporary files: a stripe whose K
+ * data chunks, read back, match the manifest's SHA-256 is kept and not
+ * fetched again (no state file to trust: the bytes on disk are checked).
+ * A stripe cut short by a kill, or never written (zeros), does not match
+ * and is fetched. */
+static int resume(pull *p, bl_err *err)
+{
+    const bl_manifest *mf = p->mf;
+    size_t cl = (size_t)mf->chunk;
+    uint8_t *buf = malloc((size_t)mf->k * cl);
+    if (!buf)
+        return bl_fail(err, "out of memory");
+    for (uint64_t s = 0; s < mf->nstripes; s++) {
+        if (bl_stream_read(&p->st, s * mf->k * mf->chunk, buf, (size_t)mf->k * cl, err) < 0) {
+            free(buf);
+            return -1;
+        }
+        bool ok = true;
+        for (unsigned j = 0; j < mf->k && ok; j++) {
+            uint8_t sha[BL_SHA256_LEN];
+            bl_sha256(buf + (size_t)j * cl, cl, sha);
+            ok = bl_digest_eq(sha, mf->chunks[s * mf->m + j].sha, sizeof sha);
+        }
+        if (!ok)
+            continue;
+        uint64_t start = s * mf->k * mf->chunk, end = start + mf->k * mf->chunk;
+        p->sdone[s] = 1;
+        p->done++;
+        p->rep->stripes_resumed++;
+        p->rep->bytes_resumed += (end > mf->total ? mf->total : end) - start;
+    }
+    free(buf);
+    if (p->rep->stripes_resumed)
+        bl_info("offload: resuming: %" PRIu64 " of %" PRIu64 " stripes (%" PRIu64 " bytes) are already in %s and match the manifest",
+                p->rep->stripes_resumed, mf->nstripes, p->rep->bytes_resumed, p->out);
     return 0;
 }
 
@@ -463,7 +521,8 @@ static int run(const bl_manifest *mf, const char *out_dir, unsigned timeout_ms, 
         if (p->nslot > mf->nstripes)
             p->nslot = mf->nstripes ? (size_t)mf->nstripes : 1;
         p->slot = calloc(p->nslot, sizeof *p->slot);
-        if (!p->tried || !p->cst || !p->asked_at || !p->inflight || !p->slot) {
+        p->sdone = calloc(mf->nstripes + 1, 1);
+        if (!p->tried || !p->cst || !p->asked_at || !p->inflight || !p->slot || !p->sdone) {
             bl_fail(err, "out of memory");
             goto out;
         }
@@ -474,7 +533,8 @@ static int run(const bl_manifest *mf, const char *out_dir, unsigned timeout_ms, 
                 goto out;
             }
         }
-        if (!(p->rs = bl_rs_new(mf->k, mf->m, err)) || open_out(p, err) < 0)
+        if (!(p->rs = bl_rs_new(mf->k, mf->m, err)) || open_out(p, err) < 0 ||
+            (p->resume && resume(p, err) < 0))
             goto out;
     }
     if (!(p->loop = bl_loop_new(err)))
@@ -507,11 +567,19 @@ out:
     if (p->loop)
         bl_loop_free(p->loop);
     bl_rs_free(p->rs);
+    /* a failed pull that has stripes on disk keeps them for the next one */
+    bool keep = rc < 0 && p->done > 0 && p->tmp;
+    if (keep) {
+        size_t l = strlen(err->msg);
+        snprintf(err->msg + l, sizeof err->msg - l,
+                 "; %" PRIu64 " of %" PRIu64 " stripes are kept in %s (.NAME.bitlib-pull): the same pull resumes from them",
+                 p->done, mf->nstripes, out_dir);
+    }
     for (size_t i = 0; p->st.fds && i < p->st.n; i++)
         if (p->st.fds[i] >= 0)
             close(p->st.fds[i]);
     for (size_t i = 0; p->tmp && i < mf->nfiles; i++) {
-        if (p->tmp[i] && unlink(p->tmp[i]) < 0 && errno != ENOENT)
+        if (!keep && p->tmp[i] && unlink(p->tmp[i]) < 0 && errno != ENOENT)
             bl_warn("offload: cannot remove %s: %s", p->tmp[i], strerror(errno));
         free(p->tmp[i]);
     }
@@ -521,6 +589,7 @@ out:
     for (size_t i = 0; p->slot && i < p->nslot; i++)
         free(p->slot[i].buf);
     free(p->slot);
+    free(p->sdone);
     free(p->held);
     free(p->stat_done);
     free(p->tried);

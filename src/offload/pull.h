@@ -16,7 +16,15 @@
  * directory; when every stripe is in, it checks each file's SHA-256, and
  * only then renames the files into place, so a file of the offload's name
  * in the directory is always whole and verified.  A depot that fails in the
- * middle is dropped and its share asked of the others. */
+ * middle is dropped and its share asked of the others.
+ *
+ * Resuming: the temporary files (OUT_DIR/.NAME.bitlib-pull) are not
+ * truncated when they exist; every stripe whose data chunks read back from
+ * them match the manifest is kept and not fetched again, so a pull killed
+ * (even by SIGKILL) and run again fetches only the rest.  A pull that fails
+ * with stripes on disk leaves the temporary files for the next one; one
+ * that fails before any leaves nothing.  Two pulls into one directory at
+ * once: the second is refused (flock). */
 #ifndef BL_OFFLOAD_PULL_H
 #define BL_OFFLOAD_PULL_H
 
@@ -44,6 +52,9 @@ typedef struct bl_pull_report {
     uint8_t *reachable;          /* per stripe: chunks reachable (of M) */
     uint64_t short_stripes;      /* stripes with fewer than K reachable */
     uint64_t bytes;              /* pull: bytes written */
+    uint64_t bytes_fetched;      /* pull: chunk bytes received from depots (bad ones too) */
+    uint64_t bytes_resumed;      /* pull: file bytes found on disk, verified, not fetched */
+    uint64_t stripes_resumed;
     double seconds;
 } bl_pull_report;
 

@@ -1047,6 +1047,13 @@ static void got_handshake(peer *p, const bl_handshake *hs)
     }
     memcpy(p->peer_id, hs->peer_id, 20);
     p->hs_received = true;
+    if (p->outgoing) {
+        /* it answered: its next failure starts the back-off (and the count
+         * that makes us forget it, swarm.c) from the start */
+        candidate *c = swarm_candidate(s, (struct sockaddr *)&p->addr, p->addr_len, false);
+        if (c)
+            c->failures = 0;
+    }
     peer *dup = swarm_find_peer_id(s, hs->peer_id, p);
     if (dup) {
         /* Both sides dialled each other: keep the connection opened by the

@@ -18,6 +18,11 @@ static void piece_hashed(void *arg, uint64_t tag, const uint8_t digest[BL_SHA1_L
 #define TICK_MS 250
 #define DEFAULT_MAX_PEERS 80
 #define MAX_CANDIDATES 4096
+/* A candidate whose dials failed this many times in a row (backing off 1, 2,
+ * 4 ... 64 s: about 4 minutes in all) is forgotten: a long-lived daemon meets
+ * thousands of short-lived peers (every job's mounts listen on a new port),
+ * and dialling the dead ones forever would waste its dials. */
+#define CANDIDATE_FORGET_FAILURES 8
 #define DIALS_PER_TICK 16
 #define PEX_GATHER_MS 10
 
@@ -165,8 +170,25 @@ candidate *swarm_candidate(bl_swarm *s, const struct sockaddr *sa, socklen_t len
     for (size_t i = 0; i < s->num_cands; i++)
         if (same_addr(&s->cands[i].addr, s->cands[i].len, sa, len))
             return &s->cands[i];
-    if (!create || s->num_cands >= MAX_CANDIDATES || len > sizeof(struct sockaddr_storage))
+    if (!create || len > sizeof(struct sockaddr_storage))
         return NULL;
+    if (s->num_cands >= MAX_CANDIDATES) {
+        /* full: reuse the entry of a peer we are not connected to (the one
+         * that failed most), so a long-lived daemon still learns new peers
+         * after meeting MAX_CANDIDATES others; banned entries stay */
+        candidate *victim = NULL;
+        for (size_t i = 0; i < s->num_cands; i++) {
+            candidate *c = &s->cands[i];
+            if (!c->connected && !c->banned && (!victim || c->failures > victim->failures))
+                victim = c;
+        }
+        if (!victim)
+            return NULL;
+        memset(victim, 0, sizeof *victim);
+        memcpy(&victim->addr, sa, len);
+        victim->len = len;
+        return victim;
+    }
     if (s->num_cands == s->cap_cands) {
         size_t cap = s->cap_cands ? s->cap_cands * 2 : 32;
         candidate *nc = realloc(s->cands, cap * sizeof *nc);
@@ -193,12 +215,13 @@ int bl_swarm_add_peer(bl_swarm *s, const struct sockaddr *sa, socklen_t len)
             same_addr(&me, mlen, sa, len))
             return 0; /* ourselves */
     }
-    size_t known = s->num_cands;
+    if (swarm_candidate(s, sa, len, false))
+        return 0;
     if (!swarm_candidate(s, sa, len, true))
         return -1;
     /* dial a new candidate at once rather than at the next tick: nodes
      * starting together find each other in milliseconds */
-    if (s->num_cands > known && !s->dial_timer)
+    if (!s->dial_timer)
         s->dial_timer = bl_loop_timer(s->loop, 0, dial_now, s);
     return 0;
 }
@@ -252,6 +275,12 @@ static void dial_some(bl_swarm *s, uint64_t now)
             return;
         if (c->connected || c->banned || c->next_try_ms > now)
             continue;
+        if (c->failures >= CANDIDATE_FORGET_FAILURES) {
+            /* gone for good: drop it (the last entry takes its place) */
+            *c = s->cands[--s->num_cands];
+            i--;
+            continue;
+        }
         dial(s, c);
         dialled++;
     }

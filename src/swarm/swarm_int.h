@@ -317,6 +317,10 @@ void swarm_store_changed(bl_swarm *s);
 void swarm_wanted_now(bl_swarm *s);
 peer *swarm_find_peer_id(bl_swarm *s, const uint8_t peer_id[20], const peer *except);
 void swarm_pex_learned(bl_swarm *s, const struct sockaddr *sa, socklen_t len);
+/* The candidate for address sa, or with create a new one: at most
+ * MAX_CANDIDATES are kept, and once that many are known a new address takes
+ * the place of one we are not connected to (the one that failed most; banned
+ * ones are kept).  NULL when none can be had. */
 candidate *swarm_candidate(bl_swarm *s, const struct sockaddr *sa, socklen_t len, bool create);
 
 #endif

@@ -129,5 +129,22 @@ rc=0
 [[ -f $W/big.log.1 && $(stat -c %s "$W/big.log.1") -ge $((9 << 20)) && $(stat -c %s "$W/big.log") -lt 4096 ]] ||
     bad "the 9 MiB log was not rotated: $(ls -l "$W"/big.log*)"
 
+echo "== offload submit"
+head -c 32 /dev/urandom | base64 >"$W/okey"; chmod 600 "$W/okey"
+printf '#!/bin/sh\n#SBATCH -n 1\n#BITLIB Stageout out dest\n#BITLIB InterNode n1:27000:1G\nrun\n' >"$W/ok.sh"
+printf '#!/bin/sh\n#SBATCH -n 1\n#BITLIB Stageout out dest\n#BITLIB Deadline tomorrow\n' >"$W/badwhen.sh"
+printf '#!/bin/sh\n#BITLIB Stageout out dest\n#BITLIB InterNode n1:27000:1G\n' >"$W/nosched.sh"
+printf '#!/bin/sh\n#SBATCH -n 1\n#BITLIB InterNode n1:27000:1G\n' >"$W/nostage.sh"
+printf '#!/bin/sh\n#SBATCH -n 1\n#BITLIB Stageout a d1\n#BITLIB Stageout b d2\n#BITLIB InterNode n1:27000:1G\n' >"$W/twodest.sh"
+expect 2 "needs one SCRIPT and --key-file" "$BITLIB" offload submit "$W/ok.sh"
+expect 2 "badwhen.sh: line 4, column 18: time 'tomorrow'" "$BITLIB" offload submit "$W/badwhen.sh" --key-file "$W/okey"
+expect 2 "no #SBATCH or #PBS lines: name the scheduler after --" "$BITLIB" offload submit "$W/nosched.sh" --key-file "$W/okey"
+expect 2 "no #Stageout SOURCE DEST directive" "$BITLIB" offload submit "$W/nostage.sh" --key-file "$W/okey"
+expect 2 "line 4: #Stageout destination 'd2' differs from line 3's 'd1'" "$BITLIB" offload submit "$W/twodest.sh" --key-file "$W/okey"
+expect 2 "nothing after --" "$BITLIB" offload submit "$W/ok.sh" --key-file "$W/okey" --
+expect 2 "not --depot" "$BITLIB" offload submit "$W/ok.sh" --key-file "$W/okey" --depot n2:1
+expect 1 "$W/ok.sh.nope: No such file" "$BITLIB" offload submit "$W/ok.sh.nope" --key-file "$W/okey"
+expect 1 "/nonexistent/sbatch: No such file or directory (the Slurm client)" "$BITLIB" offload submit "$W/ok.sh" --key-file "$W/okey" -- /nonexistent/sbatch
+
 ((failures == 0)) || { echo "$failures failures"; exit 1; }
 echo "PASS"

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -631,6 +632,49 @@ static void duplicate_by_address(bool peer_settles)
     bl_metainfo_free(&mi);
 }
 
+/* A long-lived daemon meets more peers than it keeps candidates for (every
+ * job's mounts listen on new ports): once the table is full, a new address
+ * takes a dead one's place and is dialled, instead of being refused. */
+static void test_candidates_full_new_peer_dialled(void **state)
+{
+    (void)state;
+    bl_metainfo mi;
+    make_mi(&mi);
+    bl_err err;
+    bl_loop *loop = bl_loop_new(&err);
+    assert_non_null(loop);
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/full", tmp);
+    bl_swarm_config fc = {.mi = &mi, .dir = dir, .listen = "127.0.0.1:0"};
+    bl_swarm *sw = bl_swarm_new(loop, &fc, &err);
+    if (!sw)
+        fail_msg("fetch: %s", err.msg);
+    bl_swarm_want_all(sw, BL_PRIO_BULK);
+    assert_int_equal(bl_swarm_start(sw, &err), 0);
+    /* 5000 peers that were (nothing listens on 127.0.0.3), more than the table holds */
+    for (int i = 1; i <= 5000; i++) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)i)};
+        a.sin_addr.s_addr = htonl(0x7f000003);
+        assert_int_equal(bl_swarm_add_peer(sw, (struct sockaddr *)&a, sizeof a), 0);
+    }
+    struct sockaddr_storage q;
+    socklen_t qlen;
+    assert_int_equal(bl_net_parse_hostport("127.0.0.1:0", &q, &qlen, &err), 0);
+    int lfd = bl_net_tcp_listen((struct sockaddr *)&q, qlen, 8, &err);
+    assert_true(lfd >= 0);
+    assert_int_equal(bl_net_local_addr(lfd, &q, &qlen, &err), 0);
+    assert_int_equal(bl_swarm_add_peer(sw, (struct sockaddr *)&q, qlen), 0);
+    run_for(loop, 300);
+    bl_net_set_nonblock(lfd, true, &err);
+    int c = accept(lfd, NULL, NULL);
+    assert_true(c >= 0);   /* the newcomer was dialled */
+    close(c);
+    close(lfd);
+    bl_swarm_free(sw);
+    bl_loop_free(loop);
+    bl_metainfo_free(&mi);
+}
+
 static void test_duplicate_by_address(void **state)
 {
     (void)state;
@@ -655,6 +699,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ext_handshake_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_by_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_settled_by_peer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_candidates_full_new_peer_dialled, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
