@@ -268,7 +268,7 @@ def stall(a):
 
 def ext_handshake_bitlib_seed():
     # bencoded, keys sorted
-    d = (b"d11:bitlib_coopi1e1:md15:bitlib_intenti9ee4:reqqi1024e11:upload_onlyi1e"
+    d = (b"d11:bitlib_coopi1e1:md13:bitlib_intenti9ee4:reqqi1024e11:upload_onlyi1e"
          b"1:v12:bitlib 0.1.0e")
     return msg(20, b"\x00" + d)
 
