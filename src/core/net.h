@@ -36,6 +36,12 @@ const char *bl_net_format(const struct sockaddr *sa, socklen_t len, char *buf, s
 uint16_t bl_net_port(const struct sockaddr *sa);
 void bl_net_set_port(struct sockaddr *sa, uint16_t port);
 
+/* The same host: family and address equal, ports ignored (an IPv4-mapped
+ * IPv6 address is not the IPv4 one: a listener sees one form only). */
+bool bl_net_same_host(const struct sockaddr *a, const struct sockaddr *b);
+/* 127.0.0.0/8 or ::1: a process on this machine. */
+bool bl_net_is_loopback(const struct sockaddr *sa);
+
 /* TCP listener with SO_REUSEADDR bound to sa; backlog <= 0 means SOMAXCONN.
  * An IPv6 wildcard listener also takes IPv4 (the kernel default). */
 int bl_net_tcp_listen(const struct sockaddr *sa, socklen_t len, int backlog, bl_err *err);

@@ -174,6 +174,11 @@ void peer_close(peer *p, const char *why)
             c->connected = false;
             if (!p->hs_received)
                 c->failures++;
+            /* it claimed pieces and served none: redialled, it held its
+             * requests' pieces up for another timeout each time (measured:
+             * honest rate 0.34 of baseline, t_swarm_hostile_matrix) */
+            if (p->useless)
+                c->banned = true;
             /* back off: 1 s, 2 s, 4 s ... capped at 60 s */
             uint32_t shift = c->failures < 6 ? c->failures : 6;
             c->next_try_ms = now_ms(p) + (1000ull << shift);
@@ -279,6 +284,15 @@ void peer_flush(peer *p)
         for (size_t k = 0; k < p->span_count; k++)
             p->spans[p->span_head + k].at -= p->out_off;
         p->out_off = 0;
+    }
+    if (p->out.len - p->out_off > PEER_OUT_MAX) {
+        /* what serve() queues stops at PEER_OUT_HIGH: this is replies to
+         * its own messages (rejects) piling up unread */
+        char why[128];
+        snprintf(why, sizeof why, "does not read what we send (%zu bytes queued for it)",
+                 p->out.len - p->out_off);
+        peer_close(p, why);
+        return;
     }
     unsigned mask = out_pending(p) ? BL_EV_READ | BL_EV_WRITE : BL_EV_READ;
     if (mask != p->ev_mask) { /* epoll_ctl only when it changes */
@@ -466,6 +480,7 @@ void peer_set_choke(peer *p, bool choke)
     if (p->state != PEER_ACTIVE || choke == p->am_choking)
         return;
     p->am_choking = choke;
+    p->choked_requests = 0;
     bl_wire_put_simple(&p->out, choke ? BL_MSG_CHOKE : BL_MSG_UNCHOKE);
     if (choke) {
         /* choking discards the queue; with BEP 6 each request gets a reject */
@@ -496,10 +511,45 @@ void peer_send_have(peer *p, uint32_t piece)
     }
 }
 
+/* An unchoking peer that has answered none of our requests for
+ * PEER_FIRST_BLOCK_GRACE_MS: stop counting what it claims (while it is
+ * counted, seeds are spared for those pieces and nobody else is asked for
+ * them) and give its requests to others.  A block from it restores it. */
+static void peer_withdraw(peer *p)
+{
+    bl_swarm *s = p->sw;
+    p->withdrawn = true;
+    p->withdrawals++;
+    bl_info("peer %s: no block %u ms after our first request; not counting its pieces until "
+            "it sends one", p->name, PEER_FIRST_BLOCK_GRACE_MS);
+    bl_picker_peer_released(s->picker, p->id);
+    p->outstanding = 0;
+    if (p->picker_registered)
+        bl_picker_peer_gone(s->picker, p->has_all ? NULL : p->have.bits, p->has_all);
+    p->picker_registered = false;
+    for (uint32_t i = bl_bitfield_next_set(&p->promised, 0); i < p->promised.npieces;
+         i = bl_bitfield_next_set(&p->promised, i + 1)) {
+        bl_bitfield_clear(&p->promised, i);
+        bl_picker_peer_unhave(s->picker, i);
+    }
+    p->prom_len = 0;
+    swarm_defer_flush(s); /* other peers take the released blocks */
+}
+
+static void peer_restore(peer *p)
+{
+    bl_swarm *s = p->sw;
+    p->withdrawn = false;
+    if (!p->picker_registered)
+        bl_picker_peer_bitfield(s->picker, p->has_all ? NULL : p->have.bits, p->has_all);
+    p->picker_registered = true;
+}
+
 void peer_fill_requests(peer *p)
 {
     bl_swarm *s = p->sw;
-    if (p->state != PEER_ACTIVE || p->peer_choking || !p->am_interested || swarm_paused(s))
+    if (p->state != PEER_ACTIVE || p->peer_choking || !p->am_interested || swarm_paused(s) ||
+        p->withdrawn)
         return;
     uint32_t limit = p->pipeline;
     if (p->reqq && p->reqq < limit)
@@ -546,7 +596,10 @@ void peer_fill_requests(peer *p)
         peer_send_intents(p, intents, nint);
         if (p->outstanding == 0)
             p->last_block_ms = now; /* the request clock starts now */
+        if (!p->first_request_ms)
+            p->first_request_ms = now;
         p->outstanding += (uint32_t)n;
+        p->requests_sent += (uint64_t)n;
         if (p->dry)
             break;
     }
@@ -702,10 +755,12 @@ static void got_have(peer *p, uint32_t piece)
     bl_swarm *s = p->sw;
     if (!bl_bitfield_set(&p->have, piece))
         return;
-    p->picker_registered = true;
-    /* a promised piece is already counted */
-    if (!bl_bitfield_clear(&p->promised, piece))
-        bl_picker_peer_have(s->picker, piece);
+    /* a promised piece is already counted; a withdrawn peer's are not */
+    if (!p->withdrawn) {
+        p->picker_registered = true;
+        if (!bl_bitfield_clear(&p->promised, piece))
+            bl_picker_peer_have(s->picker, piece);
+    }
     if (!bl_store_have(s->store, piece))
         p->lacking_count++;
     if (swarm_wants_piece(s, piece))
@@ -722,6 +777,23 @@ static void got_piece(peer *p, const bl_msg *m)
     uint32_t cancel[16];
     bool complete = false;
     p->last_block_ms = now_ms(p);
+    /* Every honest block answers one of our requests to this peer (late ones
+     * after a cancel included): more blocks than requests is data pushed at
+     * us.  It would never reach a piece (the picker takes only blocks it
+     * asked this peer for), but it costs us reading it. */
+    if (++p->blocks_received > p->requests_sent) {
+        char why[128];
+        snprintf(why, sizeof why, "sent a block we never asked it for (piece %u, %u bytes at %u)",
+                 b.piece, b.length, b.offset);
+        s->st.bytes_wasted += b.length;
+        peer_close(p, why);
+        return;
+    }
+    if (p->withdrawn) {
+        /* a late answer to a released request: it serves after all */
+        peer_restore(p);
+        p->last_good_block_ms = p->last_block_ms;
+    }
     int nc = bl_picker_block_received(s->picker, p->id, &b, cancel, 16, &complete);
     if (nc < 0) {
         /* not requested from this peer, or already in: a late duplicate.
@@ -732,6 +804,8 @@ static void got_piece(peer *p, const bl_msg *m)
     }
     if (p->outstanding)
         p->outstanding--;
+    p->last_good_block_ms = p->last_block_ms;
+    p->rejects_since_block = 0;
     p->downloaded += b.length;
     p->win_down += b.length;
     s->st.bytes_downloaded += b.length;
@@ -797,6 +871,15 @@ static void got_request(peer *p, const bl_msg *m)
         return;
     }
     if (p->am_choking) {
+        /* an honest peer's requests in flight when we choked it are at
+         * most the reqq we advertised; it makes no more until unchoked */
+        if (++p->choked_requests > PEER_CHOKED_REQUESTS_MAX) {
+            char why[96];
+            snprintf(why, sizeof why, "sent %u requests while choked (an honest peer waits for "
+                     "unchoke)", p->choked_requests);
+            peer_close(p, why);
+            return;
+        }
         if (p->caps & BL_WIRE_CAP_FAST)
             bl_wire_put_request(&p->out, BL_MSG_REJECT, b.piece, b.offset, b.length);
         return;
@@ -834,9 +917,13 @@ static void handle(peer *p, const bl_msg *m)
         p->peer_choking = true;
         bl_picker_peer_released(s->picker, p->id);
         p->outstanding = 0;
+        if (!p->last_good_block_ms)
+            p->first_request_ms = 0; /* the first-block clock restarts at unchoke */
         break;
     case BL_MSG_UNCHOKE:
         p->peer_choking = false;
+        if (p->withdrawn)
+            peer_restore(p); /* the first-block clock restarts */
         peer_fill_requests(p);
         break;
     case BL_MSG_INTERESTED:
@@ -884,6 +971,19 @@ static void handle(peer *p, const bl_msg *m)
         break;
     case BL_MSG_CANCEL: {
         bl_block b = {.piece = m->index, .offset = m->begin, .length = m->length};
+        uint64_t now = now_ms(p);
+        if (now - p->cancel_win_ms >= PEER_CANCEL_WINDOW_MS) {
+            p->cancel_win_ms = now;
+            p->cancels = 0;
+        }
+        /* an honest peer cancels what it asked for, a queue (reqq) at a time */
+        if (++p->cancels > PEER_CANCELS_MAX) {
+            char why[96];
+            snprintf(why, sizeof why, "sent more than %u cancels in %u s (request/cancel churn)",
+                     PEER_CANCELS_MAX, PEER_CANCEL_WINDOW_MS / 1000);
+            peer_close(p, why);
+            return;
+        }
         if (serve_remove(p, &b) && fast)
             bl_wire_put_request(&p->out, BL_MSG_REJECT, b.piece, b.offset, b.length);
         break;
@@ -901,6 +1001,19 @@ static void handle(peer *p, const bl_msg *m)
         bl_block b = {.piece = m->index, .offset = m->begin, .length = m->length};
         if (bl_picker_block_rejected(s->picker, p->id, &b) == 0 && p->outstanding)
             p->outstanding--;
+        /* rejects while it unchokes us, for pieces it claims, and no block:
+         * a lying bitfield (a seed's brief spreading rejects come with
+         * blocks for other pieces; rejects after a choke do not count) */
+        if (!p->peer_choking && ++p->rejects_since_block >= PEER_REJECTS_MAX &&
+            now_ms(p) - (p->last_good_block_ms ? p->last_good_block_ms : p->connected_ms) >=
+                PEER_REJECT_DRY_MS) {
+            char why[128];
+            snprintf(why, sizeof why, "rejected %u requests in a row for pieces it claims, no "
+                     "block for %u s", p->rejects_since_block, PEER_REJECT_DRY_MS / 1000);
+            p->useless = true;
+            peer_close(p, why);
+            return;
+        }
         /* not at once: a peer that rejects everything would loop us; a
          * short timer asks again (a seed's spreading rejects are brief) */
         swarm_refill_soon(s);
@@ -1023,6 +1136,7 @@ static void process_input(peer *p)
         if (p->state == PEER_DEAD)
             return;
     }
+    size_t start = off;
     while ((p->state == PEER_ACTIVE || p->state == PEER_HANDSHAKE) && off < p->in.len) {
         bl_msg m;
         size_t used;
@@ -1039,6 +1153,12 @@ static void process_input(peer *p)
     /* Move a partial message to the front only now and then: after every
      * read it copied up to a block per 64 KiB received. */
     if (p->state != PEER_DEAD) {
+        /* the clock of PEER_MSG_TIMEOUT_MS: since the incomplete message
+         * at the end began (a message completed now: it began now) */
+        if (off == p->in.len)
+            p->partial_ms = 0;
+        else if (off != start || !p->partial_ms)
+            p->partial_ms = now_ms(p);
         if (off == p->in.len) {
             bl_buf_reset(&p->in);
             off = 0;
@@ -1165,6 +1285,34 @@ void peer_tick(peer *p, uint64_t now)
     peer_expire_promises(p, now);
     if (now - p->last_recv_ms > PEER_IDLE_TIMEOUT_MS) {
         peer_close(p, "silent for too long");
+        return;
+    }
+    if (p->partial_ms && now - p->partial_ms > PEER_MSG_TIMEOUT_MS) {
+        char why[128];
+        snprintf(why, sizeof why, "stalled mid-message: %zu bytes of a message begun %u s ago, "
+                 "the rest never came", p->in.len - p->in_off, PEER_MSG_TIMEOUT_MS / 1000);
+        peer_close(p, why);
+        return;
+    }
+    bool unproven = !p->peer_choking && !p->last_good_block_ms && p->first_request_ms;
+    if (unproven && p->outstanding && !p->withdrawn &&
+        now - p->first_request_ms > PEER_FIRST_BLOCK_GRACE_MS) {
+        if (p->withdrawals >= PEER_WITHDRAWALS_MAX) {
+            p->useless = true;
+            peer_close(p, "unchoked us and answered no request, again and again");
+            return;
+        }
+        peer_withdraw(p);
+    }
+    if (unproven && (p->outstanding || p->withdrawn) &&
+        now - p->first_request_ms > PEER_FIRST_BLOCK_TIMEOUT_MS) {
+        /* it claims pieces and unchokes us, but serves nothing: a fake
+         * seed or lying HAVEs.  Its requests go to others at once. */
+        char why[128];
+        snprintf(why, sizeof why, "claims pieces but answered none of our %llu requests in %u s",
+                 (unsigned long long)p->requests_sent, PEER_FIRST_BLOCK_TIMEOUT_MS / 1000);
+        p->useless = true;
+        peer_close(p, why);
         return;
     }
     if (settle_duplicate(p, now))

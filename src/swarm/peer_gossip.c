@@ -43,6 +43,8 @@ void peer_got_intents(peer *p, const uint8_t *data, size_t len)
         peer_close(p, "malformed bitlib_intent message");
         return;
     }
+    if (p->withdrawn)
+        return; /* what it says it fetches does not count until it serves */
     if (!p->promises) {
         p->promises = malloc(PEER_PROMISES_MAX * sizeof *p->promises);
         if (!p->promises)

@@ -288,6 +288,27 @@ static void dial_some(bl_swarm *s, uint64_t now)
 
 /* ---- listening ------------------------------------------------------------ */
 
+/* Room for one more connection from ss's host (BL_SWARM_PER_HOST_MAX)? */
+static bool host_has_room(bl_swarm *s, const struct sockaddr *sa, socklen_t len)
+{
+    if (bl_net_is_loopback(sa))
+        return true;
+    unsigned n = 0;
+    for (const peer *p = s->peers; p; p = p->next)
+        if (bl_net_same_host((const struct sockaddr *)&p->addr, sa))
+            n++;
+    if (n < BL_SWARM_PER_HOST_MAX)
+        return true;
+    uint32_t r = ++s->host_refusals;
+    if ((r & (r - 1)) == 0) {
+        char name[BL_NET_ADDRSTRLEN];
+        bl_warn("refused a connection from %s: it has %u open already, the most one host may "
+                "have (BL_SWARM_PER_HOST_MAX; %u refused so far)",
+                bl_net_format(sa, len, name, sizeof name), n, r);
+    }
+    return false;
+}
+
 static void on_accept(bl_loop *loop, int fd, unsigned events, void *arg)
 {
     bl_swarm *s = arg;
@@ -305,6 +326,10 @@ static void on_accept(bl_loop *loop, int fd, unsigned events, void *arg)
             return;
         }
         if (s->num_peers >= s->cfg.max_peers || s->stopping) {
+            close(cfd);
+            continue;
+        }
+        if (!host_has_room(s, (struct sockaddr *)&ss, len)) {
             close(cfd);
             continue;
         }

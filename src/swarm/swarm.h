@@ -34,6 +34,15 @@ enum bl_policy {
 
 typedef struct bl_swarm bl_swarm;
 
+/* Connections accepted from one host (by address, any port) at a time; more
+ * are closed at once, with a log line (the first, then every power of two).
+ * One node runs one daemon per description, and each pair of nodes needs
+ * one connection (two for a moment while a duplicate is settled): 8 leaves
+ * room, yet a host opening hundreds cannot take the max_peers slots from
+ * everyone else.  Loopback is exempt: those are processes of this machine,
+ * as in single-machine tests and benchmarks. */
+#define BL_SWARM_PER_HOST_MAX 8
+
 typedef struct bl_swarm_config {
     const bl_metainfo *mi;     /* must outlive the swarm */
     const char *dir;           /* data directory (the set's root) */

@@ -41,6 +41,35 @@
 #define SEED_SPREAD_MS 250               /* a node sends a piece to one coop peer per window */
 #define PEER_STOCK_LINGER_MS 120000      /* interest kept in stock peers after the last want */
 #define PEER_DUP_GRACE_MS 3000           /* a stock peer may settle a duplicate itself first */
+/* Bounds on what a hostile peer can make us do (t_swarm_hostile_matrix):
+ * a message begun must be complete within PEER_MSG_TIMEOUT_MS (a peer that
+ * sends half a message and then nothing would hold its slot, and its
+ * buffer, until the 180 s idle timeout; 16 KiB in 20 s is 6.5 kbit/s) */
+#define PEER_MSG_TIMEOUT_MS 20000
+/* unsent output above this: the peer does not read what we send (control
+ * messages such as rejects are not bounded by PEER_OUT_HIGH) */
+#define PEER_OUT_MAX (4u << 20)
+/* requests while we choke it, since the last choke: an honest peer's
+ * in-flight requests are at most the reqq we advertised */
+#define PEER_CHOKED_REQUESTS_MAX PEER_REQQ_ADVERTISED
+/* cancels per PEER_CANCEL_WINDOW_MS: request/cancel churn */
+#define PEER_CANCELS_MAX (2u * PEER_REQQ_ADVERTISED)
+#define PEER_CANCEL_WINDOW_MS 10000
+/* A peer that claims pieces but sends none: rejects for PEER_REJECT_DRY_MS
+ * with at least PEER_REJECTS_MAX rejects and no block in between, or no
+ * first block PEER_FIRST_BLOCK_TIMEOUT_MS after our first request. */
+#define PEER_REJECTS_MAX 256
+#define PEER_REJECT_DRY_MS 5000
+#define PEER_FIRST_BLOCK_TIMEOUT_MS 5000
+/* No first block PEER_FIRST_BLOCK_GRACE_MS after our first request while
+ * unchoked: its pieces stop counting as available (so seeds are no longer
+ * spared for them) and its requests go to others, until a block from it
+ * arrives.  Measured on t_swarm_hostile_matrix: a peer announcing every
+ * piece by HAVE and serving none held an honest fetch at 0.61 of its rate
+ * for the 5 s before it was closed, because the seeder was spared for
+ * everything it claimed. */
+#define PEER_FIRST_BLOCK_GRACE_MS 1000
+#define PEER_WITHDRAWALS_MAX 3        /* then it is closed as useless */
 
 enum peer_state { PEER_CONNECTING, PEER_HANDSHAKE, PEER_ACTIVE, PEER_DEAD };
 
@@ -103,15 +132,27 @@ struct peer {
     bool dry;                     /* the last fill found nothing more to ask it for */
     uint64_t dry_supply, dry_ms;  /* picker supply and time of that fill */
     bool picker_registered;       /* availability counted in the picker */
+    bool withdrawn;               /* unproven: not counted, not asked (PEER_FIRST_BLOCK_GRACE_MS) */
     uint32_t wanted_count;        /* pieces it has that we want and lack */
     uint32_t lacking_count;       /* pieces it has that we lack, wanted or not */
     uint64_t endpoint_ms;         /* when its listen address became known, 0: not yet */
     bool endpoint_checked;        /* checked once for another connection to that address */
+    bool useless;                 /* closed for serving nothing: dial it again only after a back-off */
     uint32_t strikes;
     uint32_t suspicion;           /* shared hash failures it contributed to */
     uint32_t solo_turns;          /* failed pieces given to it alone to re-fetch */
 
     uint32_t outstanding;         /* our requests in flight at this peer */
+    uint64_t requests_sent;       /* every request we sent it, on this connection */
+    uint64_t blocks_received;     /* every block it sent, wanted or not */
+    uint64_t first_request_ms;    /* when our first request went out, 0: none yet */
+    uint64_t last_good_block_ms;  /* last block the picker took from it, 0: none yet */
+    uint32_t rejects_since_block; /* rejects since its last block */
+    uint32_t withdrawals;         /* times withdrawn on this connection */
+    uint32_t choked_requests;     /* its requests while we choke it, since the last choke */
+    uint32_t cancels;             /* its cancels in this window */
+    uint64_t cancel_win_ms;       /* start of that window */
+    uint64_t partial_ms;          /* since when a message is begun and incomplete, 0: none */
     uint32_t pipeline;            /* how many we allow in flight */
     uint32_t reqq;                /* the peer's limit, 0 unsaid */
 
@@ -148,6 +189,7 @@ struct bl_swarm {
     uint8_t peer_id[20];
     char passkey[65];             /* a private swarm's tracker passkey, "" otherwise */
     uint32_t auth_refusals;       /* peers that refused our proof of the secret */
+    uint32_t host_refusals;       /* connections refused by BL_SWARM_PER_HOST_MAX */
 
     int listen_fd;
     char listen_name[BL_NET_ADDRSTRLEN];

@@ -95,6 +95,32 @@ static void test_port_helpers(void **state)
     assert_int_equal(bl_net_port((struct sockaddr *)&un), 0);
 }
 
+/* The per-address connection bound of a swarm counts connections by host:
+ * ports do not matter, families do; loopback is exempt. */
+static void test_same_host(void **state)
+{
+    (void)state;
+    struct sockaddr_storage a, b, c, v6, v6b, mapped;
+    socklen_t len;
+    assert_int_equal(bl_net_parse_hostport("10.91.1.3:6881", &a, &len, NULL), 0);
+    assert_int_equal(bl_net_parse_hostport("10.91.1.3:40000", &b, &len, NULL), 0);
+    assert_int_equal(bl_net_parse_hostport("10.91.1.4:6881", &c, &len, NULL), 0);
+    assert_int_equal(bl_net_parse_hostport("[fd00::3]:6881", &v6, &len, NULL), 0);
+    assert_int_equal(bl_net_parse_hostport("[fd00::3]:1", &v6b, &len, NULL), 0);
+    assert_int_equal(bl_net_parse_hostport("[::ffff:10.91.1.3]:6881", &mapped, &len, NULL), 0);
+    assert_true(bl_net_same_host((struct sockaddr *)&a, (struct sockaddr *)&b));
+    assert_false(bl_net_same_host((struct sockaddr *)&a, (struct sockaddr *)&c));
+    assert_true(bl_net_same_host((struct sockaddr *)&v6, (struct sockaddr *)&v6b));
+    assert_false(bl_net_same_host((struct sockaddr *)&a, (struct sockaddr *)&mapped));
+    assert_false(bl_net_same_host((struct sockaddr *)&a, (struct sockaddr *)&v6));
+    assert_false(bl_net_is_loopback((struct sockaddr *)&a));
+    assert_int_equal(bl_net_parse_hostport("127.3.2.1:1", &b, &len, NULL), 0);
+    assert_true(bl_net_is_loopback((struct sockaddr *)&b));
+    assert_int_equal(bl_net_parse_hostport("[::1]:1", &b, &len, NULL), 0);
+    assert_true(bl_net_is_loopback((struct sockaddr *)&b));
+    assert_false(bl_net_is_loopback((struct sockaddr *)&v6));
+}
+
 /* ---- loopback TCP through the loop ---- */
 
 typedef struct conn_state {
@@ -271,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_parse_good),
         cmocka_unit_test(test_parse_bad),
         cmocka_unit_test(test_port_helpers),
+        cmocka_unit_test(test_same_host),
         cmocka_unit_test(test_tcp_loopback),
         cmocka_unit_test(test_tcp_refused),
         cmocka_unit_test(test_udp),
