@@ -44,6 +44,7 @@ expected=$(
     echo opt/bitlib/share/doc/bitlib/examples/etc/bitlib/tracker.conf
     echo opt/bitlib/share/doc/bitlib/examples/etc/bitlib/seed/site.conf
     for f in $pkglib; do echo "opt/bitlib/lib/bitlib/${f##*/}"; done
+    for f in src/audit/python/*.py; do echo "opt/bitlib/lib/bitlib/python/${f##*/}"; done
     echo etc/bitlib/tracker.conf
   } | sort)
 got=$(cd "$stage" && find . -type f | sed 's|^\./||' | sort)
