@@ -27,6 +27,11 @@ and SOCKET nothing is installed.  Activated by the sitecustomize.py beside it
 (a directory on PYTHONPATH; .pth files are read only in site directories).
 """
 
+# everything find_spec needs is imported here, before the finder is installed: an
+# import inside find_spec would come back to find_spec before it is done
+import importlib.machinery as _machinery
+import importlib.util as _util
+import json
 import os
 import socket
 import sys
@@ -46,6 +51,7 @@ class BitlibFinder:
         self.names = None  # set-relative path -> 'f', 'd' or 'l', read on first use
         self.gone = None  # why the daemon was found gone
         self.fetches = 0
+        self.busy = False
 
     # ---- the set's names ------------------------------------------------------------
 
@@ -90,9 +96,7 @@ class BitlibFinder:
 
     def _candidates(self, rel, tail):
         """The set-relative files the path finder would use for module tail in rel."""
-        import importlib.machinery as m
-        import importlib.util as u
-
+        m, u = _machinery, _util
         names = self.names
         order = [(s, False) for s in m.EXTENSION_SUFFIXES] + \
                 [(s, True) for s in m.SOURCE_SUFFIXES] + \
@@ -158,8 +162,6 @@ class BitlibFinder:
             return self.gone
         finally:
             s.close()
-        import json
-
         try:
             reply = json.loads(buf.split(b"\n", 1)[0].decode("utf-8", "surrogateescape"))
         except ValueError:
@@ -174,6 +176,15 @@ class BitlibFinder:
     # ---- the finder protocol --------------------------------------------------------
 
     def find_spec(self, fullname, path=None, target=None):
+        if self.busy:
+            return None  # an import made while looking (a codec, say): not ours to wait for
+        self.busy = True
+        try:
+            return self._find(fullname, path)
+        finally:
+            self.busy = False
+
+    def _find(self, fullname, path):
         entries = sys.path if path is None else path
         tail = fullname.rpartition(".")[2]
         for entry in list(entries):
