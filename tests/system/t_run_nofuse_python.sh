@@ -10,6 +10,9 @@
 #     imported are not in the tree; standard-library modules and names the set lacks cost
 #     no fetch; the extension module is dlopen()ed through the audit library, from the tree;
 #   - a sitecustomize on the caller's PYTHONPATH still runs after the hook's;
+#   - a module file another process of the node fetched after this one had listed its
+#     directory is found (the tree's directories keep the description's mtime, so the path
+#     finder would not list them again by itself);
 #   - the daemon killed before an import: ImportError naming the file, within seconds;
 #     a stopped daemon: ImportError after the timeout (read timeout + 10 s), never a hang.
 set -euo pipefail
@@ -99,6 +102,24 @@ for i in 1 2 3; do
 done
 for _ in $(seq 50); do [[ -z "$(rl_daemons "$MP")" ]] && break; sleep 0.1; done
 [[ -z "$(rl_daemons "$MP")" ]] || ml_fail "the kept daemons did not stop"
+
+echo "== a file another process of the node fetched, after this one listed the directory"
+rm -rf "$ML/cache2"   # nothing local
+cat >"$ML/two.py" <<'PY'
+import subprocess, sys
+import blpkg                    # fetches __init__.py and the extension
+try:
+    import blpkg.nosuch         # the path finder lists blpkg/ now, without pure.py
+except ModuleNotFoundError:
+    pass
+subprocess.run([sys.executable, "-c", "import blpkg.pure"], check=True)   # fetches pure.py
+import blpkg.pure               # local now, but not in this process's listing of blpkg/
+print("after the other process:", blpkg.pure.twice(2))
+PY
+out=$(cd / && brun 2 --mode file "$ML/set.torrent" -- python3 "$ML/two.py" 2>&1) ||
+    ml_fail "two processes: $out"
+[[ $out == "after the other process: 4" ]] || ml_fail "two processes printed '$out'"
+echo "   $out"
 
 PROG='import time; time.sleep(3); import blpkg.pure'
 echo "== the daemon killed before an import: ImportError naming the file, no hang"

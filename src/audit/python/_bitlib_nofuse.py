@@ -194,21 +194,25 @@ class BitlibFinder:
             files = self._candidates(rel, tail)
             if not files:
                 continue  # not in this directory of the set: the next entry may have it
-            fetched = False
             for f in files:
                 local = self.tree + "/" + f
                 if os.path.exists(local):
-                    continue
+                    continue  # local already (another process of the node asked for it)
                 why = self._fetch(f)
                 if why is not None:
                     raise ImportError("bitlib: cannot import %s: %s: %s" % (fullname, local, why),
                                       name=fullname, path=local)
-                fetched = True
                 if self.verbose:
                     sys.stderr.write("bitlib-python: %s -> %s (fetched)\n" % (fullname, local))
-            if fetched:
-                finder = sys.path_importer_cache.get(entry)
-                if finder is not None and hasattr(finder, "invalidate_caches"):
+            # The path finder lists a directory once and lists it again only when its
+            # mtime changes; the daemon gives a tree directory the description's mtime
+            # again after every file it renames in, so a listing made before the file
+            # arrived (here, or while another process fetched it) is refreshed by hand.
+            name = (files[0][len(rel) + 1:] if rel else files[0]).split("/", 1)[0]
+            finder = sys.path_importer_cache.get(entry)
+            if finder is not None and hasattr(finder, "invalidate_caches"):
+                cached = getattr(finder, "_path_cache", None)
+                if not isinstance(cached, (set, frozenset)) or name not in cached:
                     finder.invalidate_caches()
             return None  # the first directory that has it is the one the path finder uses
         return None
