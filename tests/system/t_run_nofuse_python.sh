@@ -13,6 +13,8 @@
 #   - a module file another process of the node fetched after this one had listed its
 #     directory is found (the tree's directories keep the description's mtime, so the path
 #     finder would not list them again by itself);
+#   - not covered, as documented: in file mode pkgutil.iter_modules lists only the local
+#     modules and package data is missing until local; --wait-all gives both;
 #   - the daemon killed before an import: ImportError naming the file, within seconds;
 #     a stopped daemon: ImportError after the timeout (read timeout + 10 s), never a hang.
 set -euo pipefail
@@ -120,6 +122,34 @@ out=$(cd / && brun 2 --mode file "$ML/set.torrent" -- python3 "$ML/two.py" 2>&1)
     ml_fail "two processes: $out"
 [[ $out == "after the other process: 4" ]] || ml_fail "two processes printed '$out'"
 echo "   $out"
+
+echo "== what the hook does not cover (documented): package data and directory listings"
+rm -rf "$ML/cache2"
+cat >"$ML/limits.py" <<'PY'
+import os, pkgutil
+import blpkg
+d = os.path.dirname(blpkg.__file__)
+print("listed:", sorted(m.name for m in pkgutil.iter_modules(blpkg.__path__)))
+try:
+    open(os.path.join(d, "data.bin"), "rb").close()
+    print("data.bin: there")
+except FileNotFoundError:
+    print("data.bin: missing")
+import blpkg.pure
+print("listed after importing pure:", sorted(m.name for m in pkgutil.iter_modules(blpkg.__path__)))
+PY
+out=$(cd / && brun 2 --mode file "$ML/set.torrent" -- python3 "$ML/limits.py" 2>&1) || ml_fail "limits: $out"
+want_l=$(printf '%s\n' "listed: ['_blext']" "data.bin: missing" "listed after importing pure: ['_blext', 'pure']")
+[[ $out == "$want_l" ]] || ml_fail "file mode, not yet local: expected
+$want_l
+got
+$out"
+echo "   file mode: pkgutil.iter_modules lists only the local modules (_blext, not pure, sub,"
+echo "   unused); package data (data.bin) is missing until local; --wait-all covers both"
+out=$(cd / && brun 2 --mode file --wait-all "$ML/set.torrent" -- python3 "$ML/limits.py" 2>&1) || ml_fail "limits --wait-all: $out"
+grep -q "^data.bin: there$" <<<"$out" && grep -q "^listed: \['_blext', 'pure', 'sub', 'unused'\]$" <<<"$out" ||
+    ml_fail "--wait-all: $out"
+echo "   with --wait-all: $(head -1 <<<"$out"), data.bin there"
 
 PROG='import time; time.sleep(3); import blpkg.pure'
 echo "== the daemon killed before an import: ImportError naming the file, no hang"

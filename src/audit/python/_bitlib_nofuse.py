@@ -29,6 +29,7 @@ and SOCKET nothing is installed.  Activated by the sitecustomize.py beside it
 
 # everything find_spec needs is imported here, before the finder is installed: an
 # import inside find_spec would come back to find_spec before it is done
+import _thread
 import importlib.machinery as _machinery
 import importlib.util as _util
 import json
@@ -51,7 +52,7 @@ class BitlibFinder:
         self.names = None  # set-relative path -> 'f', 'd' or 'l', read on first use
         self.gone = None  # why the daemon was found gone
         self.fetches = 0
-        self.busy = False
+        self.busy = set()  # the threads inside find_spec
 
     # ---- the set's names ------------------------------------------------------------
 
@@ -176,13 +177,14 @@ class BitlibFinder:
     # ---- the finder protocol --------------------------------------------------------
 
     def find_spec(self, fullname, path=None, target=None):
-        if self.busy:
+        me = _thread.get_ident()
+        if me in self.busy:
             return None  # an import made while looking (a codec, say): not ours to wait for
-        self.busy = True
+        self.busy.add(me)
         try:
             return self._find(fullname, path)
         finally:
-            self.busy = False
+            self.busy.discard(me)
 
     def _find(self, fullname, path):
         entries = sys.path if path is None else path
