@@ -111,10 +111,13 @@ for node_mode in "1 file" "2 hybrid"; do
     i=$1 mode=$2
     echo "== $mode mode on node $i as $U (uid $UID_)"
     out=$(cd / && urun "$i" --mode "$mode" "$ML/set.torrent" -- sh -c '
-        echo "fuse=$(awk "\$3 ~ /^fuse/" /proc/mounts | wc -l)"; echo "uid=$(id -u)"
+        echo "fuse=$(awk -v u="user_id=$(id -u)," "\$3 ~ /^fuse/ && index(\$4 \",\", u)" /proc/mounts | wc -l)"
+        echo "devfuse=$(stat -L -c %t:%T /dev/fuse)"; echo "uid=$(id -u)"
         echo "daemon=$(stat -c %U /proc/$("$0" status --json "$BITLIB_MOUNT" | jq -r .pid))"
         echo "tree=$(stat -c %U "$BITLIB_TREE")"' "$BITLIB")
-    grep -q "^fuse=0$" <<<"$out" || ml_fail "a FUSE mount exists in the job's namespace: $out"
+    # (other users' FUSE mounts on this shared machine are visible here too: not ours)
+    grep -q "^fuse=0$" <<<"$out" || ml_fail "a FUSE mount of the user exists in the job's namespace: $out"
+    grep -q "^devfuse=1:3$" <<<"$out" || ml_fail "/dev/fuse is not /dev/null for the job: $out"
     grep -q "^uid=$UID_$" <<<"$out" && grep -q "^daemon=$U$" <<<"$out" && grep -q "^tree=$U$" <<<"$out" ||
         ml_fail "not the user's: $out"
     expect "$i" "$mode" "$want_app" "$MP/bin/app"
@@ -123,7 +126,7 @@ for node_mode in "1 file" "2 hybrid"; do
     expect "$i" "$mode" "$want_py" python3 "$ML/pyprog.py"
     (( $(rl_mounts "$MP") == 0 )) && ! awk '$3 ~ /^fuse/' /proc/mounts | grep -q "user_id=$UID_" ||
         ml_fail "a FUSE mount of the user exists"
-    echo "   no FUSE mount; CMD, daemon and tree are $U's; app, appnow (-z now), dl (unlisted"
+    echo "   no FUSE mount of $U, /dev/fuse is /dev/null; CMD, daemon and tree are $U's; app, appnow (-z now), dl (unlisted"
     echo "   dlopen), python (pure, subpackage, .pyc, extension): as the local run"
 done
 
