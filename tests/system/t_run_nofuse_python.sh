@@ -13,6 +13,8 @@
 #   - a module file another process of the node fetched after this one had listed its
 #     directory is found (the tree's directories keep the description's mtime, so the path
 #     finder would not list them again by itself);
+#   - two threads importing at the same moment both get their modules (CPython runs the
+#     finders under its import lock: the second waits behind the first's fetch);
 #   - not covered, as documented: in file mode pkgutil.iter_modules lists only the local
 #     modules and package data is missing until local; --wait-all gives both;
 #   - the daemon killed before an import: ImportError naming the file, within seconds;
@@ -122,6 +124,34 @@ out=$(cd / && brun 2 --mode file "$ML/set.torrent" -- python3 "$ML/two.py" 2>&1)
     ml_fail "two processes: $out"
 [[ $out == "after the other process: 4" ]] || ml_fail "two processes printed '$out'"
 echo "   $out"
+
+echo "== two threads importing at the same moment, both waiting for the daemon"
+rm -rf "$ML/cache2"
+cat >"$ML/threads.py" <<'PY'
+import json, os, signal, subprocess, sys, threading, time
+import blpkg                    # fetched while the daemon runs
+st = json.loads(subprocess.run([sys.argv[1], "status", "--json", os.environ["BITLIB_MOUNT"]],
+                               capture_output=True, check=True).stdout)
+got = {}
+def imp(name):
+    try:
+        __import__(name)
+        got[name] = "ok"
+    except ImportError as e:
+        got[name] = "%s: %s" % (type(e).__name__, e)
+os.kill(st["pid"], signal.SIGSTOP)   # both imports now wait inside the hook
+try:
+    a = threading.Thread(target=imp, args=("blpkg.pure",)); a.start(); time.sleep(0.3)
+    b = threading.Thread(target=imp, args=("blpkg.sub.deep",)); b.start(); time.sleep(0.3)
+finally:
+    os.kill(st["pid"], signal.SIGCONT)
+a.join(); b.join()
+print(got["blpkg.pure"], got["blpkg.sub.deep"])
+PY
+out=$(cd / && brun 2 --mode file "$ML/set.torrent" -- python3 "$ML/threads.py" "$BITLIB" 2>&1) ||
+    ml_fail "threads: $out"
+[[ $out == "ok ok" ]] || ml_fail "two threads importing at once: $out"
+echo "   both imports worked (the second thread waited behind the first's fetch)"
 
 echo "== what the hook does not cover (documented): package data and directory listings"
 rm -rf "$ML/cache2"

@@ -52,7 +52,10 @@ class BitlibFinder:
         self.names = None  # set-relative path -> 'f', 'd' or 'l', read on first use
         self.gone = None  # why the daemon was found gone
         self.fetches = 0
-        self.busy = set()  # the threads inside find_spec
+        # the threads inside find_spec.  (CPython calls meta-path finders under its
+        # global import lock, so another thread's import waits behind a fetch anyway;
+        # per thread, the guard stays right where that is not so.)
+        self.busy = set()
 
     # ---- the set's names ------------------------------------------------------------
 
