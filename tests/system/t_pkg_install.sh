@@ -110,6 +110,26 @@ else
   echo "note: Lmod not installed; the modulefiles not loaded"
 fi
 
+# the installed binary finds the installed audit library and Python import hook
+# (PREFIX/lib/bitlib): a --no-fuse job from a warm cache (no network), importing from the set
+if command -v python3 >/dev/null; then
+  nf=$work/nf
+  mkdir -p "$nf/set/py/nfpkg" "$nf/run"
+  echo 'X = 5' >"$nf/set/py/nfpkg/__init__.py"
+  "$P/bin/bitlib" create -q -o "$nf/s.torrent" --mount "$nf/mp" "$nf/set"
+  cp -a "$nf/set" "$nf/cache"
+  out=$(cd / && BITLIB_RUNTIME_DIR=$nf/run "$P/bin/bitlib" run --no-fuse --no-tracker \
+    --listen 127.0.0.1:0 --cache "$nf/cache" "$nf/s.torrent" -- python3 -c 'import sys, nfpkg
+import _bitlib_nofuse
+print(type(sys.meta_path[0]).__name__, nfpkg.X, _bitlib_nofuse.__file__)' 2>&1) ||
+    fail "bitlib run --no-fuse from PREFIX: $out"
+  [[ $out == "BitlibFinder 5 $P/lib/bitlib/python/_bitlib_nofuse.py" ]] ||
+    fail "bitlib run --no-fuse from PREFIX does not use PREFIX/lib/bitlib/python: $out"
+  echo "ok: bitlib run --no-fuse from PREFIX uses PREFIX/lib/bitlib/python (the import hook)"
+  sleep 0.5
+  rm -rf "$nf"
+fi
+
 make -s uninstall PREFIX="$P" SYSCONFDIR="$work/etc" >/dev/null 2>&1 || fail "make uninstall PREFIX=... failed"
 left=$(cd "$work" && find usr etc -type f 2>/dev/null)
 [[ $left == etc/bitlib/tracker.conf ]] || fail "make uninstall left: $(echo $left)"
