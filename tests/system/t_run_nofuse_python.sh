@@ -8,7 +8,7 @@
 #   - each node's daemon counts exactly one fetch per file imported (6: __init__.py,
 #     the extension, pure.py and its .pyc, sub/__init__.py, sub/deep.py); the files never
 #     imported are not in the tree; standard-library modules and names the set lacks cost
-#     no fetch; the extension module is dlopen()ed through the audit library, from the tree;
+#     no fetch; Python writes no .pyc into the tree; the extension module is dlopen()ed through the audit library, from the tree;
 #   - a sitecustomize on the caller's PYTHONPATH still runs after the hook's;
 #   - a module file another process of the node fetched after this one had listed its
 #     directory is found (the tree's directories keep the description's mtime, so the path
@@ -46,7 +46,9 @@ netlab_wait_listen 0 28881 30
 brun() {   # NODE ARGS...: bitlib run --no-fuse on node NODE, its own runtime dir and cache
     local i=$1; shift
     mkdir -p "$ML/run$i"
-    BITLIB_RUNTIME_DIR=$ML/run$i netlab_exec "$i" "$BITLIB" run --no-fuse --no-tracker \
+    # (without PYTHONDONTWRITEBYTECODE, which a CI environment may set: Python would write
+    # .pyc files if it could)
+    BITLIB_RUNTIME_DIR=$ML/run$i netlab_exec "$i" env -u PYTHONDONTWRITEBYTECODE "$BITLIB" run --no-fuse --no-tracker \
         --listen "$(netlab_ip "$i"):28882" --peer "$(netlab_ip 0):28881" --cache "$ML/cache$i" "$@"
 }
 fetches() { BITLIB_RUNTIME_DIR=$ML/run$1 "$BITLIB" status --json "$MP" | jq .fetches; }
@@ -84,6 +86,9 @@ for i in 1 2 3; do
     for f in py/blpkg/unused.py py/blpkg/data.bin; do
         [[ ! -e $T/$f ]] || ml_fail "node $i: $f is in the tree, never imported (file mode)"
     done
+    # nothing but the set's files in the tree: Python wrote no .pyc into it
+    extra=$(cd "$T" && find . -name '*.pyc' | sed 's|^\./||' | grep -vx "py/$PYC" || true)
+    [[ -z $extra ]] || ml_fail "node $i: Python wrote into the tree: $extra"
     grep -q "^bitlib-audit: $T/py/blpkg/_blext$EXT -> $T/py/blpkg/_blext$EXT (local)$" "$ML/err$i" ||
         ml_fail "node $i: the extension module did not load through the audit library: $(cat "$ML/err$i")"
     grep -v '^fuse=\|^bitlib-python: \|^bitlib-audit: ' "$ML/err$i" | grep -v "^user sitecustomize ran$" | grep . &&

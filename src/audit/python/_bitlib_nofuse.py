@@ -8,10 +8,11 @@ puts a finder first on sys.meta_path that, for every search location under the
 tree, looks the module's candidate files up in the set's names alone (the tree
 index the daemon wrote, fs/treeidx.h), asks the daemon over its control socket
 ("fetch PATH", fs/ctl.h) to make the first one that the standard finder would
-pick local, and waits; then it returns None, so the standard finder (whose
-directory cache is invalidated for that directory) finds and loads the file as
-usual.  Extension modules are then loaded through the LD_AUDIT library like any
-library.
+pick local, and waits; then it returns the standard path finder's spec (its
+directory cache refreshed where needed), with a source loader that writes no
+.pyc into the tree, as a read-only mount would take none.  Extension modules
+are then loaded through the LD_AUDIT library like any library.  A module of
+which the set holds no file is left to the finders after this one (None).
 
   - a module outside the tree (the standard library, the caller's own
     packages) falls through without a single file system access here;
@@ -219,10 +220,24 @@ class BitlibFinder:
                 cached = getattr(finder, "_path_cache", None)
                 if not isinstance(cached, (set, frozenset)) or name not in cached:
                     finder.invalidate_caches()
-            return None  # the first directory that has it is the one the path finder uses
+            # the first directory that has it is the one the path finder uses: its
+            # spec, with a loader that leaves the tree as the set has it (no .pyc
+            # written into it, as a read-only mount would not take one)
+            spec = _machinery.PathFinder.find_spec(fullname, path)
+            if (spec is not None and type(spec.loader) is _machinery.SourceFileLoader and
+                    isinstance(spec.origin, str) and spec.origin.startswith(self.tree + "/")):
+                spec.loader = _TreeSourceLoader(spec.loader.name, spec.loader.path)
+            return spec
         return None
 
     def invalidate_caches(self):
+        pass
+
+
+class _TreeSourceLoader(_machinery.SourceFileLoader):
+    """A module's source in the tree: read its .pyc if the set has one, never write one."""
+
+    def set_data(self, path, data, *, _mode=0o666):
         pass
 
 
