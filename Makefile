@@ -175,6 +175,10 @@ install: build/bitlib $$(PKGLIB_FILES) $(PYHOOK_FILES)
 	  test -e $(D)$(SYSCONFDIR)/$$f || install -m 0644 examples/etc/$$f $(D)$(SYSCONFDIR)/$$f; done
 	$(if $(PKGLIB_FILES),install -d $(D)$(PKGLIBDIR) && install -m 0644 $(PKGLIB_FILES) $(D)$(PKGLIBDIR)/)
 	install -d $(D)$(PKGLIBDIR)/python && install -m 0644 $(PYHOOK_FILES) $(D)$(PKGLIBDIR)/python/
+	@# byte-compiled for this python3: a user's Python could not write the .pyc, and
+	@# would compile the hook (2 ms) at every start
+	if command -v python3 >/dev/null; then \
+	  python3 -m compileall -q -d $(PKGLIBDIR)/python $(D)$(PKGLIBDIR)/python; fi
 
 uninstall:
 	rm -f $(D)$(BINDIR)/bitlib $(D)$(COMPLETIONDIR)/bitlib \

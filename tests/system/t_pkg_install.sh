@@ -31,6 +31,7 @@ pkglib=$(mk print-pkglib)
 grep -qw docs/man/bitlib.1 <<<"$pkglib" || fail "PKGLIB_FILES += does not add to the list ($pkglib)"
 mk install DESTDIR="$stage" PREFIX=/opt/bitlib >"$work/install.log" 2>&1 ||
   { cat "$work/install.log"; fail "make install DESTDIR=... failed"; }
+tag=$(command -v python3 >/dev/null && python3 -c 'import sys; print(sys.implementation.cache_tag)' || true)
 expected=$(
   {
     echo opt/bitlib/bin/bitlib
@@ -44,7 +45,11 @@ expected=$(
     echo opt/bitlib/share/doc/bitlib/examples/etc/bitlib/tracker.conf
     echo opt/bitlib/share/doc/bitlib/examples/etc/bitlib/seed/site.conf
     for f in $pkglib; do echo "opt/bitlib/lib/bitlib/${f##*/}"; done
-    for f in src/audit/python/*.py; do echo "opt/bitlib/lib/bitlib/python/${f##*/}"; done
+    for f in src/audit/python/*.py; do
+      echo "opt/bitlib/lib/bitlib/python/${f##*/}"
+      # byte-compiled by make install when python3 is there
+      if [[ -n $tag ]]; then f=${f##*/}; echo "opt/bitlib/lib/bitlib/python/__pycache__/${f%.py}.$tag.pyc"; fi
+    done
     echo etc/bitlib/tracker.conf
   } | sort)
 got=$(cd "$stage" && find . -type f | sed 's|^\./||' | sort)

@@ -28,14 +28,14 @@ and SOCKET nothing is installed.  Activated by the sitecustomize.py beside it
 (a directory on PYTHONPATH; .pth files are read only in site directories).
 """
 
-# everything find_spec needs is imported here, before the finder is installed: an
-# import inside find_spec would come back to find_spec before it is done
+# What every finder call needs is imported here, before the finder is installed.
+# json and socket (about 5 ms at start-up) only when a module of the set is asked
+# for: an import made inside find_spec comes back to find_spec, which the
+# per-thread guard then passes on (find_spec below).
 import _thread
 import importlib.machinery as _machinery
 import importlib.util as _util
-import json
 import os
-import socket
 import sys
 
 _TIMEOUT_MS_DEFAULT = 70000
@@ -135,6 +135,9 @@ class BitlibFinder:
         """Make set-relative rel local: None, or why not."""
         if self.gone:
             return self.gone
+        import json  # (see the imports at the top)
+        import socket
+
         try:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         except OSError as e:
