@@ -10,6 +10,7 @@
 #     imported are not in the tree; standard-library modules and names the set lacks cost
 #     no fetch; Python writes no .pyc into the tree; the extension module is dlopen()ed through the audit library, from the tree;
 #   - a sitecustomize on the caller's PYTHONPATH still runs after the hook's;
+#   - a PYTHONPATH under the mount point (which does not exist) imports from the tree;
 #   - a module file another process of the node fetched after this one had listed its
 #     directory is found (the tree's directories keep the description's mtime, so the path
 #     finder would not list them again by itself);
@@ -129,6 +130,15 @@ out=$(cd / && brun 2 --mode file "$ML/set.torrent" -- python3 "$ML/two.py" 2>&1)
     ml_fail "two processes: $out"
 [[ $out == "after the other process: 4" ]] || ml_fail "two processes printed '$out'"
 echo "   $out"
+
+echo "== PYTHONPATH under the mount point (as a job script written for the mount sets it)"
+rm -rf "$ML/cache2"
+out=$(cd / && PYTHONPATH=$MP/py brun 2 --mode file --env PYTHONPATH= "$ML/set.torrent" -- python3 -c '
+import os, blpkg.pure
+print(blpkg.pure.twice(4), blpkg.mul(2, 3), os.environ["PYTHONPATH"].split(":")[1:],
+      blpkg.pure.__file__.startswith(os.environ["BITLIB_TREE"] + "/"))' 2>&1) || ml_fail "PYTHONPATH=$MP/py: $out"
+[[ $out == "8 6 ['$MP/py'] True" ]] || ml_fail "PYTHONPATH=$MP/py printed '$out'"
+echo "   PYTHONPATH=$MP/py (never made): imported from the tree, $out"
 
 echo "== two threads importing at the same moment, both waiting for the daemon"
 rm -rf "$ML/cache2"

@@ -14,6 +14,8 @@ directory cache refreshed where needed), with a source loader that writes no
 are then loaded through the LD_AUDIT library like any library.  A module of
 which the set holds no file is left to the finders after this one (None).
 
+  - a search location under the set's mount point (BITLIB_AUDIT_MOUNT), which
+    does not exist without a mount, is taken as the same place in the tree;
   - a module outside the tree (the standard library, the caller's own
     packages) falls through without a single file system access here;
   - a name the set does not hold costs no request either;
@@ -42,10 +44,15 @@ _TIMEOUT_MS_DEFAULT = 70000
 
 
 class BitlibFinder:
-    """A sys.meta_path finder that makes a module's files local; finds nothing itself."""
+    """A sys.meta_path finder that makes a module's files local, then answers with the
+    standard path finder's spec; a module the set does not hold is not its business."""
 
-    def __init__(self, tree, index, sock, timeout_ms, verbose):
+    def __init__(self, tree, index, sock, timeout_ms, verbose, mount=""):
         self.tree = tree.rstrip("/") or "/"
+        # the set's mount point: a search location under it (PYTHONPATH=/opt/app/py, as
+        # a job script written for the mount sets it) is the same place in the tree
+        m = mount.rstrip("/")
+        self.mount = m if m.startswith("/") and m != self.tree else ""
         self.index_path = index
         self.sock = sock
         self.timeout = timeout_ms / 1000.0
@@ -193,10 +200,21 @@ class BitlibFinder:
         finally:
             self.busy.discard(me)
 
+    def _in_tree(self, entry):
+        """entry, or the same place in the tree if it lies under the mount point."""
+        m = self.mount
+        if m and isinstance(entry, str) and entry.startswith(m) and entry[len(m):len(m) + 1] in ("", "/"):
+            return self.tree + entry[len(m):]
+        return entry
+
     def _find(self, fullname, path):
-        entries = sys.path if path is None else path
+        entries = list(sys.path if path is None else path)
+        if self.mount:
+            moved = [self._in_tree(e) for e in entries]
+            if moved != entries:
+                entries = path = moved
         tail = fullname.rpartition(".")[2]
-        for entry in list(entries):
+        for entry in entries:
             rel = self._rel(entry)
             if rel is None:
                 continue
@@ -267,6 +285,7 @@ def install():
         ms = 0
     if not 0 < ms < 86400000:
         ms = _TIMEOUT_MS_DEFAULT
-    f = BitlibFinder(tree, index, sock, ms, os.environ.get("BITLIB_AUDIT_VERBOSE") == "1")
+    f = BitlibFinder(tree, index, sock, ms, os.environ.get("BITLIB_AUDIT_VERBOSE") == "1",
+                     os.environ.get("BITLIB_AUDIT_MOUNT", ""))
     sys.meta_path.insert(0, f)
     return f
