@@ -77,9 +77,22 @@ build/asan/libbitlib-audit.so: $(AUDIT_SRC) src/fs/treeidx.h src/fs/ctlreq.h
 	$(if $(Q),@echo "  LD $@")
 PKGLIB_FILES += build/libbitlib-audit.so
 
+# The Python import hook (src/audit/python): a directory bitlib run --no-fuse
+# puts first on PYTHONPATH, found beside the binary (build/python,
+# build/asan/python) or installed as $(PKGLIBDIR)/python.
+PYHOOK_SRC := $(sort $(wildcard src/audit/python/*.py))
+PYHOOK_FILES := $(patsubst src/audit/python/%,build/python/%,$(PYHOOK_SRC))
+PYHOOK_ASAN := $(patsubst src/audit/python/%,build/asan/python/%,$(PYHOOK_SRC))
+build/python/%.py: src/audit/python/%.py
+	@mkdir -p $(dir $@)
+	$(Q)install -m 0644 $< $@
+build/asan/python/%.py: src/audit/python/%.py
+	@mkdir -p $(dir $@)
+	$(Q)install -m 0644 $< $@
+
 .PHONY: all asan unit check system fuzz fuzz-smoke clean install uninstall
-all: build/bitlib build/libbitlib-audit.so
-asan: build/asan/bitlib build/asan/libbitlib-audit.so
+all: build/bitlib build/libbitlib-audit.so $(PYHOOK_FILES)
+asan: build/asan/bitlib build/asan/libbitlib-audit.so $(PYHOOK_ASAN)
 
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
 build/asan/tests/%: tests/unit/%.c build/asan/libbitlib.a
@@ -143,7 +156,7 @@ D = $(DESTDIR)
 
 # $$(PKGLIB_FILES): expanded when install runs, so a += further down counts too
 .SECONDEXPANSION:
-install: build/bitlib $$(PKGLIB_FILES)
+install: build/bitlib $$(PKGLIB_FILES) $(PYHOOK_FILES)
 	install -d $(D)$(BINDIR) $(D)$(MANDIR)/man1 $(D)$(UNITDIR) $(D)$(COMPLETIONDIR) \
 	  $(D)$(MODULEFILEDIR)/bitlib $(D)$(DOCDIR) $(D)$(SYSCONFDIR)/bitlib/seed
 	install -m 0755 build/bitlib $(D)$(BINDIR)/bitlib
@@ -161,14 +174,21 @@ install: build/bitlib $$(PKGLIB_FILES)
 	set -e; for f in $(ETC_FILES); do case $$f in bitlib/seed/*) continue;; esac; \
 	  test -e $(D)$(SYSCONFDIR)/$$f || install -m 0644 examples/etc/$$f $(D)$(SYSCONFDIR)/$$f; done
 	$(if $(PKGLIB_FILES),install -d $(D)$(PKGLIBDIR) && install -m 0644 $(PKGLIB_FILES) $(D)$(PKGLIBDIR)/)
+	install -d $(D)$(PKGLIBDIR)/python && install -m 0644 $(PYHOOK_FILES) $(D)$(PKGLIBDIR)/python/
+	@# byte-compiled for this python3: a user's Python could not write the .pyc, and
+	@# would compile the hook (2 ms) at every start
+	if command -v python3 >/dev/null; then \
+	  python3 -m compileall -q -d $(PKGLIBDIR)/python $(D)$(PKGLIBDIR)/python; fi
 
 uninstall:
 	rm -f $(D)$(BINDIR)/bitlib $(D)$(COMPLETIONDIR)/bitlib \
 	  $(patsubst docs/man/%,$(D)$(MANDIR)/man1/%,$(MAN_PAGES)) \
 	  $(addprefix $(D)$(UNITDIR)/,$(UNIT_FILES)) \
 	  $(D)$(MODULEFILEDIR)/bitlib/$(VERSION) $(D)$(MODULEFILEDIR)/bitlib/$(VERSION).lua \
-	  $(addprefix $(D)$(PKGLIBDIR)/,$(notdir $(PKGLIB_FILES)))
+	  $(addprefix $(D)$(PKGLIBDIR)/,$(notdir $(PKGLIB_FILES))) \
+	  $(addprefix $(D)$(PKGLIBDIR)/python/,$(notdir $(PYHOOK_FILES)) $(patsubst %.py,__pycache__/%.*.pyc,$(notdir $(PYHOOK_FILES))))
 	rm -rf $(D)$(DOCDIR)
+	rmdir $(D)$(PKGLIBDIR)/python/__pycache__ $(D)$(PKGLIBDIR)/python 2>/dev/null || true
 	rmdir $(D)$(MODULEFILEDIR)/bitlib $(D)$(PKGLIBDIR) 2>/dev/null || true
 	@echo "make uninstall: $(D)$(SYSCONFDIR)/bitlib (configuration) is left in place"
 

@@ -18,7 +18,8 @@ import statistics
 import subprocess
 import sys
 
-ORDER = ["tmpfs", "hybrid", "learned", "file", "file-noahead", "bulk", "sshfs"]
+ORDER = ["tmpfs", "hybrid", "nofuse-hybrid", "learned", "file", "nofuse-file", "file-noahead",
+         "bulk", "sshfs"]
 
 
 def read_kv(path):
@@ -110,7 +111,7 @@ def main():
         return next((t for t in rows if t["system"] == "tmpfs" and t.get("time_s") and
                      t["nodes"] == r["nodes"] and t["round"] == r["round"]), None)
 
-    print("%3s %-7s %2s %-7s %7s %7s %8s %8s %7s %6s %6s %6s %7s %5s" % (
+    print("%3s %-13s %2s %-7s %7s %7s %8s %8s %7s %6s %6s %6s %7s %5s" % (
         "N", "system", "r", "status", "time", "/tmpfs", "import", "visit", "py0", "cpu_s",
         "cpu%", "steal%", "rx/set", "load"))
     for r in rows:
@@ -118,10 +119,10 @@ def main():
         r["over_tmpfs"] = r["time_s"] / t["time_s"] if t and r.get("time_s") else None
         r["minus_tmpfs_s"] = r["time_s"] - t["time_s"] if t and r.get("time_s") else None
         if r.get("status") != "OK":
-            print("%3d %-7s %2d %-7s %s" % (r["nodes"], r["system"], r["round"], r.get("status"),
+            print("%3d %-13s %2d %-7s %s" % (r["nodes"], r["system"], r["round"], r.get("status"),
                                             r.get("notes") or r.get("reason") or ""))
             continue
-        print("%3d %-7s %2d %-7s %7.2f %7s %8.3f %8.3f %7.3f %6.1f %6.0f %6.1f %7.2f %5.2f" % (
+        print("%3d %-13s %2d %-7s %7.2f %7s %8.3f %8.3f %7.3f %6.1f %6.0f %6.1f %7.2f %5.2f" % (
             r["nodes"], r["system"], r["round"], r["status"], r["time_s"], fmt(r["over_tmpfs"]),
             r["import_median_s"], r["visit_median_s"], r["python_start_median_s"],
             r["cpu_busy_s"], r["cpu_busy_pct"], r["steal_pct"], r.get("rx_over_set_median") or 0,
@@ -167,11 +168,11 @@ def main():
     print("medians over rounds (/tmpfs and -tmpfs, the time over and beyond the tmpfs bound, "
           "taken within each round, then the median; /N=%d: median time over this "
           "configuration's median at N=%d)" % (ns[0], ns[0]))
-    print("%3s %-7s %6s %8s %8s %8s %7s %7s %7s %6s %6s %6s %7s" % (
+    print("%3s %-13s %6s %8s %8s %8s %7s %7s %7s %6s %6s %6s %7s" % (
         "N", "system", "ok", "time", "min", "max", "/tmpfs", "-tmpfs", "/N=%d" % ns[0], "cpu_s",
         "cpu%", "steal%", "rx/set"))
     for g in summary:
-        print("%3d %-7s %3d/%-2d %8s %8s %8s %7s %7s %7s %6s %6s %6s %7s" % (
+        print("%3d %-13s %3d/%-2d %8s %8s %8s %7s %7s %7s %6s %6s %6s %7s" % (
             g["nodes"], g["system"], g["ok"], g["rounds"], fmt(g["time_median_s"]),
             fmt(g["time_min_s"]), fmt(g["time_max_s"]), fmt(g["over_tmpfs"]),
             fmt(g["minus_tmpfs_s"]),
@@ -205,6 +206,19 @@ def main():
         v = s_big["time_median_s"] / s_small["time_median_s"]
         targets.append(("sshfs N=%d / N=%d (linear: %.0f)" % (big, small, big / small), v,
                         "~ %.0f" % (big / small), None))
+    # without FUSE beside the same mode with it, at every N (issue 14: not a target)
+    nofuse = []
+    for n in ns:
+        for sy, base in (("nofuse-hybrid", "hybrid"), ("nofuse-file", "file")):
+            a, b = get(sy, n), get(base, n)
+            if a and b and a["time_median_s"] and b["time_median_s"]:
+                nofuse.append("%s / %s at N=%d: %.2f" % (sy, base, n,
+                                                         a["time_median_s"] / b["time_median_s"]))
+    if nofuse:
+        print()
+        print("without FUSE (issue 14), median time over the FUSE mode's:")
+        for line in nofuse:
+            print("  " + line)
     if targets:
         print()
         print("targets (issues 11, 15): measured ratio, target, met")

@@ -4,8 +4,10 @@
  * For every path the loader is about to try (la_objsearch), a path under the
  * set's mount point or under its tree in the cache is answered from the
  * set's names alone (fs/treeidx.h; the index the daemon wrote): a name the
- * set does not hold is skipped (NULL) without touching any file system; a
- * regular file already in the tree is returned at once; otherwise the node
+ * set does not hold is skipped without touching any file system (answered
+ * "": the loader's open fails with ENOENT before any lookup and it goes on to
+ * the next directory); a regular file already in the tree is returned at
+ * once; otherwise the node
  * daemon is asked over its control socket to make the file local
  * ("fetch PATH", fs/ctl.h) and the file's path in the tree is returned once
  * it is there.  Paths outside the set pass through untouched.  If the daemon
@@ -240,6 +242,15 @@ static int ask(const char *rel, char *out, size_t outsz, char *why, size_t whysz
     return rc;
 }
 
+/* What a name the set does not hold is answered with: not NULL, because glibc
+ * (open_path, 2.36) gives up the rest of a search path (LD_LIBRARY_PATH, RUNPATH)
+ * when a candidate fails with an errno other than ENOENT or EACCES, and after
+ * a NULL answer the loader's errno is whatever its last failed call left (its
+ * own, not ours to set): a library in LD_LIBRARY_PATH's second directory of the
+ * set was then not found (bench/fs).  The loader's open("") fails with ENOENT
+ * at once, before any path lookup: still no file system touched. */
+static const char MISS[] = "";
+
 char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int flag)
 {
     (void)cookie;
@@ -255,7 +266,7 @@ char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int flag)
     char norm[PATH_MAX], path[PATH_MAX], why[PATH_MAX + 128];
     int k = g.have_ix ? bl_treeidx_classify(&g.ix, rel, norm, sizeof norm) : BL_TREEIDX_ASK;
     if (k == BL_TREEIDX_MISS)
-        return NULL; /* the set has no such file: nothing is touched */
+        return (char *)(uintptr_t)MISS; /* the set has no such file: nothing is touched */
     if (k == BL_TREEIDX_FILE) {
         /* a name in the tree is a whole verified file (fs/tree.h) */
         int w = snprintf(path, sizeof path, "%s/%s", g.tree, norm);

@@ -59,6 +59,11 @@ static const char launch_usage[] =
     "                          $XDG_CACHE_HOME/bitlib or ~/.cache/bitlib; on clusters it\n"
     "                          must be on a file system every node sees)\n"
     "  -m, --mode MODE         bitlib run's --mode (default hybrid)\n"
+    "      --no-fuse           no FUSE on the nodes: bitlib run --no-fuse (the daemon keeps\n"
+    "                          the set's tree in its cache; libraries load through the\n"
+    "                          LD_AUDIT library, Python modules through the import hook;\n"
+    "                          any other file is missing until it is local: see 'bitlib\n"
+    "                          run --help'); not with --mode block\n"
     "      --secret-file FILE  the swarm's job secret (see bitlib seed --help)\n"
     "      --open              an open swarm: no job secret\n"
     "  -h, --help              this text\n"
@@ -235,6 +240,7 @@ int cmd_launch(int argc, char **argv)
         {"mode", required_argument, NULL, 'm'},
         {"secret-file", required_argument, NULL, 'S'},
         {"open", no_argument, NULL, 'O'},
+        {"no-fuse", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -245,7 +251,7 @@ int cmd_launch(int argc, char **argv)
     }
     const char *launcher = "auto", *tracker = NULL, *adv = NULL, *cache_dir = NULL;
     const char *mode = "hybrid", *secret_arg = NULL;
-    bool open_swarm = false;
+    bool open_swarm = false, no_fuse = false;
     const char *largs[MAX_ARGS];
     size_t nl = 0;
     long seeders = 1;
@@ -285,9 +291,14 @@ int cmd_launch(int argc, char **argv)
             break;
         }
         case 'O': open_swarm = true; break;
+        case 'N': no_fuse = true; break;
         default:
             return cli_bad_option(cmd, argv[optind - 1]);
         }
+    }
+    if (no_fuse && !strcmp(mode, "block")) {
+        fprintf(stderr, "%s: --no-fuse: block mode needs FUSE; use file, hybrid or bulk\n", cmd);
+        return 2;
     }
     int dd = optind;
     while (dd < argc && strcmp(argv[dd], "--"))
@@ -318,6 +329,7 @@ int cmd_launch(int argc, char **argv)
         fprintf(stderr, "%s: --seeders 0 without --tracker: nothing will serve the set\n", cmd);
     if (open_swarm && secret_arg) {
         fprintf(stderr, "%s: --open and --secret-file contradict each other\n", cmd);
+        free(lpath);
         return 2;
     }
 
@@ -442,6 +454,8 @@ int cmd_launch(int argc, char **argv)
     av[a++] = "run";
     av[a++] = "--mode";
     av[a++] = mode;
+    if (no_fuse)
+        av[a++] = "--no-fuse";
     if (in_set)
         av[a++] = "--in-set"; /* CMD runs from the mount, not from the shared copy */
     if (secret[0]) {

@@ -109,8 +109,18 @@ static const char run_usage[] =
     "that load fails with one line naming the file. A CMD under the mount point (or\n"
     "--in-set) is fetched and run from the tree. Python opens its modules itself, not\n"
     "through the loader: PYTHONPATH (and every other variable but LD_LIBRARY_PATH) points\n"
-    "into the tree, and every file under the set's PYTHONPATH directories is fetched before\n"
-    "CMD starts. Any other file under the set that CMD opens is in the tree only once it is\n"
+    "into the tree, after the import hook's directory (python/ beside this binary, or\n"
+    "../lib/bitlib/python; $BITLIB_PYTHON_HOOK overrides): its sitecustomize.py puts a\n"
+    "finder first on sys.meta_path which, for a module under the tree, asks the daemon for\n"
+    "the file the standard finder would open (and its __pycache__ .pyc if the set has one)\n"
+    "and waits, then lets the standard finder load it (writing no .pyc into the tree);\n"
+    "extension modules then load through the audit library. A PYTHONPATH directory under\n"
+    "the mount point is taken as the same place in the tree. Modules outside the set are\n"
+    "untouched; a daemon gone or silent past the timeout gives an ImportError naming the\n"
+    "file. python -S, -I or -E does not load the hook (use --wait-all). A sitecustomize of\n"
+    "the system or of the rest of PYTHONPATH still runs after the hook's. The hook waits\n"
+    "for modules only: package data and directory listings are like any other file.\n"
+    "Any other file under the set that CMD opens is in the tree only once it is\n"
     "local: hybrid and bulk bring everything in the background, file mode only what is\n"
     "asked for; --wait-all waits for the whole set first. The loader ignores LD_AUDIT for\n"
     "set-user-ID and set-group-ID programs: they cannot load the set's libraries this way.\n"
@@ -297,27 +307,53 @@ static int find_audit_lib(char *out, size_t outsz, bl_err *err)
                         "BITLIB_AUDIT_LIB)", self, self);
 }
 
-/* PYTHONPATH=...: fetch every file under the set's directories on it. */
-static int wait_python(run_ctx *r, const char *var, bl_err *err)
+/* The Python import hook's directory (src/audit/python): beside this binary
+ * as python/ (the build tree), or ../lib/bitlib/python (installed);
+ * $BITLIB_PYTHON_HOOK overrides. */
+static int find_python_hook(char *out, size_t outsz, bl_err *err)
 {
-    const char *v = strchr(var, '=') + 1;
-    size_t tn = strlen(r->d.tree);
-    while (*v) {
-        size_t n = strcspn(v, ":");
-        if (n >= tn && !strncmp(v, r->d.tree, tn) && (n == tn || v[tn] == '/')) {
-            char dir[PATH_MAX];
-            size_t rn = n == tn ? 0 : n - tn - 1;
-            if (rn >= sizeof dir)
-                return bl_fail(err, "PYTHONPATH: directory name too long");
-            memcpy(dir, v + n - rn, rn);
-            dir[rn] = 0;
-            if (wait_under(r, dir, "the Python modules (PYTHONPATH)", err) < 0)
-                return -1;
-        }
-        v += n;
-        if (*v == ':')
-            v++;
+    const char *forced = getenv("BITLIB_PYTHON_HOOK");
+    char probe[PATH_MAX];
+    if (forced && *forced) {
+        if (snprintf(probe, sizeof probe, "%s/_bitlib_nofuse.py", forced) >= (int)sizeof probe ||
+            access(probe, R_OK) < 0)
+            return bl_fail(err, "BITLIB_PYTHON_HOOK=%s: no readable _bitlib_nofuse.py in it",
+                           forced);
+        snprintf(out, outsz, "%s", forced);
+        return 0;
     }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return bl_fail(err, "/proc/self/exe: %s", strerror(errno));
+    self[n] = 0;
+    *strrchr(self, '/') = 0;
+    static const char *const rel[] = {"/python", "/../lib/bitlib/python"};
+    for (int i = 0; i < 2; i++) {
+        int w = snprintf(out, outsz, "%s%s", self, rel[i]);
+        if (w > 0 && (size_t)w < outsz &&
+            snprintf(probe, sizeof probe, "%s/_bitlib_nofuse.py", out) < (int)sizeof probe &&
+            access(probe, R_OK) == 0)
+            return 0;
+    }
+    return bl_fail(err, "--no-fuse: the Python import hook (_bitlib_nofuse.py) is neither in "
+                        "%s/python nor in %s/../lib/bitlib/python ('make' builds it, 'make "
+                        "install' installs it; or set BITLIB_PYTHON_HOOK)", self, self);
+}
+
+/* PYTHONPATH=HOOK[:the rest]: Python imports from the tree wait for their files. */
+static int prepend_python_hook(const char *hook, bl_err *err)
+{
+    const char *old = getenv("PYTHONPATH");
+    size_t n = strlen(hook) + (old ? strlen(old) : 0) + 2;
+    char *v = malloc(n);
+    if (!v)
+        return bl_fail(err, "out of memory");
+    snprintf(v, n, "%s%s%s", hook, old && *old ? ":" : "", old && *old ? old : "");
+    int rc = setenv("PYTHONPATH", v, 1);
+    free(v);
+    if (rc < 0)
+        return bl_fail(err, "setenv PYTHONPATH: %s", strerror(errno));
     return 0;
 }
 
@@ -337,10 +373,11 @@ static int set_env(const char *name, const char *value, bl_err *err)
  * audit library answers for them as for the mount point. */
 static int run_environ_nofuse(run_ctx *r, bl_err *err)
 {
-    char audit[PATH_MAX], index[PATH_MAX], dir[PATH_MAX];
+    char audit[PATH_MAX], index[PATH_MAX], dir[PATH_MAX], hook[PATH_MAX];
     if (!r->d.tree[0])
         return bl_fail(err, "the daemon (pid %d) names no tree", r->d.pid);
-    if (find_audit_lib(audit, sizeof audit, err) < 0)
+    if (find_audit_lib(audit, sizeof audit, err) < 0 ||
+        find_python_hook(hook, sizeof hook, err) < 0)
         return -1;
     /* the tree's root is CACHE/.bitlib-tree, the index beside it */
     char cache[PATH_MAX];
@@ -354,17 +391,13 @@ static int run_environ_nofuse(run_ctx *r, bl_err *err)
     size_t tn;
     if (bl_launch_env(&r->mi, r->d.tree, r->env, r->nenv, &tv, &tn, err) < 0)
         return -1;
-    int rc = 0;
-    for (size_t i = 0; i < tn && rc == 0; i++) {
-        if (!strncmp(tv[i], "PYTHONPATH=", 11) && wait_python(r, tv[i], err) < 0)
-            rc = -1;
-        else if (putenv(tv[i]) == 0)
+    for (size_t i = 0; i < tn; i++)
+        if (putenv(tv[i]) == 0)
             tv[i] = NULL; /* the environment owns it */
-    }
     for (size_t i = 0; i < tn; i++)
         free(tv[i]);
     free(tv);
-    if (rc < 0)
+    if (prepend_python_hook(hook, err) < 0)
         return -1;
     char tmo[32];
     snprintf(tmo, sizeof tmo, "%d", wait_ms(r));
@@ -597,7 +630,8 @@ int cmd_run(int argc, char **argv)
         return 2;
     }
     char audit_probe[PATH_MAX];
-    if (r.no_fuse && find_audit_lib(audit_probe, sizeof audit_probe, &err) < 0) {
+    if (r.no_fuse && (find_audit_lib(audit_probe, sizeof audit_probe, &err) < 0 ||
+                      find_python_hook(audit_probe, sizeof audit_probe, &err) < 0)) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         bl_metainfo_free(&r.mi);
         return 1;

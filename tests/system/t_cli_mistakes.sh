@@ -146,5 +146,13 @@ expect 2 "not --depot" "$BITLIB" offload submit "$W/ok.sh" --key-file "$W/okey" 
 expect 1 "$W/ok.sh.nope: No such file" "$BITLIB" offload submit "$W/ok.sh.nope" --key-file "$W/okey"
 expect 1 "/nonexistent/sbatch: No such file or directory (the Slurm client)" "$BITLIB" offload submit "$W/ok.sh" --key-file "$W/okey" -- /nonexistent/sbatch
 
+echo "== without FUSE (run --no-fuse, launch --no-fuse)"
+expect 2 "bitlib launch: --no-fuse: block mode needs FUSE" "$BITLIB" launch --no-fuse --mode block "$W/set" -- true
+expect 2 "bitlib run: --no-fuse: block mode needs FUSE" "$BITLIB" run --no-fuse --mode block "$W/set.torrent" -- true
+expect 1 "BITLIB_PYTHON_HOOK=$W/nohook: no readable _bitlib_nofuse.py in it" \
+    env BITLIB_PYTHON_HOOK="$W/nohook" "$BITLIB" run --no-fuse "$W/set.torrent" -- true
+expect 1 "BITLIB_AUDIT_LIB=$W/noaudit.so: No such file" \
+    env BITLIB_AUDIT_LIB="$W/noaudit.so" "$BITLIB" run --no-fuse "$W/set.torrent" -- true
+
 ((failures == 0)) || { echo "$failures failures"; exit 1; }
 echo "PASS"

@@ -64,6 +64,26 @@ grep -q "(reused: the set has not changed)" "$ML/err2" || { cat "$ML/err2"; ml_f
 (( $(grep -c "^libset ok" "$ML/out2") == 8 )) || ml_fail "second job: not 8 ranks"
 echo "   reused, 8 ranks ok"
 
+echo "== --no-fuse: the same job without FUSE (bitlib run --no-fuse on every rank)"
+launch --no-fuse --mode file "$ML/set" -- "$ML/set/bin/app" >"$ML/outnf" 2>"$ML/errnf" ||
+    { cat "$ML/errnf"; ml_fail "launch --no-fuse failed"; }
+(( $(grep -c "^libset ok: alpha beta gamma delta" "$ML/outnf") == 8 )) || { cat "$ML/errnf"; ml_fail "--no-fuse: not 8 ranks ran app"; }
+for n in n1 n2; do
+    log=$(ls -t "$NSNODE_RUNDIRS/$n"/*.log | head -1)
+    grep -q "no FUSE: the set.s tree is" "$log" || ml_fail "$n: the daemon was not a --no-fuse one: $(head -3 "$log")"
+    tree=$(ls -d "$NSNODE_RUNDIRS/$n"/caches/*/.bitlib-tree)
+    [[ -f $tree/bin/app && -f $tree/lib/sub/libdelta.so ]] || ml_fail "$n: app and its libraries are not in the tree $tree"
+    [[ ! -e $tree/lib/libunused.so ]] || ml_fail "$n: file mode brought libunused.so"
+done
+(( $(awk '$3 ~ /^fuse/' /proc/mounts | grep -c "$NSNODE_RUNDIRS") == 0 )) || ml_fail "a FUSE mount is left"
+echo "   8 ranks ran bin/app from each node's tree (daemons without FUSE, file mode: libunused.so not fetched)"
+set +e
+err=$(netlab_exec 0 "$BITLIB" launch --no-fuse --mode block "$ML/set" -- true 2>&1); rc=$?
+set -e
+((rc == 2)) && [[ $err == "bitlib launch: --no-fuse: block mode needs FUSE; use file, hybrid or bulk" ]] ||
+    ml_fail "--no-fuse --mode block: exit $rc, '$err'"
+echo "   $err"
+
 echo "== a changed set is described again; a failing rank's status is launch's"
 echo "new" >"$ML/set/lib/NEWFILE"
 set +e

@@ -71,6 +71,7 @@ for p in docs/man/*.1; do want+=("/usr/share/man/man1/${p##*/}.gz"); done
 for f in $(make -s -f Makefile -f <(printf 'print-pkglib: ; @echo $(PKGLIB_FILES)\n') print-pkglib); do
   want+=("/usr/lib/bitlib/${f##*/}")
 done
+for f in src/audit/python/*.py; do want+=("/usr/lib/bitlib/python/${f##*/}"); done   # the import hook
 for f in "${want[@]}"; do grep -qxF -- "$f" <<<"$contents" || fail "the package lacks $f"; done
 echo "ok: the package holds the binary, ${#want[@]} files checked"
 

@@ -31,6 +31,7 @@ pkglib=$(mk print-pkglib)
 grep -qw docs/man/bitlib.1 <<<"$pkglib" || fail "PKGLIB_FILES += does not add to the list ($pkglib)"
 mk install DESTDIR="$stage" PREFIX=/opt/bitlib >"$work/install.log" 2>&1 ||
   { cat "$work/install.log"; fail "make install DESTDIR=... failed"; }
+tag=$(command -v python3 >/dev/null && python3 -c 'import sys; print(sys.implementation.cache_tag)' || true)
 expected=$(
   {
     echo opt/bitlib/bin/bitlib
@@ -44,6 +45,11 @@ expected=$(
     echo opt/bitlib/share/doc/bitlib/examples/etc/bitlib/tracker.conf
     echo opt/bitlib/share/doc/bitlib/examples/etc/bitlib/seed/site.conf
     for f in $pkglib; do echo "opt/bitlib/lib/bitlib/${f##*/}"; done
+    for f in src/audit/python/*.py; do
+      echo "opt/bitlib/lib/bitlib/python/${f##*/}"
+      # byte-compiled by make install when python3 is there
+      if [[ -n $tag ]]; then f=${f##*/}; echo "opt/bitlib/lib/bitlib/python/__pycache__/${f%.py}.$tag.pyc"; fi
+    done
     echo etc/bitlib/tracker.conf
   } | sort)
 got=$(cd "$stage" && find . -type f | sed 's|^\./||' | sort)
@@ -107,6 +113,26 @@ if [[ -n $lmod ]]; then
   echo "ok: Lmod loads and unloads the Lua and the Tcl modulefile"
 else
   echo "note: Lmod not installed; the modulefiles not loaded"
+fi
+
+# the installed binary finds the installed audit library and Python import hook
+# (PREFIX/lib/bitlib): a --no-fuse job from a warm cache (no network), importing from the set
+if command -v python3 >/dev/null; then
+  nf=$work/nf
+  mkdir -p "$nf/set/py/nfpkg" "$nf/run"
+  echo 'X = 5' >"$nf/set/py/nfpkg/__init__.py"
+  "$P/bin/bitlib" create -q -o "$nf/s.torrent" --mount "$nf/mp" "$nf/set"
+  cp -a "$nf/set" "$nf/cache"
+  out=$(cd / && BITLIB_RUNTIME_DIR=$nf/run "$P/bin/bitlib" run --no-fuse --no-tracker \
+    --listen 127.0.0.1:0 --cache "$nf/cache" "$nf/s.torrent" -- python3 -c 'import sys, nfpkg
+import _bitlib_nofuse
+print(type(sys.meta_path[0]).__name__, nfpkg.X, _bitlib_nofuse.__file__)' 2>&1) ||
+    fail "bitlib run --no-fuse from PREFIX: $out"
+  [[ $out == "BitlibFinder 5 $P/lib/bitlib/python/_bitlib_nofuse.py" ]] ||
+    fail "bitlib run --no-fuse from PREFIX does not use PREFIX/lib/bitlib/python: $out"
+  echo "ok: bitlib run --no-fuse from PREFIX uses PREFIX/lib/bitlib/python (the import hook)"
+  sleep 0.5
+  rm -rf "$nf"
 fi
 
 make -s uninstall PREFIX="$P" SYSCONFDIR="$work/etc" >/dev/null 2>&1 || fail "make uninstall PREFIX=... failed"
