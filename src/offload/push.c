@@ -251,8 +251,14 @@ static int choose(push *p, uint64_t s, uint64_t idx, bool *avoid, bool *blocked)
             held[p->copies[c].depot]++;
     unsigned per = p->plan.per_depot ? p->plan.per_depot : 1;
     /* level by level (spreading a stripe matters most): first by the plan's
-     * quotas, then, quotas used up (resends, rounding), the least loaded */
-    for (int level = 2; level >= 0 && pick < 0 && !*blocked; level--) {
+     * quotas, then, quotas used up (resends, rounding), the least loaded.
+     * When the plan lets a depot take every copy of a stripe (too few depots
+     * for a lost one to cost at most M-K chunks: see plan.h), spreading buys
+     * nothing and speed decides: the plan's shares alone, from level 0 (else
+     * the slow depots would get a chunk of every stripe, and the release
+     * would wait for them). */
+    int top = per >= m * r ? 0 : 2;
+    for (int level = top; level >= 0 && pick < 0 && !*blocked; level--) {
         for (int pass = 0; pass < 2 && pick < 0; pass++) {
             for (size_t i = 0; i < n; i++)
                 avoid[i] = p->d[i].down || p->d[i].full || no_room(p, i) ||
