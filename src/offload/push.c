@@ -24,6 +24,7 @@
 #define WINDOW 4                 /* chunk copies in flight per depot */
 #define PROBE_BYTES (256u << 10)
 #define REPLAN_MS 1000
+#define OWN_RATE_CHUNKS 4        /* acknowledged chunks before its own rate replaces the probe's */
 #define CACHE_BYTES (64u << 20)  /* encoded stripes kept for sending */
 #define MAX_BADSUM 3
 
@@ -161,7 +162,7 @@ static void fill_nodes(push *p)
         n->failed = d->down;
         n->landmark = false;
         /* the rate of its own transfers once there is enough of them, else the probe's */
-        if (d->acked_bytes_run >= 2 * p->mf.chunk && d->busy_ms > 0)
+        if (d->acked_bytes_run >= OWN_RATE_CHUNKS * p->mf.chunk && d->busy_ms > 0)
             n->rate = (double)d->acked_bytes_run * 1000.0 / (double)d->busy_ms;
         else
             n->rate = d->rate;
@@ -515,6 +516,11 @@ static void on_ack(push *p, size_t i, uint32_t index)
         p->res->sent += p->mf.chunk;
         account_busy(p, i);
         bl_dpset_waiting(p->set, i, p->d[i].inflight);
+        /* the first rate of its own transfers: the probe's (256 KiB, mostly
+         * round trips and slow start) may be far off, and waiting for the
+         * next tick would leave a short offload planned on it throughout */
+        if (p->d[i].acked_bytes_run == OWN_RATE_CHUNKS * p->mf.chunk && replan(p, false) < 0)
+            return;
         pump(p);
         return;
     }
