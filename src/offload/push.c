@@ -25,6 +25,8 @@
 #define PROBE_BYTES (256u << 10)
 #define REPLAN_MS 1000
 #define OWN_RATE_CHUNKS 4        /* acknowledged chunks before its own rate replaces the probe's */
+#define RATE_TICKS 3             /* then its rate over the last RATE_TICKS ticks of sending */
+#define RATE_MIN_BUSY_MS 500     /* ... when it was busy that long (else the whole run's) */
 #define CACHE_BYTES (64u << 20)  /* encoded stripes kept for sending */
 #define MAX_BADSUM 3
 
@@ -44,6 +46,8 @@ struct dep {
     uint64_t acked;              /* copies it holds */
     uint64_t acked_bytes_run;    /* bytes acknowledged while sending (for the rate) */
     uint64_t busy_ms, busy_since;
+    uint64_t win_bytes[RATE_TICKS], win_busy[RATE_TICKS];  /* acked_bytes_run, busy_ms at ticks */
+    unsigned win_n;              /* ticks recorded */
     uint64_t given;              /* copies assigned since the last plan */
 };
 
@@ -161,8 +165,21 @@ static void fill_nodes(push *p)
         n->name = bl_dpset_name(p->set, i);
         n->failed = d->down;
         n->landmark = false;
-        /* the rate of its own transfers once there is enough of them, else the probe's */
-        if (d->acked_bytes_run >= OWN_RATE_CHUNKS * p->mf.chunk && d->busy_ms > 0)
+        /* the rate of its own transfers once there is enough of them, else the
+         * probe's; of the last few seconds when it was busy that long, so that a
+         * depot that slows down (or speeds up) mid-way is seen as it is now, not
+         * as the average of the whole run */
+        uint64_t db = 0, dt = 0;
+        if (d->win_n) {
+            unsigned back = d->win_n < RATE_TICKS ? d->win_n : RATE_TICKS;
+            unsigned o = (d->win_n - back) % RATE_TICKS;
+            db = d->acked_bytes_run - d->win_bytes[o];
+            dt = d->busy_ms - d->win_busy[o];
+        }
+        if (dt >= RATE_MIN_BUSY_MS && d->acked_bytes_run >= OWN_RATE_CHUNKS * p->mf.chunk)
+            /* nothing acknowledged in a busy window: less than a chunk went through */
+            n->rate = (double)(db ? db : p->mf.chunk / 2) * 1000.0 / (double)dt;
+        else if (d->acked_bytes_run >= OWN_RATE_CHUNKS * p->mf.chunk && d->busy_ms > 0)
             n->rate = (double)d->acked_bytes_run * 1000.0 / (double)d->busy_ms;
         else
             n->rate = d->rate;
@@ -631,6 +648,13 @@ static void on_down(bl_dpset *s, size_t i, const char *why, void *arg)
 static void on_tick(bl_loop *loop, void *arg)
 {
     push *p = arg;
+    for (size_t i = 0; i < p->o->ndepots; i++) {
+        struct dep *d = &p->d[i];
+        account_busy(p, i);
+        d->win_bytes[d->win_n % RATE_TICKS] = d->acked_bytes_run;
+        d->win_busy[d->win_n % RATE_TICKS] = d->busy_ms;
+        d->win_n++;
+    }
     if (p->planned && !p->failed && replan(p, false) == 0)
         pump(p);
     bl_loop_timer(loop, REPLAN_MS, on_tick, p);
