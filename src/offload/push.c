@@ -18,11 +18,11 @@
 #include "offload/dpset.h"
 #include "offload/manifest.h"
 #include "offload/plan.h"
+#include "offload/probe.h"
 #include "offload/rs.h"
 #include "offload/stream.h"
 
 #define WINDOW 4                 /* chunk copies in flight per depot */
-#define PROBE_BYTES (256u << 10)
 #define REPLAN_MS 1000
 #define OWN_RATE_CHUNKS 4        /* acknowledged chunks before its own rate replaces the probe's */
 #define RATE_TICKS 3             /* then its rate over the last RATE_TICKS ticks of sending */
@@ -503,10 +503,7 @@ static void requeue_of(push *p, size_t i, bool acked_too)
 static void on_ready(bl_dpset *s, size_t i, void *arg)
 {
     push *p = arg;
-    bl_dpconn *c = bl_dpset_conn(s, i);
-    bl_dp_empty(bl_dpconn_out(c), BL_DP_STAT);
-    bl_dp_probe(bl_dpconn_out(c), PROBE_BYTES);
-    bl_dpconn_flush(c);
+    bl_probe_send(bl_dpset_conn(s, i));
     p->d[i].probe_ms = bl_loop_now_ms(p->loop);
     bl_dpset_waiting(s, i, 2);
 }
@@ -607,7 +604,7 @@ static void on_msg(bl_dpset *s, size_t i, const bl_dp_msg *m, void *arg)
         if (!d->probe_done) {
             d->probe_done = true;
             uint64_t ms = bl_loop_now_ms(p->loop) - d->probe_ms;
-            d->rate = (double)PROBE_BYTES * 1000.0 / (double)(ms ? ms : 1);
+            d->rate = bl_probe_rate(ms);
             bl_debug("offload: depot %s: probe %.1f MB/s", bl_dpset_name(s, i), d->rate / 1e6);
             bl_dpset_waiting(s, i, !d->stat_done);
             start_sending(p);

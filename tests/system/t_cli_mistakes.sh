@@ -146,5 +146,10 @@ expect 2 "not --depot" "$BITLIB" offload submit "$W/ok.sh" --key-file "$W/okey" 
 expect 1 "$W/ok.sh.nope: No such file" "$BITLIB" offload submit "$W/ok.sh.nope" --key-file "$W/okey"
 expect 1 "/nonexistent/sbatch: No such file or directory (the Slurm client)" "$BITLIB" offload submit "$W/ok.sh" --key-file "$W/okey" -- /nonexistent/sbatch
 
+echo "== offload plan --probe"
+expect 2 "--probe needs --key-file" "$BITLIB" offload plan "$W/ok.sh" --size 1M --probe
+expect 2 "--probe is an option of 'bitlib offload plan' only" "$BITLIB" offload status "$W/ok.sh" --probe
+expect 1 "offload key $W/nokey: No such file or directory" "$BITLIB" offload plan "$W/ok.sh" --size 1M --probe --key-file "$W/nokey"
+
 ((failures == 0)) || { echo "$failures failures"; exit 1; }
 echo "PASS"
