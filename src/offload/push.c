@@ -19,14 +19,12 @@
 #include "offload/manifest.h"
 #include "offload/plan.h"
 #include "offload/probe.h"
+#include "offload/rate.h"
 #include "offload/rs.h"
 #include "offload/stream.h"
 
 #define WINDOW 4                 /* chunk copies in flight per depot */
 #define REPLAN_MS 1000
-#define OWN_RATE_CHUNKS 4        /* acknowledged chunks before its own rate replaces the probe's */
-#define RATE_TICKS 3             /* then its rate over the last RATE_TICKS ticks of sending */
-#define RATE_MIN_BUSY_MS 500     /* ... when it was busy that long (else the whole run's) */
 #define CACHE_BYTES (64u << 20)  /* encoded stripes kept for sending */
 #define MAX_BADSUM 3
 
@@ -41,13 +39,10 @@ struct dep {
     uint64_t cap;                /* bytes it may take in all (0: unknown yet) */
     bool stat_done, probe_done, full, down;
     uint64_t probe_ms;
-    double rate;                 /* bytes/s measured */
+    bl_rate rt;                  /* its rate: the probe's, then its own transfers' */
     unsigned inflight;
     uint64_t acked;              /* copies it holds */
-    uint64_t acked_bytes_run;    /* bytes acknowledged while sending (for the rate) */
-    uint64_t busy_ms, busy_since;
-    uint64_t win_bytes[RATE_TICKS], win_busy[RATE_TICKS];  /* acked_bytes_run, busy_ms at ticks */
-    unsigned win_n;              /* ticks recorded */
+    uint64_t busy_since;
     uint64_t given;              /* copies assigned since the last plan */
 };
 
@@ -153,7 +148,7 @@ static void account_busy(push *p, size_t i)
     struct dep *d = &p->d[i];
     uint64_t now = bl_loop_now_ms(p->loop);
     if (d->inflight && d->busy_since)
-        d->busy_ms += now - d->busy_since;
+        d->rt.busy_ms += now - d->busy_since;
     d->busy_since = d->inflight ? now : 0;
 }
 
@@ -165,24 +160,7 @@ static void fill_nodes(push *p)
         n->name = bl_dpset_name(p->set, i);
         n->failed = d->down;
         n->landmark = false;
-        /* the rate of its own transfers once there is enough of them, else the
-         * probe's; of the last few seconds when it was busy that long, so that a
-         * depot that slows down (or speeds up) mid-way is seen as it is now, not
-         * as the average of the whole run */
-        uint64_t db = 0, dt = 0;
-        if (d->win_n) {
-            unsigned back = d->win_n < RATE_TICKS ? d->win_n : RATE_TICKS;
-            unsigned o = (d->win_n - back) % RATE_TICKS;
-            db = d->acked_bytes_run - d->win_bytes[o];
-            dt = d->busy_ms - d->win_busy[o];
-        }
-        if (dt >= RATE_MIN_BUSY_MS && d->acked_bytes_run >= OWN_RATE_CHUNKS * p->mf.chunk)
-            /* nothing acknowledged in a busy window: less than a chunk went through */
-            n->rate = (double)(db ? db : p->mf.chunk / 2) * 1000.0 / (double)dt;
-        else if (d->acked_bytes_run >= OWN_RATE_CHUNKS * p->mf.chunk && d->busy_ms > 0)
-            n->rate = (double)d->acked_bytes_run * 1000.0 / (double)d->busy_ms;
-        else
-            n->rate = d->rate;
+        n->rate = bl_rate_get(&d->rt, p->mf.chunk);
         /* full: it keeps what it has and takes nothing more */
         n->capacity = d->full ? (d->acked ? d->acked * p->mf.chunk : 1) : d->cap;
     }
@@ -526,14 +504,14 @@ static void on_ack(push *p, size_t i, uint32_t index)
         account_busy(p, i);
         p->d[i].inflight--;
         p->d[i].acked++;
-        p->d[i].acked_bytes_run += p->mf.chunk;
+        bool own = bl_rate_acked(&p->d[i].rt, p->mf.chunk, p->mf.chunk);
         p->res->sent += p->mf.chunk;
         account_busy(p, i);
         bl_dpset_waiting(p->set, i, p->d[i].inflight);
         /* the first rate of its own transfers: the probe's (256 KiB, mostly
          * round trips and slow start) may be far off, and waiting for the
          * next tick would leave a short offload planned on it throughout */
-        if (p->d[i].acked_bytes_run == OWN_RATE_CHUNKS * p->mf.chunk && replan(p, false) < 0)
+        if (own && replan(p, false) < 0)
             return;
         pump(p);
         return;
@@ -604,8 +582,8 @@ static void on_msg(bl_dpset *s, size_t i, const bl_dp_msg *m, void *arg)
         if (!d->probe_done) {
             d->probe_done = true;
             uint64_t ms = bl_loop_now_ms(p->loop) - d->probe_ms;
-            d->rate = bl_probe_rate(ms);
-            bl_debug("offload: depot %s: probe %.1f MB/s", bl_dpset_name(s, i), d->rate / 1e6);
+            d->rt.probe = bl_probe_rate(ms);
+            bl_debug("offload: depot %s: probe %.1f MB/s", bl_dpset_name(s, i), d->rt.probe / 1e6);
             bl_dpset_waiting(s, i, !d->stat_done);
             start_sending(p);
         }
@@ -648,9 +626,7 @@ static void on_tick(bl_loop *loop, void *arg)
     for (size_t i = 0; i < p->o->ndepots; i++) {
         struct dep *d = &p->d[i];
         account_busy(p, i);
-        d->win_bytes[d->win_n % RATE_TICKS] = d->acked_bytes_run;
-        d->win_busy[d->win_n % RATE_TICKS] = d->busy_ms;
-        d->win_n++;
+        bl_rate_tick(&d->rt);
     }
     if (p->planned && !p->failed && replan(p, false) == 0)
         pump(p);
