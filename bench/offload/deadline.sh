@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # deadline.sh: the deadline part of bench/offload/run (sourced by it; uses its helpers:
 # htb_shape, netlab_*, log, die, $W, $BITLIB, $CSV, $OUT, $STAMP).
 #
@@ -21,7 +22,8 @@ run_deadline() {
     log "deadline: $DL_MIB MiB, deadline ${DL_SECS}s, depots at $DL_RATES Mbit/s; N1 -> $DL_SLOW Mbit/s at ${DL_T2}s, N2 killed at ${DL_T3}s"
     export NETLAB_PREFIX=${NETLAB_PREFIX:-ob} NETLAB_NET=${NETLAB_NET:-10.93.1}
     netlab_up 5
-    local rates=($DL_RATES) spec="" i D=() pids=()
+    local rates spec="" i D=() pids=()
+    read -r -a rates <<<"$DL_RATES"
     (( ${#rates[@]} == 4 )) || die "DL_RATES needs four rates, got '$DL_RATES'"
     for i in 1 2 3 4; do spec+=" $i:${rates[$((i - 1))]}"; done
     htb_shape 0 "$spec"
