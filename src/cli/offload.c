@@ -20,6 +20,7 @@
 #include "offload/directive.h"
 #include "offload/manifest.h"
 #include "offload/plan.h"
+#include "offload/probe.h"
 #include "offload/pull.h"
 #include "offload/push.h"
 #include "offload/rs.h"
@@ -71,16 +72,22 @@ static void usage(FILE *f)
             "up).  Exit 0 if it can, 1 if not.\n\n"
             "  --stripes            also one line per stripe: chunks reachable\n\n"
             "usage: bitlib offload plan SCRIPT [--size SIZE] [--rs K:M] [--chunk SIZE]\n"
-            "                           [--replicas R] [--purge-deadline WHEN]\n\n"
+            "                           [--replicas R] [--purge-deadline WHEN]\n"
+            "                           [--probe --key-file FILE [--timeout SEC]]\n\n"
             "Read the offload directives of a job script (#Stageout SOURCE DEST,\n"
             "#InterNode HOST:PORT:SIZE, #Landmark HOST:PORT[:SIZE], #Deadline WHEN,\n"
             "#PurgeDeadline WHEN, or the same after '#BITLIB ' among #PBS or #SBATCH\n"
             "lines) and print the plan: the depots, the fan-out, each depot's share and\n"
-            "the projected release against the deadlines.  Rates are not measured here:\n"
-            "the planner assumes 1 MB/s for every depot.  A bad directive is reported with\n"
-            "its line and column.  Exit 0 when the plan meets the deadlines, 1 when not.\n\n"
+            "the projected release against the deadlines.  Without --probe rates are not\n"
+            "measured: the planner assumes 1 MB/s for every depot.  A bad directive is\n"
+            "reported with its line and column.  Exit 0 when the plan meets the\n"
+            "deadlines, 1 when not.\n\n"
             "  --size SIZE          the data to offload (default: the sizes of the\n"
             "                       #Stageout sources, which must then exist here)\n"
+            "  --probe              ask every depot for its free space and measure its rate\n"
+            "                       from here with a 256 KiB probe, as push does before it\n"
+            "                       plans (needs --key-file; a depot that is down is left\n"
+            "                       out, with the reason)\n"
             "usage: bitlib offload submit SCRIPT --key-file FILE [--manifest PATH]\n"
             "                             [--deadline WHEN] [--purge-deadline WHEN] [--rs K:M]\n"
             "                             [--chunk SIZE] [--replicas R] [--timeout SEC]\n"
@@ -102,7 +109,7 @@ static void usage(FILE *f)
 }
 
 enum { O_MANIFEST = 256, O_KEY, O_DEPOT, O_DEADLINE, O_PURGE, O_RS, O_CHUNK, O_REPLICAS,
-       O_TIMEOUT, O_OUT, O_STRIPES, O_SIZE, O_JSON };
+       O_TIMEOUT, O_OUT, O_STRIPES, O_SIZE, O_JSON, O_PROBE };
 
 static const struct option longopts[] = {
     {"manifest", required_argument, NULL, O_MANIFEST}, {"key-file", required_argument, NULL, O_KEY},
@@ -112,6 +119,7 @@ static const struct option longopts[] = {
     {"timeout", required_argument, NULL, O_TIMEOUT},   {"out", required_argument, NULL, O_OUT},
     {"stripes", no_argument, NULL, O_STRIPES},         {"quiet", no_argument, NULL, 'q'},
     {"size", required_argument, NULL, O_SIZE},         {"json", no_argument, NULL, O_JSON},
+    {"probe", no_argument, NULL, O_PROBE},
     {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0}};
 
 typedef struct opts {
@@ -122,7 +130,7 @@ typedef struct opts {
     double deadline, purge;
     unsigned k, m, replicas, timeout;
     uint64_t chunk, size;
-    bool stripes, has_size, json;
+    bool stripes, has_size, json, probe;
 } opts;
 
 /* "HOST:PORT[:SIZE]": the depot and its cap, read as #Landmark reads it. */
@@ -188,6 +196,13 @@ static int parse(int argc, char **argv, opts *o, int *first)
                 return 2;
             }
             o->json = true;
+            break;
+        case O_PROBE:
+            if (strcmp(o->sub, "plan")) {
+                fprintf(stderr, "%s: --probe is an option of 'bitlib offload plan' only\n", cmd);
+                return 2;
+            }
+            o->probe = true;
             break;
         case O_SIZE:
             if (bl_parse_bytes(optarg, &o->size, &err) < 0 || o->size == 0) {
@@ -529,6 +544,34 @@ static const char *utc(double t, char *buf, size_t n)
     return buf;
 }
 
+/* plan --probe: every node's free space and rate, measured as push measures
+ * them; a node that is down is marked failed, so the plan leaves it out. */
+static int probe_nodes(const opts *o, const bl_directives *d, bl_plan_node *nodes, bl_probe_result *pr)
+{
+    bl_okey key;
+    bl_err err;
+    if (bl_okey_load(&key, o->keyfile, &err) < 0) {
+        fprintf(stderr, "bitlib offload plan: %s\n", err.msg);
+        return -1;
+    }
+    const char *names[BL_DIR_MAX_NODES];
+    for (size_t i = 0; i < d->nnodes; i++)
+        names[i] = d->node[i].addr;
+    int rc = bl_probe_depots(names, d->nnodes, &key, o->timeout * 1000, pr, &err);
+    memset(&key, 0, sizeof key);
+    if (rc < 0) {
+        fprintf(stderr, "bitlib offload plan: probing the depots: %s\n", err.msg);
+        return -1;
+    }
+    for (size_t i = 0; i < d->nnodes; i++) {
+        nodes[i].failed = !pr[i].up;
+        nodes[i].rate = pr[i].rate;
+        if (pr[i].up && (!nodes[i].capacity || pr[i].free_bytes < nodes[i].capacity))
+            nodes[i].capacity = pr[i].free_bytes ? pr[i].free_bytes : 1;
+    }
+    return 0;
+}
+
 static int do_plan(int argc, char **argv)
 {
     opts o;
@@ -538,9 +581,14 @@ static int do_plan(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     }
     rc = 2;
+    bl_probe_result pr[BL_DIR_MAX_NODES];
     bl_directives d = {0};
     size_t len = 0;
     char *buf = NULL;
+    if (o.probe && !o.keyfile) {
+        fprintf(stderr, "bitlib offload plan: --probe needs --key-file (the depots answer only a holder of the offload key)\n");
+        goto out;
+    }
     if (argc - first != 1) {
         fprintf(stderr, "bitlib offload plan: needs one SCRIPT; see 'bitlib offload --help'\n");
         goto out;
@@ -591,6 +639,10 @@ static int do_plan(int argc, char **argv)
     for (size_t i = 0; i < d.nnodes; i++)
         nodes[i] = (bl_plan_node){.name = d.node[i].addr, .rate = 0, .capacity = d.node[i].capacity,
                                   .landmark = d.node[i].landmark};
+    if (o.probe && probe_nodes(&o, &d, nodes, pr) < 0) {
+        rc = 1;
+        goto out;
+    }
     bl_plan_input in = {.size = size, .k = o.k, .m = o.m, .replicas = o.replicas, .chunk = o.chunk,
                         .depots = nodes, .n_depots = d.nnodes, .now = now,
                         .purge_deadline = purge, .delivery_deadline = d.deadline};
@@ -623,9 +675,17 @@ static int do_plan(int argc, char **argv)
                 share = p.share[j].chunks;
                 fin = p.share[j].finish;
             }
-        char cap[40] = "no capacity given";
+        char cap[160] = "no capacity given";
         if (d.node[i].capacity)
             snprintf(cap, sizeof cap, "%" PRIu64 " bytes offered", d.node[i].capacity);
+        if (o.probe && !pr[i].up) {
+            printf("%s %s (line %u): down: %s; not used\n", d.node[i].landmark ? "landmark" : "depot",
+                   d.node[i].addr, d.node[i].line, pr[i].why);
+            continue;
+        }
+        if (o.probe)
+            snprintf(cap + strlen(cap), sizeof cap - strlen(cap), ", %" PRIu64 " bytes free, probe %.1f MB/s",
+                     pr[i].free_bytes, pr[i].rate / 1e6);
         if (share)
             printf("%s %s (line %u): %s; %" PRIu64 " chunk copies, done in %.0f s\n",
                    d.node[i].landmark ? "landmark" : "depot", d.node[i].addr, d.node[i].line, cap, share, fin - now);

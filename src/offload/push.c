@@ -18,11 +18,12 @@
 #include "offload/dpset.h"
 #include "offload/manifest.h"
 #include "offload/plan.h"
+#include "offload/probe.h"
+#include "offload/rate.h"
 #include "offload/rs.h"
 #include "offload/stream.h"
 
 #define WINDOW 4                 /* chunk copies in flight per depot */
-#define PROBE_BYTES (256u << 10)
 #define REPLAN_MS 1000
 #define CACHE_BYTES (64u << 20)  /* encoded stripes kept for sending */
 #define MAX_BADSUM 3
@@ -38,11 +39,10 @@ struct dep {
     uint64_t cap;                /* bytes it may take in all (0: unknown yet) */
     bool stat_done, probe_done, full, down;
     uint64_t probe_ms;
-    double rate;                 /* bytes/s measured */
+    bl_rate rt;                  /* its rate: the probe's, then its own transfers' */
     unsigned inflight;
     uint64_t acked;              /* copies it holds */
-    uint64_t acked_bytes_run;    /* bytes acknowledged while sending (for the rate) */
-    uint64_t busy_ms, busy_since;
+    uint64_t busy_since;
     uint64_t given;              /* copies assigned since the last plan */
 };
 
@@ -148,7 +148,7 @@ static void account_busy(push *p, size_t i)
     struct dep *d = &p->d[i];
     uint64_t now = bl_loop_now_ms(p->loop);
     if (d->inflight && d->busy_since)
-        d->busy_ms += now - d->busy_since;
+        d->rt.busy_ms += now - d->busy_since;
     d->busy_since = d->inflight ? now : 0;
 }
 
@@ -160,11 +160,7 @@ static void fill_nodes(push *p)
         n->name = bl_dpset_name(p->set, i);
         n->failed = d->down;
         n->landmark = false;
-        /* the rate of its own transfers once there is enough of them, else the probe's */
-        if (d->acked_bytes_run >= 2 * p->mf.chunk && d->busy_ms > 0)
-            n->rate = (double)d->acked_bytes_run * 1000.0 / (double)d->busy_ms;
-        else
-            n->rate = d->rate;
+        n->rate = bl_rate_get(&d->rt, p->mf.chunk);
         /* full: it keeps what it has and takes nothing more */
         n->capacity = d->full ? (d->acked ? d->acked * p->mf.chunk : 1) : d->cap;
     }
@@ -251,8 +247,14 @@ static int choose(push *p, uint64_t s, uint64_t idx, bool *avoid, bool *blocked)
             held[p->copies[c].depot]++;
     unsigned per = p->plan.per_depot ? p->plan.per_depot : 1;
     /* level by level (spreading a stripe matters most): first by the plan's
-     * quotas, then, quotas used up (resends, rounding), the least loaded */
-    for (int level = 2; level >= 0 && pick < 0 && !*blocked; level--) {
+     * quotas, then, quotas used up (resends, rounding), the least loaded.
+     * When the plan lets a depot take every copy of a stripe (too few depots
+     * for a lost one to cost at most M-K chunks: see plan.h), spreading buys
+     * nothing and speed decides: the plan's shares alone, from level 0 (else
+     * the slow depots would get a chunk of every stripe, and the release
+     * would wait for them). */
+    int top = per >= m * r ? 0 : 2;
+    for (int level = top; level >= 0 && pick < 0 && !*blocked; level--) {
         for (int pass = 0; pass < 2 && pick < 0; pass++) {
             for (size_t i = 0; i < n; i++)
                 avoid[i] = p->d[i].down || p->d[i].full || no_room(p, i) ||
@@ -479,10 +481,7 @@ static void requeue_of(push *p, size_t i, bool acked_too)
 static void on_ready(bl_dpset *s, size_t i, void *arg)
 {
     push *p = arg;
-    bl_dpconn *c = bl_dpset_conn(s, i);
-    bl_dp_empty(bl_dpconn_out(c), BL_DP_STAT);
-    bl_dp_probe(bl_dpconn_out(c), PROBE_BYTES);
-    bl_dpconn_flush(c);
+    bl_probe_send(bl_dpset_conn(s, i));
     p->d[i].probe_ms = bl_loop_now_ms(p->loop);
     bl_dpset_waiting(s, i, 2);
 }
@@ -505,10 +504,15 @@ static void on_ack(push *p, size_t i, uint32_t index)
         account_busy(p, i);
         p->d[i].inflight--;
         p->d[i].acked++;
-        p->d[i].acked_bytes_run += p->mf.chunk;
+        bool own = bl_rate_acked(&p->d[i].rt, p->mf.chunk, p->mf.chunk);
         p->res->sent += p->mf.chunk;
         account_busy(p, i);
         bl_dpset_waiting(p->set, i, p->d[i].inflight);
+        /* the first rate of its own transfers: the probe's (256 KiB, mostly
+         * round trips and slow start) may be far off, and waiting for the
+         * next tick would leave a short offload planned on it throughout */
+        if (own && replan(p, false) < 0)
+            return;
         pump(p);
         return;
     }
@@ -578,8 +582,8 @@ static void on_msg(bl_dpset *s, size_t i, const bl_dp_msg *m, void *arg)
         if (!d->probe_done) {
             d->probe_done = true;
             uint64_t ms = bl_loop_now_ms(p->loop) - d->probe_ms;
-            d->rate = (double)PROBE_BYTES * 1000.0 / (double)(ms ? ms : 1);
-            bl_debug("offload: depot %s: probe %.1f MB/s", bl_dpset_name(s, i), d->rate / 1e6);
+            d->rt.probe = bl_probe_rate(ms);
+            bl_debug("offload: depot %s: probe %.1f MB/s", bl_dpset_name(s, i), d->rt.probe / 1e6);
             bl_dpset_waiting(s, i, !d->stat_done);
             start_sending(p);
         }
@@ -619,6 +623,11 @@ static void on_down(bl_dpset *s, size_t i, const char *why, void *arg)
 static void on_tick(bl_loop *loop, void *arg)
 {
     push *p = arg;
+    for (size_t i = 0; i < p->o->ndepots; i++) {
+        struct dep *d = &p->d[i];
+        account_busy(p, i);
+        bl_rate_tick(&d->rt);
+    }
     if (p->planned && !p->failed && replan(p, false) == 0)
         pump(p);
     bl_loop_timer(loop, REPLAN_MS, on_tick, p);

@@ -154,5 +154,10 @@ expect 1 "BITLIB_PYTHON_HOOK=$W/nohook: no readable _bitlib_nofuse.py in it" \
 expect 1 "BITLIB_AUDIT_LIB=$W/noaudit.so: No such file" \
     env BITLIB_AUDIT_LIB="$W/noaudit.so" "$BITLIB" run --no-fuse "$W/set.torrent" -- true
 
+echo "== offload plan --probe"
+expect 2 "--probe needs --key-file" "$BITLIB" offload plan "$W/ok.sh" --size 1M --probe
+expect 2 "--probe is an option of 'bitlib offload plan' only" "$BITLIB" offload status "$W/ok.sh" --probe
+expect 1 "offload key $W/nokey: No such file or directory" "$BITLIB" offload plan "$W/ok.sh" --size 1M --probe --key-file "$W/nokey"
+
 ((failures == 0)) || { echo "$failures failures"; exit 1; }
 echo "PASS"

@@ -4,7 +4,8 @@
  * so that one can be killed: round trips (files of odd lengths, an empty
  * one, replicas), a wrong key, a depot that cannot be reached, a depot with
  * little room, too few depots for the replicas, a chunk altered on a depot,
- * and pulls with one and with two depots gone. */
+ * and pulls with one and with two depots gone; and the probe (offload/probe.h)
+ * plan --probe and push measure depots with: room, rate, the reason when down. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +28,7 @@
 #include "core/log.h"
 #include "offload/depot.h"
 #include "offload/manifest.h"
+#include "offload/probe.h"
 #include "offload/pull.h"
 #include "offload/push.h"
 
@@ -393,6 +395,45 @@ static void test_altered_chunk(void **state)
     bl_pull_report_free(&rep);
 }
 
+static void test_probe(void **state)
+{
+    (void)state;
+    file_list();
+    start_depot(0, 64u << 20);
+    start_depot(1, 1u << 20);
+    start_depot(2, 64u << 20);
+    stop_depot(2);   /* its port is closed now */
+    bl_probe_result pr[3];
+    bl_err err;
+    assert_int_equal(bl_probe_depots(namep, 3, &key, 3000, pr, &err), 0);
+    assert_true(pr[0].up);
+    assert_true(pr[1].up);
+    assert_false(pr[2].up);
+    assert_non_null(strstr(pr[2].why, "refused"));
+    assert_true(pr[0].rate > 0 && pr[1].rate > 0);
+    assert_true(pr[0].free_bytes > (1u << 20) && pr[0].free_bytes <= (64u << 20));
+    assert_true(pr[1].free_bytes <= (1u << 20));
+    uint64_t before = pr[0].free_bytes;
+
+    /* what a push stores there is no longer free */
+    uint64_t caps[MAXD] = {0};
+    bl_push_opts o = opts(files, 4, 1, caps, "p.manifest");
+    o.k = o.m = 1;
+    bl_push_result res;
+    assert_int_equal(bl_push_run(&o, &res, &err), 0);
+    assert_int_equal(bl_probe_depots(namep, 1, &key, 3000, pr, &err), 0);
+    assert_true(pr[0].up);
+    assert_true(pr[0].free_bytes + res.sent <= before);
+
+    /* a depot answers only a holder of its key */
+    assert_int_equal(bl_probe_depots(namep, 2, &other, 3000, pr, &err), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_false(pr[i].up);
+        assert_non_null(strstr(pr[i].why, "authentication failed"));
+    }
+    assert_int_equal(bl_probe_depots(namep, 0, &key, 3000, pr, &err), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -403,6 +444,7 @@ int main(void)
         cmocka_unit_test_teardown(test_unreachable_and_too_few, teardown_depots),
         cmocka_unit_test_teardown(test_little_room, teardown_depots),
         cmocka_unit_test_teardown(test_altered_chunk, teardown_depots),
+        cmocka_unit_test_teardown(test_probe, teardown_depots),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
