@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# t_run_nofuse: bitlib run --no-fuse on a 3-node namespace cluster (node 0 seeds, nodes 1
-# and 2 run), FUSE unused.
+# t_run_nofuse: bitlib run --no-fuse on a 5-node namespace cluster (node 0 seeds, nodes 1
+# to 4 run), FUSE unused.
 #   - the set's description records a mount point that does not exist and is never made;
 #     no FUSE mount exists while programs run; the daemon is `bitlib mount --no-fuse`;
 #   - file mode (node 1): a program with RUNPATH $ORIGIN/../lib, the same linked with
@@ -68,7 +68,7 @@ PY='import blpkg; print("py ok:", blpkg.mul(6, 7))'
 want_app=$("$ML/set/bin/app"); want_now=$("$ML/set/bin/appnow")
 want_dl=$(LD_LIBRARY_PATH="$ML/set/lib:$ML/set/lib/sub" "$ML/set/bin/dl"); want_py=$(PYTHONPATH="$ML/set/py" python3 -c "$PY")
 
-netlab_up 3 200
+netlab_up 5 200
 netlab_spawn 0 "$ML/seed.log" "$BITLIB" seed "$ML/set.torrent" "$ML/set" \
     --listen "$(netlab_ip 0):28881" --no-tracker >/dev/null
 netlab_wait_listen 0 28881 30
@@ -78,7 +78,7 @@ brun() {
     BITLIB_RUNTIME_DIR=$ML/run$i netlab_exec "$i" "$BITLIB" run --no-fuse --no-tracker \
         --listen "$(netlab_ip "$i"):28882" --peer "$(netlab_ip 0):28881" --cache "$ML/cache$i" "$@"
 }
-mkdir -p "$ML/run1" "$ML/run2"
+mkdir -p "$ML/run1" "$ML/run2" "$ML/run3" "$ML/run4"
 
 expect() {   # NODE MODE WANT CMD...: bitlib run --no-fuse prints WANT on stdout, exits 0
     local i=$1 mode=$2 want=$3 out rc=0
@@ -145,6 +145,16 @@ cmp -s "$ML/set/lib/libunused.so" "$TREE2/lib/libunused.so" || ml_fail "libunuse
 echo "   the whole tree is there, never asked for; types, modes, mtimes, symlinks and sizes as in the set"
 d2=$(rl_daemons "$MP")
 kill -TERM $d2
+for _ in $(seq 50); do [[ -z "$(rl_daemons "$MP")" ]] && break; sleep 0.1; done
+
+echo "== nodes 3 (file) and 4 (hybrid) at the same time, each its own daemon and tree"
+check_node 3 file >"$ML/node3.out" 2>&1 & n3=$!
+check_node 4 hybrid >"$ML/node4.out" 2>&1 & n4=$!
+rc3=0 rc4=0
+wait "$n3" || rc3=$?
+wait "$n4" || rc4=$?
+cat "$ML/node3.out" "$ML/node4.out"
+((rc3 == 0 && rc4 == 0)) || ml_fail "nodes 3/4 failed (exit $rc3/$rc4)"
 for _ in $(seq 50); do [[ -z "$(rl_daemons "$MP")" ]] && break; sleep 0.1; done
 
 echo "== the daemon killed before a dlopen: a clear failure, no hang"
