@@ -49,6 +49,12 @@ peer *peer_new(bl_swarm *s, int fd, bool outgoing, const struct sockaddr *sa, so
         free(p);
         return NULL;
     }
+    if (bl_bitfield_init(&p->rejected, s->mi->num_pieces, &err) < 0) {
+        bl_bitfield_free(&p->have);
+        bl_bitfield_free(&p->promised);
+        free(p);
+        return NULL;
+    }
     p->sw = s;
     p->fd = fd;
     p->id = ++s->next_peer_id;
@@ -69,6 +75,7 @@ peer *peer_new(bl_swarm *s, int fd, bool outgoing, const struct sockaddr *sa, so
         bl_warn("peer %s: cannot watch socket: %s", p->name, err.msg);
         bl_bitfield_free(&p->have);
         bl_bitfield_free(&p->promised);
+        bl_bitfield_free(&p->rejected);
         free(p);
         return NULL;
     }
@@ -110,7 +117,9 @@ void peer_free(peer *p)
     free(p->spans);
     bl_bitfield_free(&p->have);
     bl_bitfield_free(&p->promised);
+    bl_bitfield_free(&p->rejected);
     free(p->promises);
+    free(p->rejects);
     free(p->serve_q);
     free(p);
 }
@@ -511,6 +520,36 @@ void peer_send_have(peer *p, uint32_t piece)
     }
 }
 
+/* Remember that p rejected piece (see PEER_REJECT_AVOID_MS). */
+static void peer_mark_rejected(peer *p, uint32_t piece)
+{
+    if (bl_bitfield_test(&p->rejected, piece))
+        return;
+    if (!p->rejects && !(p->rejects = malloc(PEER_REJECT_MARKS * sizeof *p->rejects)))
+        return;
+    if (p->rej_len == PEER_REJECT_MARKS) { /* forget the oldest */
+        bl_bitfield_clear(&p->rejected, p->rejects[p->rej_head].piece);
+        p->rej_head = (p->rej_head + 1) % PEER_REJECT_MARKS;
+        p->rej_len--;
+    }
+    bl_bitfield_set(&p->rejected, piece);
+    p->rejects[(p->rej_head + p->rej_len) % PEER_REJECT_MARKS] =
+        (struct promise){.piece = piece, .ms = now_ms(p)};
+    p->rej_len++;
+}
+
+void peer_expire_rejects(peer *p, uint64_t now)
+{
+    while (p->rej_len) {
+        struct promise *r = &p->rejects[p->rej_head];
+        if (now - r->ms < PEER_REJECT_AVOID_MS)
+            break;
+        bl_bitfield_clear(&p->rejected, r->piece);
+        p->rej_head = (p->rej_head + 1) % PEER_REJECT_MARKS;
+        p->rej_len--;
+    }
+}
+
 /* An unchoking peer that has answered none of our requests for
  * PEER_FIRST_BLOCK_GRACE_MS: stop counting what it claims (while it is
  * counted, seeds are spared for those pieces and nobody else is asked for
@@ -570,14 +609,15 @@ void peer_fill_requests(peer *p)
         return;
     p->dry = false;
     bl_block blocks[32];
-    /* pieces being fetched again from one other peer alone are not asked of this one */
-    const uint8_t *solo = swarm_solo_mask(s, p);
+    /* pieces being fetched again from one other peer alone, and those it
+     * rejected a moment ago, are not asked of this one */
+    const uint8_t *solo = swarm_request_mask(s, p);
     while (p->outstanding < limit) {
         int want = (int)(limit - p->outstanding);
         if (want > 32)
             want = 32;
-        int n = bl_picker_next(s->picker, p->id, solo ? solo : p->have.bits,
-                               solo ? false : p->has_all, now, blocks, want);
+        int n = bl_picker_next(s->picker, p->id, solo ? solo : p->have.bits, p->has_all, now,
+                               blocks, want);
         if (n < want) {
             p->dry = true;
             p->dry_supply = bl_picker_supply(s->picker);
@@ -1001,6 +1041,8 @@ static void handle(peer *p, const bl_msg *m)
         bl_block b = {.piece = m->index, .offset = m->begin, .length = m->length};
         if (bl_picker_block_rejected(s->picker, p->id, &b) == 0 && p->outstanding)
             p->outstanding--;
+        if (!p->peer_choking && p->coop)
+            peer_mark_rejected(p, b.piece);
         /* rejects while it unchokes us, for pieces it claims, and no block:
          * a lying bitfield (a seed's brief spreading rejects come with
          * blocks for other pieces; rejects after a choke do not count) */
@@ -1014,9 +1056,15 @@ static void handle(peer *p, const bl_msg *m)
             peer_close(p, why);
             return;
         }
-        /* not at once: a peer that rejects everything would loop us; a
-         * short timer asks again (a seed's spreading rejects are brief) */
-        swarm_refill_soon(s);
+        /* A stock peer's rejected pieces are not masked from it, and one
+         * that rejects everything would loop us: a short timer asks again.
+         * A cooperative peer's are (peer_mark_rejected), so the piece goes
+         * to another holder in this pass: waiting the timer was most of a
+         * file's time when nodes read on demand (bench/ondemand). */
+        if (!p->peer_choking && p->coop)
+            swarm_refill_next_pass(s);
+        else
+            swarm_refill_soon(s);
         break;
     }
     case BL_MSG_EXTENDED:

@@ -108,10 +108,11 @@ static uint32_t block_len(const bl_picker *p, uint32_t piece, uint32_t j)
     return len - off < p->bs ? (uint32_t)(len - off) : p->bs;
 }
 
+/* bits, when given, restrict even a seed (see bl_picker_next) */
 static bool peer_has(const uint8_t *bits, bool has_all, uint32_t i)
 {
-    if (has_all) return true;
-    return bits && ((bits[i >> 3] >> (7 - (i & 7))) & 1);
+    if (!bits) return has_all;
+    return (bits[i >> 3] >> (7 - (i & 7))) & 1;
 }
 
 static bool started(const struct piece *pc) { return pc->nreq + pc->ngot > 0; }
@@ -430,7 +431,7 @@ static void scan_unstarted(bl_picker *p, int *nc, int max, const uint8_t *peer_b
         uint64_t m = map_word(p->fresh, p->map_words * 8, w);
         if (step == 0) m &= from_start;
         else if (step == p->map_words) m &= ~from_start;
-        if (m && !peer_has_all) m &= map_word(peer_bits, nbytes, w);
+        if (m && peer_bits) m &= map_word(peer_bits, nbytes, w);
         if (m && mask_unheld) m &= map_word(p->unheld, p->map_words * 8, w);
         if (!m) continue;
         uint8_t bytes[8];

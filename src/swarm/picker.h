@@ -121,6 +121,9 @@ bool bl_picker_dups_due(const bl_picker *p);
 
 /* Up to max blocks to request from `peer` (which has peer_bits, or all),
  * in the order to send them; marks them outstanding at that peer.
+ * peer_has_all says the peer is a seed (for the spare-seeds rule); a
+ * non-NULL peer_bits then still restricts what it may be asked for (the
+ * pieces it just rejected or that are reserved for another peer).
  * Returns the count (0: nothing this peer can give us now). */
 int bl_picker_next(bl_picker *p, uint32_t peer, const uint8_t *peer_bits, bool peer_has_all,
                    uint64_t now_ms, bl_block *out, int max);

@@ -416,21 +416,40 @@ void swarm_pex_soon(bl_swarm *s)
         s->pex_timer = bl_loop_timer(s->loop, PEX_GATHER_MS, pex_now, s);
 }
 
-static void refill_all(bl_loop *loop, void *arg)
+static void fill_every_peer(bl_swarm *s)
 {
-    bl_swarm *s = arg;
-    (void)loop;
-    s->refill_timer = 0;
     for (peer *p = s->peers, *next; p; p = next) { /* filling may close p */
         next = p->next;
         peer_fill_requests(p);
     }
 }
 
+static void refill_all(bl_loop *loop, void *arg)
+{
+    bl_swarm *s = arg;
+    (void)loop;
+    s->refill_timer = 0;
+    fill_every_peer(s);
+}
+
+static void refill_all_now(bl_loop *loop, void *arg)
+{
+    bl_swarm *s = arg;
+    (void)loop;
+    s->refill_now_timer = 0;
+    fill_every_peer(s);
+}
+
 void swarm_refill_soon(bl_swarm *s)
 {
     if (!s->refill_timer)
         s->refill_timer = bl_loop_timer(s->loop, REFILL_AFTER_REJECT_MS, refill_all, s);
+}
+
+void swarm_refill_next_pass(bl_swarm *s)
+{
+    if (!s->refill_now_timer)
+        s->refill_now_timer = bl_loop_timer(s->loop, 0, refill_all_now, s);
 }
 
 static void close_all(bl_loop *loop, void *arg)
@@ -580,11 +599,13 @@ void swarm_solo_peer_gone(bl_swarm *s, uint32_t peer_id)
             i++;
 }
 
-/* p's bitfield without the pieces reserved for another peer, or NULL when
- * nothing is reserved (use p's own). */
-const uint8_t *swarm_solo_mask(bl_swarm *s, const peer *p)
+/* What p may be asked for: its bitfield without the pieces reserved for
+ * another peer and those it rejected a moment ago, or NULL when nothing is
+ * left out (use p's own). */
+const uint8_t *swarm_request_mask(bl_swarm *s, peer *p)
 {
-    if (!s->num_solo)
+    peer_expire_rejects(p, bl_loop_now_ms(s->loop));
+    if (!s->num_solo && !p->rej_len)
         return NULL;
     size_t len = bl_bitfield_bytes(s->mi->num_pieces);
     if (!s->solo_mask && !(s->solo_mask = malloc(len)))
@@ -593,6 +614,10 @@ const uint8_t *swarm_solo_mask(bl_swarm *s, const peer *p)
     for (uint32_t i = 0; i < s->num_solo; i++)
         if (s->solo[i].peer_id != p->id)
             s->solo_mask[s->solo[i].piece / 8] &= (uint8_t)~(0x80u >> (s->solo[i].piece % 8));
+    for (uint32_t k = 0; k < p->rej_len; k++) {
+        uint32_t i = p->rejects[(p->rej_head + k) % PEER_REJECT_MARKS].piece;
+        s->solo_mask[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
+    }
     return s->solo_mask;
 }
 
@@ -1062,6 +1087,8 @@ void bl_swarm_free(bl_swarm *s)
         bl_loop_timer_cancel(s->loop, s->flush_timer);
     if (s->refill_timer)
         bl_loop_timer_cancel(s->loop, s->refill_timer);
+    if (s->refill_now_timer)
+        bl_loop_timer_cancel(s->loop, s->refill_now_timer);
     if (s->changed_timer)
         bl_loop_timer_cancel(s->loop, s->changed_timer);
     if (s->dial_timer)

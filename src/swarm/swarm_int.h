@@ -69,6 +69,12 @@
  * for the 5 s before it was closed, because the seeder was spared for
  * everything it claimed. */
 #define PEER_FIRST_BLOCK_GRACE_MS 1000
+/* A piece a cooperative peer rejected is not asked of it again for this
+ * long, SEED_SPREAD_MS, the rejecter's own window (bench/ondemand N=8,
+ * shuffled, file mode: a node asked the same peer for the same three pieces
+ * 30 times in 70 ms, each request rejected, while the piece travelled on). */
+#define PEER_REJECT_AVOID_MS SEED_SPREAD_MS
+#define PEER_REJECT_MARKS 256             /* pieces remembered per peer, oldest forgotten */
 #define PEER_WITHDRAWALS_MAX 3        /* then it is closed as useless */
 
 enum peer_state { PEER_CONNECTING, PEER_HANDSHAKE, PEER_ACTIVE, PEER_DEAD };
@@ -123,6 +129,12 @@ struct peer {
     bl_bitfield promised;
     struct promise { uint32_t piece; uint64_t ms; } *promises;
     uint32_t prom_head, prom_len;
+    /* pieces it rejected while unchoking us (a cooperative node spreading
+     * a piece it just sent to someone else, who will announce it in a
+     * moment): not asked of it again for PEER_REJECT_AVOID_MS */
+    bl_bitfield rejected;
+    struct promise *rejects;
+    uint32_t rej_head, rej_len;
 
     bool am_choking, am_interested, peer_choking, peer_interested;
     bl_bitfield have;
@@ -203,6 +215,7 @@ struct bl_swarm {
     uint64_t dial_timer;          /* new candidates: dial them without waiting for a tick */
     uint64_t pex_timer;           /* a peer joined: tell cooperative peers soon */
     uint64_t refill_timer;        /* ask again shortly after a reject */
+    uint64_t refill_now_timer;    /* ... at once, after a cooperative peer's reject */
     uint64_t changed_timer;       /* close every peer: the served copy changed */
     bl_sha1_batch *hasher;        /* complete pieces wait here to be hashed together */
     uint64_t hash_timer;          /* hash the waiting pieces even if the lanes are not full */
@@ -278,6 +291,7 @@ bool peer_is_seeder(const peer *p);
 void peer_send_pex(peer *p);
 void peer_got_intents(peer *p, const uint8_t *data, size_t len);
 void peer_expire_promises(peer *p, uint64_t now);
+void peer_expire_rejects(peer *p, uint64_t now);
 
 /* peer_auth.c: the job-secret check of a private swarm's peer */
 /* A fresh nonce for our extension handshake; -1 (p closed) if none. */
@@ -293,7 +307,7 @@ void swarm_piece_verified(bl_swarm *s, uint32_t piece);
 void swarm_piece_failed(bl_swarm *s, uint32_t piece);
 /* True while nothing should be requested (pieces cannot be stored). */
 bool swarm_paused(const bl_swarm *s);
-const uint8_t *swarm_solo_mask(bl_swarm *s, const peer *p);
+const uint8_t *swarm_request_mask(bl_swarm *s, peer *p);
 void swarm_solo_peer_gone(bl_swarm *s, uint32_t peer_id);
 void swarm_contrib_add(bl_swarm *s, uint32_t piece, uint32_t peer_id);
 void swarm_rechoke(bl_swarm *s);       /* between rounds: fill free slots only */
@@ -306,6 +320,10 @@ void swarm_defer_flush(bl_swarm *s);
 void swarm_pex_soon(bl_swarm *s);
 /* Refill every peer's requests in REFILL_AFTER_REJECT_MS. */
 void swarm_refill_soon(bl_swarm *s);
+/* Refill every peer's requests at the end of this loop pass (after a
+ * cooperative peer's reject: the rejected piece is masked from it, so
+ * asking again at once cannot loop). */
+void swarm_refill_next_pass(bl_swarm *s);
 #define REFILL_AFTER_REJECT_MS 50
 bool swarm_wants_piece(const bl_swarm *s, uint32_t piece);
 /* The store found pieces changed on disk (bl_store_generation moved): every

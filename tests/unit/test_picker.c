@@ -812,6 +812,34 @@ static void test_unsolicited_refused(void **state)
     bl_picker_free(p);
 }
 
+/* A seed restricted by bits (the pieces it just rejected left out) is asked
+ * for none of those, and stays a seed for the spare-seeds rule. */
+static void test_seed_restricted_by_bits(void **state)
+{
+    (void)state;
+    bl_picker *p = one_block_pieces(16, 7);
+    bl_picker_set_spare_seeds(p, true);
+    bl_picker_set_priority(p, 0, 15, BL_PRIO_BULK, false);
+    bl_picker_peer_bitfield(p, NULL, true); /* peer 1: a seed */
+    uint8_t other[2] = {0x00, 0x0f};         /* peer 2: pieces 12..15 */
+    bl_picker_peer_bitfield(p, other, false);
+    uint8_t mask[2] = {0x0f, 0xff};          /* the seed rejected 0..3 */
+    bl_block b[16];
+    assert_int_equal(bl_picker_next(p, 2, other, false, 0, b, 1), 1); /* something in flight */
+    /* 4..11: not 0..3 (masked), not 12..15 (spared: peer 2 has them) */
+    int n = bl_picker_next(p, 1, mask, true, 0, b, 16);
+    assert_int_equal(n, 8);
+    for (int i = 0; i < n; i++)
+        assert_true(b[i].piece >= 4 && b[i].piece < 12);
+    assert_int_equal(bl_picker_next(p, 1, mask, true, 0, b, 16), 0);
+    /* unmasked, the seed gets 0..3 */
+    n = bl_picker_next(p, 1, NULL, true, 0, b, 16);
+    assert_int_equal(n, 4);
+    for (int i = 0; i < n; i++)
+        assert_true(b[i].piece < 4);
+    bl_picker_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -834,6 +862,7 @@ int main(void)
         cmocka_unit_test(test_cancel_release),
         cmocka_unit_test(test_deadline_rescue),
         cmocka_unit_test(test_no_duplicates_sim),
+        cmocka_unit_test(test_seed_restricted_by_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
