@@ -375,9 +375,10 @@ static void pull_json(const bl_manifest *mf, const bl_pull_report *rep, const ch
     bl_buf_init(&b);
     bl_buf_printf(&b, "{\"event\":\"%s\",\"files\":%zu,\"bytes\":%" PRIu64 ",\"stripes\":%" PRIu64
                   ",\"bytes_fetched\":%" PRIu64 ",\"bytes_resumed\":%" PRIu64 ",\"stripes_resumed\":%" PRIu64
-                  ",\"bytes_written\":%" PRIu64 ",\"seconds\":%.3f,\"error\":",
+                  ",\"bytes_written\":%" PRIu64 ",\"already_there\":%s,\"seconds\":%.3f,\"error\":",
                   error ? "failed" : "pulled", mf->nfiles, mf->total, mf->nstripes, rep->bytes_fetched,
-                  rep->bytes_resumed, rep->stripes_resumed, rep->bytes, rep->seconds);
+                  rep->bytes_resumed, rep->stripes_resumed, rep->bytes, rep->already_there ? "true" : "false",
+                  rep->seconds);
     bl_json_cstr(&b, error);
     bl_buf_puts(&b, ",\"depots\":[");
     for (size_t d = 0; rep->depot && d < mf->ndepots; d++) {
@@ -425,6 +426,10 @@ static int do_pull(int argc, char **argv)
         fprintf(stderr, "bitlib offload pull: %s\n", err.msg);
         rc = 1;
     } else if (o.json) {
+        rc = 0;
+    } else if (rep.already_there) {
+        printf("nothing to pull: %zu file%s, %" PRIu64 " bytes, in %s already, every one matching its SHA-256\n",
+               mf.nfiles, mf.nfiles == 1 ? "" : "s", mf.total, o.out);
         rc = 0;
     } else {
         size_t up = 0;
