@@ -122,10 +122,17 @@ build/fuzz/%: fuzz/%.c build/fuzz/libbitlib.a
 	$(FUZZ_CC) $(FUZZ_FLAGS) $< -o $@ build/fuzz/libbitlib.a $(PKG_LIBS)
 fuzz: $(FUZZ_BINS)
 FUZZ_SECONDS ?= 20
+# A target that finds a crash fails the run (its log's tail and the input's
+# path are printed; the input is under build/fuzz/artifacts).  The output is
+# not piped: a pipe's status is its last command's, and crashes went unseen.
 fuzz-smoke: fuzz
-	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/work/$$n; \
-	  echo "== fuzz $$n for $(FUZZ_SECONDS)s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 build/fuzz/work/$$n fuzz/corpus/$$n 2>&1 | tail -2; done
+	@fail=0; mkdir -p build/fuzz/artifacts; for f in $(FUZZ_BINS); do n=$$(basename $$f); \
+	  mkdir -p build/fuzz/work/$$n; echo "== fuzz $$n for $(FUZZ_SECONDS)s"; \
+	  if $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 \
+	      -artifact_prefix=build/fuzz/artifacts/$$n- build/fuzz/work/$$n fuzz/corpus/$$n \
+	      >build/fuzz/$$n.log 2>&1; then tail -1 build/fuzz/$$n.log; \
+	  else tail -25 build/fuzz/$$n.log; echo "FAIL: $$n crashed; input: $$(ls build/fuzz/artifacts/$$n-* | head -1)"; \
+	    fail=1; fi; done; exit $$fail
 
 # ---- install: the layout docs/ and dist/ describe, under DESTDIR + PREFIX ----
 PREFIX        ?= /usr/local

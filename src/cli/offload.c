@@ -34,7 +34,7 @@ static void usage(FILE *f)
             "usage: bitlib offload push FILE... --manifest OUT --key-file FILE\n"
             "                           --depot HOST:PORT[:SIZE]... [--deadline WHEN]\n"
             "                           [--purge-deadline WHEN] [--rs K:M] [--chunk SIZE]\n"
-            "                           [--replicas R] [--timeout SEC] [--quiet]\n\n"
+            "                           [--replicas R] [--timeout SEC] [--json] [--quiet]\n\n"
             "Offload job results: cut the files (one stream) into stripes of K chunks,\n"
             "add M-K Reed-Solomon parity chunks per stripe (ISA-L) and store every chunk\n"
             "R times on distinct depots ('bitlib depot'), choosing the fan-out from each\n"
@@ -52,6 +52,8 @@ static void usage(FILE *f)
             "  --chunk SIZE         chunk size (default 1M, at most 16M)\n"
             "  --replicas R         copies of every chunk, on distinct depots (default 1)\n"
             "  --timeout SEC        a depot silent this long is down (default %d)\n"
+            "  --json               the summary as one JSON line on stdout (bytes, release\n"
+            "                       time, deadlines met, chunks per depot)\n"
             "  -q, --quiet          print only the summary and errors\n\n"
             "usage: bitlib offload pull MANIFEST --out DIR [--key-file FILE] [--timeout SEC]\n"
             "                           [--json]\n\n"
@@ -191,8 +193,8 @@ static int parse(int argc, char **argv, opts *o, int *first)
         case O_OUT: o->out = optarg; break;
         case O_STRIPES: o->stripes = true; break;
         case O_JSON:
-            if (strcmp(o->sub, "pull")) {
-                fprintf(stderr, "%s: --json is an option of 'bitlib offload pull' only\n", cmd);
+            if (strcmp(o->sub, "pull") && strcmp(o->sub, "push")) {
+                fprintf(stderr, "%s: --json is an option of 'bitlib offload push' and 'pull' only\n", cmd);
                 return 2;
             }
             o->json = true;
@@ -281,6 +283,57 @@ static const char *deadline_text(double deadline, double release, char *buf, siz
     return buf;
 }
 
+/* push --json: one line, also on failure (then with "error" and no depots).
+ * Chunks per depot come from the manifest just written. */
+static void push_json(const opts *o, const bl_okey *key, int nfiles, const bl_push_result *res,
+                      const char *error)
+{
+    bl_buf b;
+    bl_buf_init(&b);
+    bl_buf_printf(&b, "{\"event\":\"%s\",\"files\":%d", error ? "failed" : "pushed", nfiles);
+    if (!error)
+        bl_buf_printf(&b, ",\"bytes\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"seconds\":%.3f,\"release\":%.3f"
+                      ",\"depots_used\":%zu,\"depots_down\":%zu,\"replans\":%u,\"survives_one\":%s"
+                      ",\"purge_met\":%s,\"deadline_met\":%s",
+                      res->bytes, res->sent, res->seconds, res->release, res->depots_used, res->depots_down,
+                      res->replans, res->survives_one ? "true" : "false", res->purge_met ? "true" : "false",
+                      res->deadline_met ? "true" : "false");
+    bl_buf_printf(&b, ",\"rs\":\"%u:%u\",\"replicas\":%u", o->k, o->m, o->replicas);
+    bl_buf_puts(&b, ",\"purge_deadline\":");
+    if (o->purge)
+        bl_buf_printf(&b, "%.0f", o->purge);
+    else
+        bl_buf_puts(&b, "null");
+    bl_buf_puts(&b, ",\"deadline\":");
+    if (o->deadline)
+        bl_buf_printf(&b, "%.0f", o->deadline);
+    else
+        bl_buf_puts(&b, "null");
+    bl_buf_puts(&b, ",\"manifest\":");
+    bl_json_cstr(&b, o->manifest);
+    bl_buf_puts(&b, ",\"depots\":[");
+    bl_manifest mf = {0};
+    bl_err err;
+    if (!error && bl_mf_load(o->manifest, key, &mf, &err) == 0) {
+        for (size_t d = 0; d < mf.ndepots; d++) {
+            uint64_t n = 0;
+            for (uint64_t c = 0; c < mf.nstripes * mf.m; c++)
+                for (unsigned a = 0; a < mf.chunks[c].nat; a++)
+                    n += mf.chunks[c].at[a] == d;
+            bl_buf_puts(&b, d ? ",{\"addr\":" : "{\"addr\":");
+            bl_json_cstr(&b, mf.depots[d]);
+            bl_buf_printf(&b, ",\"chunks\":%" PRIu64 "}", n);
+        }
+        bl_mf_free(&mf);
+    }
+    bl_buf_puts(&b, "],\"error\":");
+    bl_json_cstr(&b, error);
+    bl_buf_puts(&b, "}\n");
+    fwrite(b.data, 1, b.len, stdout);
+    fflush(stdout);
+    bl_buf_free(&b);
+}
+
 static int do_push(int argc, char **argv)
 {
     opts o;
@@ -309,8 +362,15 @@ static int do_push(int argc, char **argv)
     bl_push_result res;
     signal(SIGPIPE, SIG_IGN);
     if (bl_push_run(&po, &res, &err) < 0) {
+        if (o.json)
+            push_json(&o, &key, nfiles, &res, err.msg);
         fprintf(stderr, "bitlib offload push: %s\n", err.msg);
         rc = 1;
+        goto out;
+    }
+    rc = (res.purge_met && res.deadline_met) ? 0 : 1;
+    if (o.json) {
+        push_json(&o, &key, nfiles, &res, NULL);
         goto out;
     }
     char a[64], b[64];
@@ -324,7 +384,6 @@ static int do_push(int argc, char **argv)
                             : "NOT safe against the loss of any one depot (too few depots or too little room)",
            deadline_text(o.purge, res.release, a, sizeof a),
            deadline_text(o.deadline, res.release, b, sizeof b), o.manifest);
-    rc = (res.purge_met && res.deadline_met) ? 0 : 1;
 out:
     memset(&key, 0, sizeof key);
     free_opts(&o);
@@ -375,9 +434,10 @@ static void pull_json(const bl_manifest *mf, const bl_pull_report *rep, const ch
     bl_buf_init(&b);
     bl_buf_printf(&b, "{\"event\":\"%s\",\"files\":%zu,\"bytes\":%" PRIu64 ",\"stripes\":%" PRIu64
                   ",\"bytes_fetched\":%" PRIu64 ",\"bytes_resumed\":%" PRIu64 ",\"stripes_resumed\":%" PRIu64
-                  ",\"bytes_written\":%" PRIu64 ",\"seconds\":%.3f,\"error\":",
+                  ",\"bytes_written\":%" PRIu64 ",\"already_there\":%s,\"seconds\":%.3f,\"error\":",
                   error ? "failed" : "pulled", mf->nfiles, mf->total, mf->nstripes, rep->bytes_fetched,
-                  rep->bytes_resumed, rep->stripes_resumed, rep->bytes, rep->seconds);
+                  rep->bytes_resumed, rep->stripes_resumed, rep->bytes, rep->already_there ? "true" : "false",
+                  rep->seconds);
     bl_json_cstr(&b, error);
     bl_buf_puts(&b, ",\"depots\":[");
     for (size_t d = 0; rep->depot && d < mf->ndepots; d++) {
@@ -425,6 +485,10 @@ static int do_pull(int argc, char **argv)
         fprintf(stderr, "bitlib offload pull: %s\n", err.msg);
         rc = 1;
     } else if (o.json) {
+        rc = 0;
+    } else if (rep.already_there) {
+        printf("nothing to pull: %zu file%s, %" PRIu64 " bytes, in %s already, every one matching its SHA-256\n",
+               mf.nfiles, mf.nfiles == 1 ? "" : "s", mf.total, o.out);
         rc = 0;
     } else {
         size_t up = 0;

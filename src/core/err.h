@@ -3,7 +3,8 @@
  * A function that can fail takes `bl_err *err` last and returns -1 (or NULL)
  * after filling err->msg with one line a person can act on ("what: why").
  * err may be NULL when the caller does not care.  The message never ends in
- * a newline; the front end decides where it goes. */
+ * a newline; the front end decides where it goes.  Control bytes in it (a
+ * newline inside a path from outside) are replaced with '?'. */
 #ifndef BL_CORE_ERR_H
 #define BL_CORE_ERR_H
 

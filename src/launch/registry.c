@@ -58,12 +58,16 @@ int bl_proc_start_time(pid_t pid, uint64_t *start)
 
 bool bl_reg_parse_holder(const char *name, pid_t *pid, uint64_t *start)
 {
-    if (name[0] < '0' || name[0] > '9')
+    /* only the canonical form we write ("%d.%llu": no sign, no leading
+     * zeros), so that one holder has one name */
+    if (name[0] < '1' || name[0] > '9')
         return false;
     char *end;
     errno = 0;
     long p = strtol(name, &end, 10);
     if (errno || *end != '.' || p <= 0 || p > INT32_MAX || end[1] < '0' || end[1] > '9')
+        return false;
+    if (end[1] == '0' && end[2] != 0)
         return false;
     char *e2;
     unsigned long long st = strtoull(end + 1, &e2, 10);

@@ -55,6 +55,7 @@ typedef struct bl_pull_report {
     uint64_t bytes_fetched;      /* pull: chunk bytes received from depots (bad ones too) */
     uint64_t bytes_resumed;      /* pull: file bytes found on disk, verified, not fetched */
     uint64_t stripes_resumed;
+    bool already_there;          /* pull: every file was in out_dir with its SHA-256; nothing fetched */
     double seconds;
 } bl_pull_report;
 

@@ -271,7 +271,6 @@ void peer_set_choke(peer *p, bool choke);
 void peer_fill_requests(peer *p);
 void peer_recount_wanted(peer *p);
 void peer_tick(peer *p, uint64_t now);
-void peer_flush(peer *p);
 /* Tell a cooperative peer about peers that joined since its last PEX, if
  * PEER_PEX_COOP_MS have passed; else return the ms left (0: done or nothing
  * to tell).  May close p. */
@@ -291,7 +290,19 @@ bool peer_is_seeder(const peer *p);
 void peer_send_pex(peer *p);
 void peer_got_intents(peer *p, const uint8_t *data, size_t len);
 void peer_expire_promises(peer *p, uint64_t now);
+
+/* peer.c: what we may still ask of it */
 void peer_expire_rejects(peer *p, uint64_t now);
+
+/* peer_serve.c: what we send it */
+/* Write what is queued without blocking; may close p. */
+void peer_flush(peer *p);
+/* Serve its queued requests while the socket keeps up; may close p. */
+void peer_serve(peer *p);
+/* A REQUEST from it: checked, queued (or rejected), served; may close p. */
+void peer_got_request(peer *p, const bl_msg *m);
+/* Drop a queued request (its CANCEL); true if it was queued. */
+bool peer_serve_remove(peer *p, const bl_block *b);
 
 /* peer_auth.c: the job-secret check of a private swarm's peer */
 /* A fresh nonce for our extension handshake; -1 (p closed) if none. */

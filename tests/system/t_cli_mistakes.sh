@@ -157,6 +157,7 @@ expect 1 "BITLIB_AUDIT_LIB=$W/noaudit.so: No such file" \
 echo "== offload plan --probe"
 expect 2 "--probe needs --key-file" "$BITLIB" offload plan "$W/ok.sh" --size 1M --probe
 expect 2 "--probe is an option of 'bitlib offload plan' only" "$BITLIB" offload status "$W/ok.sh" --probe
+expect 2 "--json is an option of 'bitlib offload push' and 'pull' only" "$BITLIB" offload status "$W/ok.sh" --json
 expect 1 "offload key $W/nokey: No such file or directory" "$BITLIB" offload plan "$W/ok.sh" --size 1M --probe --key-file "$W/nokey"
 
 ((failures == 0)) || { echo "$failures failures"; exit 1; }

@@ -3,7 +3,9 @@
 # rest (issue 12).  Five depots in netlab nodes 1..5, the puller in node 0, its download link
 # shaped to 40 Mbit/s so a 16 MiB pull takes seconds.  The first pull is SIGKILLed after
 # about 1.5 s; the second (--json) must report bytes_resumed > 0 and fetch fewer bytes than
-# a whole pull, and the file must come back identical.
+# a whole pull, and the file must come back identical.  Run again once complete, it fetches
+# nothing ("nothing to pull", already_there); with one byte of the file changed, it pulls
+# again and restores it.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib/cleanup.sh"
@@ -50,5 +52,21 @@ echo "   resumed $resumed bytes from disk, fetched $fetched of $total"
 (( fetched < total )) || fail "fetched $fetched, a whole pull is $total"
 (( fetched + resumed <= total + (1 << 20) )) || fail "fetched $fetched + resumed $resumed > total"
 [[ -z $(find "$W/out" -name '.*') ]] || fail "temporaries left"
+echo "== run again after it completed: nothing is fetched"
+netlab_exec 0 "$BITLIB" offload pull "$W/m" --out "$W/out" --json >"$W/pull3.json" 2>"$W/pull3.err" ||
+    fail "third pull: $(tail -1 "$W/pull3.err")"
+[[ $(jq -r '.already_there, .bytes_fetched' "$W/pull3.json" | tr '\n' ' ') == "true 0 " ]] ||
+    fail "a complete pull run again fetched: $(cat "$W/pull3.json")"
+out=$(netlab_exec 0 "$BITLIB" offload pull "$W/m" --out "$W/out") || fail "fourth pull"
+[[ $out == "nothing to pull: 1 file, $total bytes, in $W/out already, every one matching its SHA-256" ]] ||
+    fail "fourth pull said: $out"
+echo "   fetched 0 bytes; said: $out"
+echo "== one byte of the pulled file changed: pulled again, restored"
+printf 'X' | dd of="$W/out/big.dat" bs=1 seek=4096 conv=notrunc status=none
+netlab_exec 0 "$BITLIB" offload pull "$W/m" --out "$W/out" --json >"$W/pull5.json" 2>"$W/pull5.err" ||
+    fail "fifth pull: $(tail -1 "$W/pull5.err")"
+[[ $(jq -r .already_there "$W/pull5.json") == false ]] || fail "a changed file was taken as pulled"
+cmp "$W/big.dat" "$W/out/big.dat" || fail "big.dat was not restored"
+echo "   fetched $(jq -r .bytes_fetched "$W/pull5.json") bytes; big.dat is the original again"
 if grep -l "AddressSanitizer\|runtime error" "$W"/*.log "$W"/*.err 2>/dev/null; then fail "sanitizer"; fi
 echo PASS

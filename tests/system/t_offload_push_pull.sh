@@ -83,8 +83,9 @@ echo "== two offloads pushed at once; depot 6 (room for 4 chunks) fills up"
 t0=$(date +%s.%N)
 PUSHES=()
 for x in A B; do
+    json=(); [[ $x == B ]] && json=(--json)   # B reports as one JSON line
     (rc=0; c0 offload push "$W/src$x"/* --manifest "$W/$x.manifest" --key-file "$W/key" \
-        "${DEPOTS[@]}" --rs 4:5 --chunk 256K --deadline +120 >"$W/push$x.out" 2>"$W/push$x.err" ||
+        "${DEPOTS[@]}" --rs 4:5 --chunk 256K --deadline +120 "${json[@]}" >"$W/push$x.out" 2>"$W/push$x.err" ||
         rc=$?; echo "$rc" >"$W/push$x.rc") &
     PUSHES+=($!)
     cl_track_pid $!
@@ -94,9 +95,22 @@ t1=$(date +%s.%N)
 for x in A B; do
     [[ $(cat "$W/push$x.rc") == 0 ]] || fail "push $x exited $(cat "$W/push$x.rc")"
     out=$(cat "$W/push$x.out")
-    [[ $out == *"survives the loss of any one depot"* && $out == *"delivery deadline met"* ]] ||
-        fail "push $x: $out"
-    echo "   $x: $out"
+    if [[ $x == B ]]; then
+        # the JSON summary: one line, the same facts, and the chunks per depot add up to
+        # every chunk of every stripe (RS 4:5, 256 KiB chunks, one copy)
+        (( $(wc -l <"$W/pushB.out") == 1 )) || fail "push --json printed more than one line: $out"
+        jq -e '.event == "pushed" and .survives_one and .deadline_met and .purge_met and .rs == "4:5"
+               and .error == null and (.depots | length) > 0' <<<"$out" >/dev/null || fail "push B --json: $out"
+        bytes=$(jq .bytes <<<"$out") chunks=$(jq '[.depots[].chunks] | add' <<<"$out")
+        want=$(( (bytes + 4 * 262144 - 1) / (4 * 262144) * 5 ))
+        [[ $bytes == $(cat "$W/srcB"/* | wc -c) ]] || fail "push B --json: bytes $bytes"
+        (( chunks == want )) || fail "push B --json: depots hold $chunks chunks, the stripes need $want"
+        echo "   B (--json): $bytes bytes, $chunks chunks on $(jq '[.depots[] | select(.chunks > 0)] | length' <<<"$out") depots"
+    else
+        [[ $out == *"survives the loss of any one depot"* && $out == *"delivery deadline met"* ]] ||
+            fail "push $x: $out"
+        echo "   $x: $out"
+    fi
 done
 grep -h "refused chunk .*depot full" "$W"/push?.err | head -1 | sed 's/^/   /'
 grep -q "refused chunk .*depot full" "$W"/push?.err || fail "neither push was refused by the full depot"

@@ -78,8 +78,13 @@ rl_assert_clean "$RUN" "$MP"
 echo "== the daemon runs as the user; SIGKILL of the job; the user's next run cleans up"
 urun "$ML/set.torrent" -- sleep 60 &
 job=$!
-for _ in $(seq 100); do [[ -n "$(rl_daemons "$MP")" && $(ps -o comm= --ppid "$job") == runuser ]] && break; sleep 0.1; done
-sleep 1
+# wait for the mount itself, not a fixed time: under load the daemon may need more than a
+# second to mount, and a job killed before that leaves no mount to clean up (seen in a full run)
+for _ in $(seq 200); do
+    [[ -n "$(rl_daemons "$MP")" && $(ps -o comm= --ppid "$job") == runuser ]] && (( $(rl_mounts "$MP") == 1 )) && break
+    sleep 0.1
+done
+(( $(rl_mounts "$MP") == 1 )) || ml_fail "the job's mount did not appear within 20 s"
 d=$(rl_daemons "$MP")
 [[ $(ps -o user= -p "$d") == "$U" ]] || ml_fail "daemon $d runs as $(ps -o user= -p "$d")"
 CACHE=$(netlab_exec 1 runuser -u "$U" -- env -u XDG_RUNTIME_DIR "$BITLIB" status "$MP" --json | jq -r .cache)

@@ -89,6 +89,23 @@ static void test_start_time(void **state)
     assert_int_equal(bl_proc_start_time(c, &b), -1);
 }
 
+/* Holder names: only the canonical form bitlib writes ("PID.START"), so one
+ * holder has one name (fuzz_rendezvous found "010.3" taken for 10.3). */
+static void test_holder_names(void **state)
+{
+    (void)state;
+    pid_t pid;
+    uint64_t start;
+    assert_true(bl_reg_parse_holder("10.3", &pid, &start));
+    assert_int_equal(pid, 10);
+    assert_int_equal(start, 3);
+    assert_true(bl_reg_parse_holder("7.0", &pid, &start));
+    static const char *bad[] = {"010.3", "7.00", "000002.2", "0.5", "-1.2", "+1.2", "1.", ".1",
+                                "1.2x", "1", "1.-2", "1. 2", "2147483648.1", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(bl_reg_parse_holder(bad[i], &pid, &start));
+}
+
 static void test_holders_and_stale(void **state)
 {
     (void)state;
@@ -387,6 +404,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_start_time, setup, teardown),
+        cmocka_unit_test(test_holder_names),
         cmocka_unit_test_setup_teardown(test_holders_and_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_between_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_survives_removal, setup, teardown),
