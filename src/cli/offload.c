@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/offload_submit.h"
+#include "offload/submit.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/sha1.h"
@@ -93,7 +94,7 @@ static void usage(FILE *f)
             "usage: bitlib offload submit SCRIPT --key-file FILE [--manifest PATH]\n"
             "                             [--deadline WHEN] [--purge-deadline WHEN] [--rs K:M]\n"
             "                             [--chunk SIZE] [--replicas R] [--timeout SEC]\n"
-            "                             [-- sbatch|qsub ARGS...]\n\n"
+            "                             [--stageout-arg OPT]... [-- sbatch|qsub ARGS...]\n\n"
             "Submit a job script whose offload directives (as plan reads them) say what to\n"
             "offload and where: the script less those lines goes to the scheduler\n"
             "unchanged (ARGS are its options, put before the script), then a stage-out\n"
@@ -106,12 +107,16 @@ static void usage(FILE *f)
             "  --manifest PATH      where the stage-out writes the manifest; %%j is the job\n"
             "                       id (default bitlib-offload-%%j.manifest); its script\n"
             "                       and log go beside it (.stageout.sh, .log)\n"
+            "  --stageout-arg OPT   an option of the scheduler for the stage-out job only,\n"
+            "                       before its script (repeatable: --stageout-arg=-p\n"
+            "                       --stageout-arg=io, --stageout-arg=--account=proj);\n"
+            "                       ARGS after -- are the main job's\n"
             "  -h, --help           this text\n",
             DEFAULT_TIMEOUT);
 }
 
 enum { O_MANIFEST = 256, O_KEY, O_DEPOT, O_DEADLINE, O_PURGE, O_RS, O_CHUNK, O_REPLICAS,
-       O_TIMEOUT, O_OUT, O_STRIPES, O_SIZE, O_JSON, O_PROBE };
+       O_TIMEOUT, O_OUT, O_STRIPES, O_SIZE, O_JSON, O_PROBE, O_STAGEOUT_ARG };
 
 static const struct option longopts[] = {
     {"manifest", required_argument, NULL, O_MANIFEST}, {"key-file", required_argument, NULL, O_KEY},
@@ -122,6 +127,7 @@ static const struct option longopts[] = {
     {"stripes", no_argument, NULL, O_STRIPES},         {"quiet", no_argument, NULL, 'q'},
     {"size", required_argument, NULL, O_SIZE},         {"json", no_argument, NULL, O_JSON},
     {"probe", no_argument, NULL, O_PROBE},
+    {"stageout-arg", required_argument, NULL, O_STAGEOUT_ARG},
     {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0}};
 
 typedef struct opts {
@@ -133,6 +139,8 @@ typedef struct opts {
     unsigned k, m, replicas, timeout;
     uint64_t chunk, size;
     bool stripes, has_size, json, probe;
+    const char *stageout_args[BL_SUBMIT_MAX_STAGEOUT_ARGS];
+    size_t nstageout;
 } opts;
 
 /* "HOST:PORT[:SIZE]": the depot and its cap, read as #Landmark reads it. */
@@ -198,6 +206,21 @@ static int parse(int argc, char **argv, opts *o, int *first)
                 return 2;
             }
             o->json = true;
+            break;
+        case O_STAGEOUT_ARG:
+            if (strcmp(o->sub, "submit")) {
+                fprintf(stderr, "%s: --stageout-arg is an option of 'bitlib offload submit' only\n", cmd);
+                return 2;
+            }
+            if (o->nstageout == BL_SUBMIT_MAX_STAGEOUT_ARGS) {
+                fprintf(stderr, "%s: at most %d --stageout-arg\n", cmd, BL_SUBMIT_MAX_STAGEOUT_ARGS);
+                return 2;
+            }
+            if (!optarg[0]) {
+                fprintf(stderr, "%s: --stageout-arg needs a non-empty option for the stage-out job\n", cmd);
+                return 2;
+            }
+            o->stageout_args[o->nstageout++] = optarg;
             break;
         case O_PROBE:
             if (strcmp(o->sub, "plan")) {
@@ -808,7 +831,8 @@ static int do_submit(int argc, char **argv)
                              .sched_argv = cut < argc ? argv + cut + 1 : NULL,
                              .sched_argc = cut < argc ? (size_t)(argc - cut - 1) : 0,
                              .deadline = o.deadline, .purge = o.purge, .k = o.k, .m = o.m,
-                             .replicas = o.replicas, .timeout = o.timeout, .chunk = o.chunk};
+                             .replicas = o.replicas, .timeout = o.timeout, .chunk = o.chunk,
+                             .stageout_args = o.stageout_args, .nstageout = o.nstageout};
     rc = offload_submit(&a);
 out:
     free_opts(&o);
