@@ -19,6 +19,7 @@
 #include "core/sha1.h"
 #include "offload/depotproto.h"
 #include "offload/directive.h"
+#include "offload/forward.h"
 #include "offload/manifest.h"
 #include "offload/plan.h"
 #include "offload/probe.h"
@@ -69,6 +70,16 @@ static void usage(FILE *f)
             "  --out DIR            where the files go (must exist)\n"
             "  --json               the report as one JSON line on stdout (bytes fetched,\n"
             "                       bytes resumed from disk, per depot)\n\n"
+            "usage: bitlib offload forward MANIFEST --key-file FILE --from HOST:PORT\n"
+            "                              --to HOST:PORT [--timeout SEC]\n\n"
+            "Copy the offload's chunks from one depot to another, e.g. from a depot the\n"
+            "center pushed to, to one near the user's site (the paper's Level-2 node),\n"
+            "and add the second depot to MANIFEST (rewritten atomically, signed again):\n"
+            "a pull then fetches from both.  The first depot does the copying and must\n"
+            "reach the second at the address given; MANIFEST lists the chunks the second\n"
+            "holds afterwards.  --timeout bounds each wait, the copy included.\n\n"
+            "  --from HOST:PORT     the depot that holds the chunks\n"
+            "  --to HOST:PORT       the depot to copy them to\n\n"
             "usage: bitlib offload status MANIFEST [--key-file FILE] [--timeout SEC] [--stripes]\n\n"
             "Ask every depot of the manifest what it holds of the offload, and say whether\n"
             "the offload can be recovered now (every stripe has K chunks on depots that are\n"
@@ -116,7 +127,7 @@ static void usage(FILE *f)
 }
 
 enum { O_MANIFEST = 256, O_KEY, O_DEPOT, O_DEADLINE, O_PURGE, O_RS, O_CHUNK, O_REPLICAS,
-       O_TIMEOUT, O_OUT, O_STRIPES, O_SIZE, O_JSON, O_PROBE, O_STAGEOUT_ARG };
+       O_TIMEOUT, O_OUT, O_STRIPES, O_SIZE, O_JSON, O_PROBE, O_STAGEOUT_ARG, O_FROM, O_TO };
 
 static const struct option longopts[] = {
     {"manifest", required_argument, NULL, O_MANIFEST}, {"key-file", required_argument, NULL, O_KEY},
@@ -128,10 +139,11 @@ static const struct option longopts[] = {
     {"size", required_argument, NULL, O_SIZE},         {"json", no_argument, NULL, O_JSON},
     {"probe", no_argument, NULL, O_PROBE},
     {"stageout-arg", required_argument, NULL, O_STAGEOUT_ARG},
+    {"from", required_argument, NULL, O_FROM},          {"to", required_argument, NULL, O_TO},
     {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0}};
 
 typedef struct opts {
-    const char *sub, *manifest, *keyfile, *out;
+    const char *sub, *manifest, *keyfile, *out, *from, *to;
     char **depots;
     uint64_t *caps;
     size_t ndepots;
@@ -206,6 +218,19 @@ static int parse(int argc, char **argv, opts *o, int *first)
                 return 2;
             }
             o->json = true;
+            break;
+        case O_FROM:
+        case O_TO:
+            if (strcmp(o->sub, "forward")) {
+                fprintf(stderr, "%s: --%s is an option of 'bitlib offload forward' only\n", cmd,
+                        c == O_FROM ? "from" : "to");
+                return 2;
+            }
+            if (!strchr(optarg, ':')) {
+                fprintf(stderr, "%s: --%s '%s': a depot is HOST:PORT\n", cmd, c == O_FROM ? "from" : "to", optarg);
+                return 2;
+            }
+            *(c == O_FROM ? &o->from : &o->to) = optarg;
             break;
         case O_STAGEOUT_ARG:
             if (strcmp(o->sub, "submit")) {
@@ -590,6 +615,52 @@ out:
     return rc;
 }
 
+/* ---- forward ---- */
+
+static int do_forward(int argc, char **argv)
+{
+    opts o;
+    int first, rc = parse(argc, argv, &o, &first);
+    if (rc) {
+        free_opts(&o);
+        return rc < 0 ? 0 : rc;
+    }
+    rc = 2;
+    bl_manifest mf = {0};
+    bl_okey key;
+    memset(&key, 0, sizeof key);
+    bl_err err;
+    if (argc - first != 1 || !o.keyfile || !o.from || !o.to) {
+        fprintf(stderr, "bitlib offload forward: needs MANIFEST, --key-file, --from and --to; see 'bitlib offload --help'\n");
+        goto out;
+    }
+    if (o.ndepots) {
+        fprintf(stderr, "bitlib offload forward: the depots are --from and --to, not --depot\n");
+        goto out;
+    }
+    rc = 1;
+    if (bl_okey_load(&key, o.keyfile, &err) < 0 || bl_mf_load(argv[first], &key, &mf, &err) < 0) {
+        fprintf(stderr, "bitlib offload forward: %s\n", err.msg);
+        goto out;
+    }
+    bl_forward_report rep;
+    signal(SIGPIPE, SIG_IGN);
+    if (bl_forward_run(&mf, &key, o.from, o.to, o.timeout * 1000, &rep, &err) < 0 ||
+        bl_mf_save(argv[first], &mf, &key, &err) < 0) {
+        fprintf(stderr, "bitlib offload forward: %s\n", err.msg);
+        goto out;
+    }
+    printf("forwarded %" PRIu32 " chunks from %s to %s in %.2f s; %s holds %" PRIu64
+           " chunks of this offload; %s now lists it for %" PRIu64 " more\n",
+           rep.forwarded, o.from, o.to, rep.seconds, o.to, rep.held_at_to, argv[first], rep.added);
+    rc = 0;
+out:
+    memset(&key, 0, sizeof key);
+    bl_mf_free(&mf);
+    free_opts(&o);
+    return rc;
+}
+
 /* ---- plan ---- */
 
 static uint64_t tree_bytes;
@@ -855,7 +926,9 @@ int cmd_offload(int argc, char **argv)
         return do_plan(argc - 1, argv + 1);
     if (!strcmp(argv[1], "submit"))
         return do_submit(argc - 1, argv + 1);
-    fprintf(stderr, "bitlib offload: '%s' is not a subcommand (push, pull, status, plan or submit); see 'bitlib offload --help'\n",
+    if (!strcmp(argv[1], "forward"))
+        return do_forward(argc - 1, argv + 1);
+    fprintf(stderr, "bitlib offload: '%s' is not a subcommand (push, pull, status, plan, submit or forward); see 'bitlib offload --help'\n",
             argv[1]);
     return 2;
 }
