@@ -1,6 +1,7 @@
 /* bitlib offload push|pull|status: result offload through depots, a thin
  * front on offload/push and offload/pull. */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -8,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/offload_submit.h"
@@ -617,6 +620,38 @@ out:
 
 /* ---- forward ---- */
 
+/* Add `to` as a holder of idx to the manifest at path as it is on disk now
+ * (read again under a lock on its directory, written back signed): forwards
+ * to several depots at once each add their own, none overwrites another's. */
+static int add_holder_on_disk(const char *path, const bl_okey *key, const char *to,
+                              const uint32_t *idx, uint32_t n, uint64_t *added, bl_err *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = 0;
+    else
+        *slash = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return bl_fail(err, "%s: %s", dir, strerror(errno));
+    if (flock(fd, LOCK_EX) < 0) {
+        close(fd);
+        return bl_fail(err, "%s: lock: %s", dir, strerror(errno));
+    }
+    bl_manifest mf = {0};
+    int rc = -1;
+    if (bl_mf_load(path, key, &mf, err) == 0 && bl_mf_add_holder(&mf, to, idx, n, added, err) == 0 &&
+        bl_mf_save(path, &mf, key, err) == 0)
+        rc = 0;
+    bl_mf_free(&mf);
+    close(fd); /* and the lock with it */
+    return rc;
+}
+
 static int do_forward(int argc, char **argv)
 {
     opts o;
@@ -644,15 +679,19 @@ static int do_forward(int argc, char **argv)
         goto out;
     }
     bl_forward_report rep;
+    uint32_t *held = NULL, nheld = 0;
+    uint64_t added = 0;
     signal(SIGPIPE, SIG_IGN);
-    if (bl_forward_run(&mf, &key, o.from, o.to, o.timeout * 1000, &rep, &err) < 0 ||
-        bl_mf_save(argv[first], &mf, &key, &err) < 0) {
+    if (bl_forward_run(&mf, &key, o.from, o.to, o.timeout * 1000, &rep, &held, &nheld, &err) < 0 ||
+        add_holder_on_disk(argv[first], &key, o.to, held, nheld, &added, &err) < 0) {
         fprintf(stderr, "bitlib offload forward: %s\n", err.msg);
+        free(held);
         goto out;
     }
+    free(held);
     printf("forwarded %" PRIu32 " chunks from %s to %s in %.2f s; %s holds %" PRIu64
            " chunks of this offload; %s now lists it for %" PRIu64 " more\n",
-           rep.forwarded, o.from, o.to, rep.seconds, o.to, rep.held_at_to, argv[first], rep.added);
+           rep.forwarded, o.from, o.to, rep.seconds, o.to, rep.held_at_to, argv[first], added);
     rc = 0;
 out:
     memset(&key, 0, sizeof key);

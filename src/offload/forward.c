@@ -131,10 +131,13 @@ int bl_mf_add_holder(bl_manifest *mf, const char *depot, const uint32_t *idx, si
     return 0;
 }
 
-int bl_forward_run(bl_manifest *mf, const bl_okey *key, const char *from, const char *to,
-                   unsigned timeout_ms, bl_forward_report *rep, bl_err *err)
+int bl_forward_run(const bl_manifest *mf, const bl_okey *key, const char *from, const char *to,
+                   unsigned timeout_ms, bl_forward_report *rep, uint32_t **held, uint32_t *nheld,
+                   bl_err *err)
 {
     memset(rep, 0, sizeof *rep);
+    *held = NULL;
+    *nheld = 0;
     if (!strcmp(from, to))
         return bl_fail(err, "--from and --to name the same depot (%s)", from);
     struct timespec t0, t1;
@@ -160,7 +163,10 @@ int bl_forward_run(bl_manifest *mf, const bl_okey *key, const char *from, const 
     /* an offload whose chunks TO holds beyond the STATUS list's limit is
      * listed only as far as the list goes: the pull still finds the rest
      * at their other holders */
-    rc = bl_mf_add_holder(mf, to, f.held, f.nheld, &rep->added, err);
+    *held = f.held;
+    *nheld = f.nheld;
+    f.held = NULL;
+    rc = 0;
 out:
     bl_dpset_free(set);
     bl_loop_free(f.loop);
