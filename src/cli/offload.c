@@ -1,6 +1,7 @@
 /* bitlib offload push|pull|status: result offload through depots, a thin
  * front on offload/push and offload/pull. */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -8,16 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/offload_submit.h"
+#include "offload/submit.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/sha1.h"
 #include "offload/depotproto.h"
 #include "offload/directive.h"
+#include "offload/forward.h"
 #include "offload/manifest.h"
 #include "offload/plan.h"
 #include "offload/probe.h"
@@ -68,6 +73,16 @@ static void usage(FILE *f)
             "  --out DIR            where the files go (must exist)\n"
             "  --json               the report as one JSON line on stdout (bytes fetched,\n"
             "                       bytes resumed from disk, per depot)\n\n"
+            "usage: bitlib offload forward MANIFEST --key-file FILE --from HOST:PORT\n"
+            "                              --to HOST:PORT [--timeout SEC]\n\n"
+            "Copy the offload's chunks from one depot to another, e.g. from a depot the\n"
+            "center pushed to, to one near the user's site (the paper's Level-2 node),\n"
+            "and add the second depot to MANIFEST (rewritten atomically, signed again):\n"
+            "a pull then fetches from both.  The first depot does the copying and must\n"
+            "reach the second at the address given; MANIFEST lists the chunks the second\n"
+            "holds afterwards.  --timeout bounds each wait, the copy included.\n\n"
+            "  --from HOST:PORT     the depot that holds the chunks\n"
+            "  --to HOST:PORT       the depot to copy them to\n\n"
             "usage: bitlib offload status MANIFEST [--key-file FILE] [--timeout SEC] [--stripes]\n\n"
             "Ask every depot of the manifest what it holds of the offload, and say whether\n"
             "the offload can be recovered now (every stripe has K chunks on depots that are\n"
@@ -93,7 +108,7 @@ static void usage(FILE *f)
             "usage: bitlib offload submit SCRIPT --key-file FILE [--manifest PATH]\n"
             "                             [--deadline WHEN] [--purge-deadline WHEN] [--rs K:M]\n"
             "                             [--chunk SIZE] [--replicas R] [--timeout SEC]\n"
-            "                             [-- sbatch|qsub ARGS...]\n\n"
+            "                             [--stageout-arg OPT]... [-- sbatch|qsub ARGS...]\n\n"
             "Submit a job script whose offload directives (as plan reads them) say what to\n"
             "offload and where: the script less those lines goes to the scheduler\n"
             "unchanged (ARGS are its options, put before the script), then a stage-out\n"
@@ -106,12 +121,16 @@ static void usage(FILE *f)
             "  --manifest PATH      where the stage-out writes the manifest; %%j is the job\n"
             "                       id (default bitlib-offload-%%j.manifest); its script\n"
             "                       and log go beside it (.stageout.sh, .log)\n"
+            "  --stageout-arg OPT   an option of the scheduler for the stage-out job only,\n"
+            "                       before its script (repeatable: --stageout-arg=-p\n"
+            "                       --stageout-arg=io, --stageout-arg=--account=proj);\n"
+            "                       ARGS after -- are the main job's\n"
             "  -h, --help           this text\n",
             DEFAULT_TIMEOUT);
 }
 
 enum { O_MANIFEST = 256, O_KEY, O_DEPOT, O_DEADLINE, O_PURGE, O_RS, O_CHUNK, O_REPLICAS,
-       O_TIMEOUT, O_OUT, O_STRIPES, O_SIZE, O_JSON, O_PROBE };
+       O_TIMEOUT, O_OUT, O_STRIPES, O_SIZE, O_JSON, O_PROBE, O_STAGEOUT_ARG, O_FROM, O_TO };
 
 static const struct option longopts[] = {
     {"manifest", required_argument, NULL, O_MANIFEST}, {"key-file", required_argument, NULL, O_KEY},
@@ -122,10 +141,12 @@ static const struct option longopts[] = {
     {"stripes", no_argument, NULL, O_STRIPES},         {"quiet", no_argument, NULL, 'q'},
     {"size", required_argument, NULL, O_SIZE},         {"json", no_argument, NULL, O_JSON},
     {"probe", no_argument, NULL, O_PROBE},
+    {"stageout-arg", required_argument, NULL, O_STAGEOUT_ARG},
+    {"from", required_argument, NULL, O_FROM},          {"to", required_argument, NULL, O_TO},
     {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0}};
 
 typedef struct opts {
-    const char *sub, *manifest, *keyfile, *out;
+    const char *sub, *manifest, *keyfile, *out, *from, *to;
     char **depots;
     uint64_t *caps;
     size_t ndepots;
@@ -133,6 +154,8 @@ typedef struct opts {
     unsigned k, m, replicas, timeout;
     uint64_t chunk, size;
     bool stripes, has_size, json, probe;
+    const char *stageout_args[BL_SUBMIT_MAX_STAGEOUT_ARGS];
+    size_t nstageout;
 } opts;
 
 /* "HOST:PORT[:SIZE]": the depot and its cap, read as #Landmark reads it. */
@@ -198,6 +221,34 @@ static int parse(int argc, char **argv, opts *o, int *first)
                 return 2;
             }
             o->json = true;
+            break;
+        case O_FROM:
+        case O_TO:
+            if (strcmp(o->sub, "forward")) {
+                fprintf(stderr, "%s: --%s is an option of 'bitlib offload forward' only\n", cmd,
+                        c == O_FROM ? "from" : "to");
+                return 2;
+            }
+            if (!strchr(optarg, ':')) {
+                fprintf(stderr, "%s: --%s '%s': a depot is HOST:PORT\n", cmd, c == O_FROM ? "from" : "to", optarg);
+                return 2;
+            }
+            *(c == O_FROM ? &o->from : &o->to) = optarg;
+            break;
+        case O_STAGEOUT_ARG:
+            if (strcmp(o->sub, "submit")) {
+                fprintf(stderr, "%s: --stageout-arg is an option of 'bitlib offload submit' only\n", cmd);
+                return 2;
+            }
+            if (o->nstageout == BL_SUBMIT_MAX_STAGEOUT_ARGS) {
+                fprintf(stderr, "%s: at most %d --stageout-arg\n", cmd, BL_SUBMIT_MAX_STAGEOUT_ARGS);
+                return 2;
+            }
+            if (!optarg[0]) {
+                fprintf(stderr, "%s: --stageout-arg needs a non-empty option for the stage-out job\n", cmd);
+                return 2;
+            }
+            o->stageout_args[o->nstageout++] = optarg;
             break;
         case O_PROBE:
             if (strcmp(o->sub, "plan")) {
@@ -567,6 +618,88 @@ out:
     return rc;
 }
 
+/* ---- forward ---- */
+
+/* Add `to` as a holder of idx to the manifest at path as it is on disk now
+ * (read again under a lock on its directory, written back signed): forwards
+ * to several depots at once each add their own, none overwrites another's. */
+static int add_holder_on_disk(const char *path, const bl_okey *key, const char *to,
+                              const uint32_t *idx, uint32_t n, uint64_t *added, bl_err *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = 0;
+    else
+        *slash = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return bl_fail(err, "%s: %s", dir, strerror(errno));
+    if (flock(fd, LOCK_EX) < 0) {
+        close(fd);
+        return bl_fail(err, "%s: lock: %s", dir, strerror(errno));
+    }
+    bl_manifest mf = {0};
+    int rc = -1;
+    if (bl_mf_load(path, key, &mf, err) == 0 && bl_mf_add_holder(&mf, to, idx, n, added, err) == 0 &&
+        bl_mf_save(path, &mf, key, err) == 0)
+        rc = 0;
+    bl_mf_free(&mf);
+    close(fd); /* and the lock with it */
+    return rc;
+}
+
+static int do_forward(int argc, char **argv)
+{
+    opts o;
+    int first, rc = parse(argc, argv, &o, &first);
+    if (rc) {
+        free_opts(&o);
+        return rc < 0 ? 0 : rc;
+    }
+    rc = 2;
+    bl_manifest mf = {0};
+    bl_okey key;
+    memset(&key, 0, sizeof key);
+    bl_err err;
+    if (argc - first != 1 || !o.keyfile || !o.from || !o.to) {
+        fprintf(stderr, "bitlib offload forward: needs MANIFEST, --key-file, --from and --to; see 'bitlib offload --help'\n");
+        goto out;
+    }
+    if (o.ndepots) {
+        fprintf(stderr, "bitlib offload forward: the depots are --from and --to, not --depot\n");
+        goto out;
+    }
+    rc = 1;
+    if (bl_okey_load(&key, o.keyfile, &err) < 0 || bl_mf_load(argv[first], &key, &mf, &err) < 0) {
+        fprintf(stderr, "bitlib offload forward: %s\n", err.msg);
+        goto out;
+    }
+    bl_forward_report rep;
+    uint32_t *held = NULL, nheld = 0;
+    uint64_t added = 0;
+    signal(SIGPIPE, SIG_IGN);
+    if (bl_forward_run(&mf, &key, o.from, o.to, o.timeout * 1000, &rep, &held, &nheld, &err) < 0 ||
+        add_holder_on_disk(argv[first], &key, o.to, held, nheld, &added, &err) < 0) {
+        fprintf(stderr, "bitlib offload forward: %s\n", err.msg);
+        free(held);
+        goto out;
+    }
+    free(held);
+    printf("forwarded %" PRIu32 " chunks from %s to %s in %.2f s; %s holds %" PRIu64
+           " chunks of this offload; %s now lists it for %" PRIu64 " more\n",
+           rep.forwarded, o.from, o.to, rep.seconds, o.to, rep.held_at_to, argv[first], added);
+    rc = 0;
+out:
+    memset(&key, 0, sizeof key);
+    bl_mf_free(&mf);
+    free_opts(&o);
+    return rc;
+}
+
 /* ---- plan ---- */
 
 static uint64_t tree_bytes;
@@ -808,7 +941,8 @@ static int do_submit(int argc, char **argv)
                              .sched_argv = cut < argc ? argv + cut + 1 : NULL,
                              .sched_argc = cut < argc ? (size_t)(argc - cut - 1) : 0,
                              .deadline = o.deadline, .purge = o.purge, .k = o.k, .m = o.m,
-                             .replicas = o.replicas, .timeout = o.timeout, .chunk = o.chunk};
+                             .replicas = o.replicas, .timeout = o.timeout, .chunk = o.chunk,
+                             .stageout_args = o.stageout_args, .nstageout = o.nstageout};
     rc = offload_submit(&a);
 out:
     free_opts(&o);
@@ -831,7 +965,9 @@ int cmd_offload(int argc, char **argv)
         return do_plan(argc - 1, argv + 1);
     if (!strcmp(argv[1], "submit"))
         return do_submit(argc - 1, argv + 1);
-    fprintf(stderr, "bitlib offload: '%s' is not a subcommand (push, pull, status, plan or submit); see 'bitlib offload --help'\n",
+    if (!strcmp(argv[1], "forward"))
+        return do_forward(argc - 1, argv + 1);
+    fprintf(stderr, "bitlib offload: '%s' is not a subcommand (push, pull, status, plan, submit or forward); see 'bitlib offload --help'\n",
             argv[1]);
     return 2;
 }

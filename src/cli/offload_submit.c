@@ -340,7 +340,7 @@ int offload_submit(const offload_submit_args *a)
                            .replicas = a->replicas, .timeout = a->timeout, .chunk = a->chunk, .jobid = jobid};
     if (!(script = bl_stageout_script(&so, &err)) ||
         cli_write_file(stage_path, (const uint8_t *)script, strlen(script), &err) < 0 ||
-        bl_stageout_argv(s, prog, jobid, log, stage_path, &sa, &err) < 0) {
+        bl_stageout_argv(s, prog, jobid, log, a->stageout_args, a->nstageout, stage_path, &sa, &err) < 0) {
         fprintf(stderr, CMD ": the stage-out of job %s: %s\n", jobid, err.msg);
         cancel(s, prog, jobid);
         rc = 1;

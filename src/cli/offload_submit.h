@@ -14,6 +14,8 @@ typedef struct offload_submit_args {
     double deadline, purge;        /* override the script's when set */
     unsigned k, m, replicas, timeout;
     unsigned long long chunk;
+    const char *const *stageout_args; /* --stageout-arg: the stage-out job's own options */
+    size_t nstageout;
 } offload_submit_args;
 
 /* Exit code: 0 both jobs submitted, 1 the scheduler failed, 2 a mistake

@@ -174,7 +174,8 @@ int bl_sched_jobid(bl_sched s, const char *out, char jobid[BL_SUBMIT_MAX_JOBID],
 }
 
 int bl_stageout_argv(bl_sched s, const char *prog, const char *jobid, const char *log,
-                     const char *script, bl_argv *out, bl_err *err)
+                     const char *const *extra, size_t nextra, const char *script, bl_argv *out,
+                     bl_err *err)
 {
     memset(out, 0, sizeof *out);
     size_t n = 0;
@@ -207,6 +208,12 @@ int bl_stageout_argv(bl_sched s, const char *prog, const char *jobid, const char
     } else {
         return bl_fail(err, "no scheduler");
     }
+    if (nextra > BL_SUBMIT_MAX_STAGEOUT_ARGS) {
+        bl_argv_free(out);
+        return bl_fail(err, "at most %d options for the stage-out job", BL_SUBMIT_MAX_STAGEOUT_ARGS);
+    }
+    for (size_t i = 0; i < nextra; i++)
+        ADD("%s", extra[i]);
     ADD("%s", script);
 #undef ADD
     return 0;

@@ -61,12 +61,17 @@ char *bl_stageout_script(const bl_stageout_opts *o, bl_err *err);
  * it is not one (empty, several words, odd characters, too long). */
 int bl_sched_jobid(bl_sched s, const char *out, char jobid[BL_SUBMIT_MAX_JOBID], bl_err *err);
 
-/* The stage-out submission's command line, every string malloc'd. */
+/* The stage-out submission's command line, every string malloc'd: the
+ * options above, then `extra` (the user's own for the stage-out job, e.g.
+ * --partition=io or -q io; at most BL_SUBMIT_MAX_STAGEOUT_ARGS), then the
+ * script. */
+#define BL_SUBMIT_MAX_STAGEOUT_ARGS 32
 typedef struct bl_argv {
-    char *argv[16];               /* NULL-terminated */
+    char *argv[16 + BL_SUBMIT_MAX_STAGEOUT_ARGS]; /* NULL-terminated */
 } bl_argv;
 int bl_stageout_argv(bl_sched s, const char *prog, const char *jobid, const char *log,
-                     const char *script, bl_argv *out, bl_err *err);
+                     const char *const *extra, size_t nextra, const char *script, bl_argv *out,
+                     bl_err *err);
 void bl_argv_free(bl_argv *a);
 
 /* "x" -> "'x'" with ' as '\'' (POSIX sh); appended to out (malloc'd, grown). */

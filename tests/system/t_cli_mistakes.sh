@@ -158,6 +158,8 @@ echo "== offload plan --probe"
 expect 2 "--probe needs --key-file" "$BITLIB" offload plan "$W/ok.sh" --size 1M --probe
 expect 2 "--probe is an option of 'bitlib offload plan' only" "$BITLIB" offload status "$W/ok.sh" --probe
 expect 2 "--json is an option of 'bitlib offload push' and 'pull' only" "$BITLIB" offload status "$W/ok.sh" --json
+expect 2 "--stageout-arg is an option of 'bitlib offload submit' only" "$BITLIB" offload push "$W/ok.sh" --stageout-arg=-p
+expect 2 "--stageout-arg needs a non-empty option" "$BITLIB" offload submit "$W/ok.sh" --key-file "$W/okey" --stageout-arg=
 expect 1 "offload key $W/nokey: No such file or directory" "$BITLIB" offload plan "$W/ok.sh" --size 1M --probe --key-file "$W/nokey"
 
 ((failures == 0)) || { echo "$failures failures"; exit 1; }

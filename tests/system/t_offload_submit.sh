@@ -4,14 +4,15 @@
 #   - a job script with #SBATCH lines, #BITLIB directives and the paper's bare forms is
 #     submitted: Slurm gets the script less its directives, byte for byte (the job copies
 #     its own script), and a stage-out job that waits on it (Dependency=afterany:JOBID,
-#     pending while the job runs); when the job has written its results and ended, the
+#     pending while the job runs; --stageout-arg=--comment=... reaches the stage-out job
+#     only); when the job has written its results and ended, the
 #     stage-out pushes them to the depots (its log has push's summary and the pull command),
 #     and `bitlib offload pull` brings them back identical
 #   - a bad directive: exit 2, one line naming the script, line and column; nothing submitted
 #   - sbatch missing from PATH: exit 1, one line; a scheduler that is not sbatch or qsub after
 #     --: exit 2, one line
 #   - PBS (not installable here: a fake qsub records its arguments): the job goes first, the
-#     stage-out second with -W depend=afterany:ID; the recorded stage-out script, run as PBS
+#     stage-out second with -W depend=afterany:ID and its --stageout-arg -q io; the recorded stage-out script, run as PBS
 #     would, pushes the results and they pull back identical; when the stage-out cannot be
 #     submitted, the job is cancelled with qdel and that is said
 set -euo pipefail
@@ -78,7 +79,7 @@ grep -v -e '^#BITLIB ' -e '^#InterNode ' "$W/job.sh" >"$W/expected.sh"
 
 echo "== submit: the job, then its stage-out after it (afterany)"
 (cd "$W" && slurmlab_exec "$BITLIB" offload submit job.sh --key-file key --chunk 256K \
-    --manifest "$W/out/run-%j.manifest") >"$W/submit.out" 2>"$W/submit.err" ||
+    --manifest "$W/out/run-%j.manifest" --stageout-arg=--comment=bitlib-stage-out) >"$W/submit.out" 2>"$W/submit.err" ||
     fail "submit exited $?: $(cat "$W/submit.err")"
 out=$(cat "$W/submit.out")
 echo "   $out"
@@ -92,7 +93,10 @@ dep=$(field "$STAGEID" Dependency)
 [[ $dep == "Dependency=afterany:$JOBID"* ]] || fail "stage-out job $STAGEID: $dep"
 st=$(field "$STAGEID" JobState)
 [[ $st == JobState=PENDING ]] || fail "stage-out job $STAGEID is $st while job $JOBID runs"
-echo "   stage-out job $STAGEID: $dep, $st, $(field "$STAGEID" JobName)"
+cm=$(field "$STAGEID" Comment || true) cmjob=$(field "$JOBID" Comment || true)
+[[ $cm == Comment=bitlib-stage-out && $cmjob != Comment=bitlib-stage-out ]] ||
+    fail "--stageout-arg: stage-out job $cm, main job $cmjob"
+echo "   stage-out job $STAGEID: $dep, $st, $(field "$STAGEID" JobName), $cm (--stageout-arg; the main job has none)"
 slurmlab_wait_job "$JOBID" 60 || fail "job $JOBID did not end"
 slurmlab_wait_job "$STAGEID" 90 || fail "stage-out job $STAGEID did not end"
 ec=$(field "$STAGEID" ExitCode)
@@ -164,7 +168,7 @@ cd "\$PBS_O_WORKDIR"
 ./compute >pbsresults/final.dat
 JOB
 (cd "$W" && PBSFAKE=$W/pbs PATH="$W/pbsbin:$PATH" "$BITLIB" offload submit job.pbs --key-file key --chunk 128K \
-    -- qsub -q batch) >"$W/pbs.out" 2>"$W/pbs.err" || fail "PBS submit: $(cat "$W/pbs.err")"
+    --stageout-arg=-q --stageout-arg=io -- qsub -q batch) >"$W/pbs.out" 2>"$W/pbs.err" || fail "PBS submit: $(cat "$W/pbs.err")"
 echo "   $(cat "$W/pbs.out")"
 [[ $(cat "$W/pbs/n") == 2 ]] || fail "qsub was called $(cat "$W/pbs/n") times, not 2"
 mapfile -t a0 <"$W/pbs/call0.args"
@@ -172,7 +176,7 @@ mapfile -t a0 <"$W/pbs/call0.args"
 grep -v '^#BITLIB ' "$W/job.pbs" | cmp - "$W/pbs/call0.script" || fail "qsub was not given the script less its directives"
 mapfile -t a1 <"$W/pbs/call1.args"
 want=(-N offload-1700.pb -j oe -o "$W/bitlib-offload-1700.pbs-server.log" -W depend=afterany:1700.pbs-server
-      "$W/bitlib-offload-1700.pbs-server.stageout.sh")
+      -q io "$W/bitlib-offload-1700.pbs-server.stageout.sh")
 [[ "${a1[*]}" == "${want[*]}" ]] || fail "stage-out: qsub ${a1[*]}"
 echo "   job:       qsub ${a0[*]}"
 echo "   stage-out: qsub ${a1[*]}"

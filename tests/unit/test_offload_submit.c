@@ -72,16 +72,18 @@ static void test_argv(void **state)
     (void)state;
     bl_argv a;
     bl_err e;
-    assert_int_equal(bl_stageout_argv(BL_SCHED_SLURM, "sbatch", "42", "/w/o.log", "/w/o.stageout.sh", &a, &e), 0);
+    const char *extra[] = {"--partition=io", "--account=proj"};
+    assert_int_equal(bl_stageout_argv(BL_SCHED_SLURM, "sbatch", "42", "/w/o.log", extra, 2, "/w/o.stageout.sh", &a, &e), 0);
     const char *slurm[] = {"sbatch", "--parsable", "--job-name=offload-42", "--output=/w/o.log", "--ntasks=1",
-                           "--dependency=afterany:42", "/w/o.stageout.sh", NULL};
+                           "--dependency=afterany:42", "--partition=io", "--account=proj", "/w/o.stageout.sh",
+                           NULL};
     for (size_t i = 0; i < sizeof slurm / sizeof slurm[0]; i++)
         if (slurm[i])
             assert_string_equal(a.argv[i], slurm[i]);
         else
             assert_null(a.argv[i]);
     bl_argv_free(&a);
-    assert_int_equal(bl_stageout_argv(BL_SCHED_PBS, "/opt/pbs/bin/qsub", "1700.pbs-server", "/w/o.log", "/w/s.sh", &a, &e), 0);
+    assert_int_equal(bl_stageout_argv(BL_SCHED_PBS, "/opt/pbs/bin/qsub", "1700.pbs-server", "/w/o.log", NULL, 0, "/w/s.sh", &a, &e), 0);
     const char *pbs[] = {"/opt/pbs/bin/qsub", "-N", "offload-1700.pb", "-j", "oe", "-o", "/w/o.log", "-W",
                          "depend=afterany:1700.pbs-server", "/w/s.sh", NULL};
     for (size_t i = 0; i < sizeof pbs / sizeof pbs[0]; i++)
@@ -90,6 +92,17 @@ static void test_argv(void **state)
         else
             assert_null(a.argv[i]);
     assert_true(strlen(a.argv[2]) <= 15);
+    bl_argv_free(&a);
+    /* more options than the array holds are refused, not cut */
+    const char *many[BL_SUBMIT_MAX_STAGEOUT_ARGS + 1];
+    for (size_t i = 0; i < sizeof many / sizeof many[0]; i++)
+        many[i] = "-x";
+    assert_int_equal(bl_stageout_argv(BL_SCHED_SLURM, "sbatch", "42", "/w/o.log", many,
+                                      BL_SUBMIT_MAX_STAGEOUT_ARGS + 1, "/w/s.sh", &a, &e), -1);
+    assert_int_equal(bl_stageout_argv(BL_SCHED_SLURM, "sbatch", "42", "/w/o.log", many,
+                                      BL_SUBMIT_MAX_STAGEOUT_ARGS, "/w/s.sh", &a, &e), 0);
+    assert_string_equal(a.argv[6 + BL_SUBMIT_MAX_STAGEOUT_ARGS], "/w/s.sh");
+    assert_null(a.argv[7 + BL_SUBMIT_MAX_STAGEOUT_ARGS]);
     bl_argv_free(&a);
 }
 
