@@ -191,6 +191,32 @@ static void free_opts(opts *o)
     free(o->caps);
 }
 
+/* Options that belong to some subcommands only: any other says so in one line. */
+static const struct {
+    int opt;
+    const char *name;
+    const char *subs[2];
+} sub_only[] = {
+    {O_JSON, "json", {"push", "pull"}},       {O_PROBE, "probe", {"plan"}},
+    {O_FROM, "from", {"forward"}},            {O_TO, "to", {"forward"}},
+    {O_STAGEOUT_ARG, "stageout-arg", {"submit"}},
+};
+
+static bool option_allowed(int c, const char *sub, const char *cmd)
+{
+    for (size_t i = 0; i < sizeof sub_only / sizeof sub_only[0]; i++) {
+        if (sub_only[i].opt != c)
+            continue;
+        const char *const *subs = sub_only[i].subs;
+        if (!strcmp(sub, subs[0]) || (subs[1] && !strcmp(sub, subs[1])))
+            return true;
+        fprintf(stderr, "%s: --%s is an option of 'bitlib offload %s'%s%s%s only\n", cmd, sub_only[i].name,
+                subs[0], subs[1] ? " and '" : "", subs[1] ? subs[1] : "", subs[1] ? "'" : "");
+        return false;
+    }
+    return true;
+}
+
 /* Parse argv (argv[0] the subcommand); positional arguments stay at
  * argv[*first..argc).  Returns 0, 2 on a usage error (printed), or -1 for
  * --help (printed). */
@@ -210,25 +236,17 @@ static int parse(int argc, char **argv, opts *o, int *first)
     time_t now = time(NULL);
     optind = 1;
     while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+        if (!option_allowed(c, o->sub, cmd))
+            return 2;
         switch (c) {
         case O_MANIFEST: o->manifest = optarg; break;
         case O_KEY: o->keyfile = optarg; break;
         case O_OUT: o->out = optarg; break;
         case O_STRIPES: o->stripes = true; break;
-        case O_JSON:
-            if (strcmp(o->sub, "pull") && strcmp(o->sub, "push")) {
-                fprintf(stderr, "%s: --json is an option of 'bitlib offload push' and 'pull' only\n", cmd);
-                return 2;
-            }
-            o->json = true;
-            break;
+        case O_JSON: o->json = true; break;
+        case O_PROBE: o->probe = true; break;
         case O_FROM:
         case O_TO:
-            if (strcmp(o->sub, "forward")) {
-                fprintf(stderr, "%s: --%s is an option of 'bitlib offload forward' only\n", cmd,
-                        c == O_FROM ? "from" : "to");
-                return 2;
-            }
             if (!strchr(optarg, ':')) {
                 fprintf(stderr, "%s: --%s '%s': a depot is HOST:PORT\n", cmd, c == O_FROM ? "from" : "to", optarg);
                 return 2;
@@ -236,10 +254,6 @@ static int parse(int argc, char **argv, opts *o, int *first)
             *(c == O_FROM ? &o->from : &o->to) = optarg;
             break;
         case O_STAGEOUT_ARG:
-            if (strcmp(o->sub, "submit")) {
-                fprintf(stderr, "%s: --stageout-arg is an option of 'bitlib offload submit' only\n", cmd);
-                return 2;
-            }
             if (o->nstageout == BL_SUBMIT_MAX_STAGEOUT_ARGS) {
                 fprintf(stderr, "%s: at most %d --stageout-arg\n", cmd, BL_SUBMIT_MAX_STAGEOUT_ARGS);
                 return 2;
@@ -249,13 +263,6 @@ static int parse(int argc, char **argv, opts *o, int *first)
                 return 2;
             }
             o->stageout_args[o->nstageout++] = optarg;
-            break;
-        case O_PROBE:
-            if (strcmp(o->sub, "plan")) {
-                fprintf(stderr, "%s: --probe is an option of 'bitlib offload plan' only\n", cmd);
-                return 2;
-            }
-            o->probe = true;
             break;
         case O_SIZE:
             if (bl_parse_bytes(optarg, &o->size, &err) < 0 || o->size == 0) {

@@ -280,6 +280,19 @@ static int run_environ(run_ctx *r, const char *root, bl_err *err)
 
 /* ---- without FUSE: the audit library and the tree -------------------------------- */
 
+/* The directory this binary is in: what is installed beside it is found from there. */
+static int exe_dir(char dir[PATH_MAX], bl_err *err)
+{
+    ssize_t n = readlink("/proc/self/exe", dir, PATH_MAX - 1);
+    if (n <= 0)
+        return bl_fail(err, "/proc/self/exe: %s", strerror(errno));
+    dir[n] = 0;
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    return 0;
+}
+
 static int find_audit_lib(char *out, size_t outsz, bl_err *err)
 {
     const char *forced = getenv("BITLIB_AUDIT_LIB");
@@ -290,12 +303,8 @@ static int find_audit_lib(char *out, size_t outsz, bl_err *err)
         return 0;
     }
     char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return bl_fail(err, "/proc/self/exe: %s", strerror(errno));
-    self[n] = 0;
-    char *slash = strrchr(self, '/');
-    *slash = 0;
+    if (exe_dir(self, err) < 0)
+        return -1;
     static const char *const rel[] = {"/libbitlib-audit.so", "/../lib/bitlib/libbitlib-audit.so"};
     for (int i = 0; i < 2; i++) {
         int w = snprintf(out, outsz, "%s%s", self, rel[i]);
@@ -323,11 +332,8 @@ static int find_python_hook(char *out, size_t outsz, bl_err *err)
         return 0;
     }
     char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return bl_fail(err, "/proc/self/exe: %s", strerror(errno));
-    self[n] = 0;
-    *strrchr(self, '/') = 0;
+    if (exe_dir(self, err) < 0)
+        return -1;
     static const char *const rel[] = {"/python", "/../lib/bitlib/python"};
     for (int i = 0; i < 2; i++) {
         int w = snprintf(out, outsz, "%s%s", self, rel[i]);

@@ -30,7 +30,12 @@ chmod 755 "$ML"
 S=$ML/set
 "$HERE/lib/mklibset.sh" "$S" >/dev/null
 "$HERE/lib/mkpyext.sh" "$S" "$PY"
-printf 'import os, blpkg\nos.write(1, ("task %%s %%d %%s\\n" %% (os.environ["SLURM_PROCID"], blpkg.mul(6, 7), blpkg._blext.__file__)).encode())\n' >"$ML/app.py"
+# app.py waits (at most 30 s) until all 4 tasks are in it before it exits: the tasks then
+# overlap, and the one-daemon check below does not depend on srun starting them within the
+# moment a finished daemon needs to leave (in a loaded full run a fourth task once started
+# after the first three had ended, and rightly started a new daemon)
+printf 'import os, time, blpkg\nopen(os.path.join("%s", "bar.%%s" %% os.environ["SLURM_PROCID"]), "w").close()\nt = time.time()\nwhile len([f for f in os.listdir("%s") if f.startswith("bar.")]) < 4 and time.time() - t < 30:\n    time.sleep(0.05)\nos.write(1, ("task %%s %%d %%s\\n" %% (os.environ["SLURM_PROCID"], blpkg.mul(6, 7), blpkg._blext.__file__)).encode())\n' "$ML/bar" "$ML/bar" >"$ML/app.py"
+mkdir -p "$ML/bar"
 
 netlab_up 2 200
 if ! slurmlab_up 0 4 2>"$ML/slurmlab.err"; then
